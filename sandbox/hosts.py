@@ -32,7 +32,7 @@ CACHE_DIR = Path(os.environ.get("SANDBOX_CACHE", REPO / ".cache" / "sandbox"))
 SUBNET = ipaddress.ip_network(os.environ.get("SANDBOX_SUBNET", "10.213.7.0/24"))
 BRIDGE = os.environ.get("SANDBOX_BRIDGE", "sbxbr0")
 MIRROR = os.environ.get("SANDBOX_MIRROR", "http://deb.debian.org/debian")
-PROXY_PORT = 3142
+PROXY_PORT = 3150  # not 3142: a system apt-cacher-ng may hold that
 
 SUITES = ("trixie", "bookworm")
 DEFAULT_SUITE = "trixie"

@@ -1,0 +1,10 @@
+"""Take a Debian/Ubuntu host to a running Hatchet + OwlClaw stack on its own PostgreSQL.
+
+    pyinfra inventory/<env>.py deploy.py
+
+Each step is one task file; the order is the runbook's.
+"""
+
+from pyinfra import local
+
+local.include("tasks/base.py")  # packages, state directory

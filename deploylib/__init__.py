@@ -1,0 +1,1 @@
+"""Custom pyinfra facts/operations and pure logic for the Hatchet + OwlClaw deploy."""

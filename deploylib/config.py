@@ -1,0 +1,387 @@
+"""Load and validate group_data once, before any host is touched.
+
+Layers, later wins: ``group_data/all.py`` -> ``group_data/<env>.py`` -> the
+inventory's host data -> an optional overrides file (``DEPLOY_OVERRIDES``).
+Every key must be declared in ``SCHEMA`` (its meaning and default are
+documented once, in ``group_data/all.py``); unknown keys are errors, so a typo
+never silently falls back to a default.
+
+A bad value raises :class:`ConfigError` naming the key, the file that set it
+and what was expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Like pyinfra, data is read relative to the directory pyinfra runs in.
+def project_dir() -> Path:
+    return Path.cwd()
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+# Keys pyinfra itself reads from host data (connection settings, global
+# operation arguments): passed through untouched, not validated here.
+PASSTHROUGH_PREFIXES = ("ssh_", "_", "sandbox_")
+
+
+class ConfigError(Exception):
+    """Bad configuration: message names the key, the file and what was expected."""
+
+
+class Secret:
+    """A secret value: never printed, never in repr, never compared by identity."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str):
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret(from {self.source})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+# --------------------------------------------------------------------------- validators
+# Each validator returns the normalised value or raises ValueError("expected ...").
+
+
+Validator = Callable[[Any], Any]
+
+
+def is_bool(value):
+    if not isinstance(value, bool):
+        raise ValueError("expected True or False")
+    return value
+
+
+def is_str(value):
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a non-empty string")
+    return value
+
+
+def is_optional(validator: Validator) -> Validator:
+    def check(value):
+        return None if value is None else validator(value)
+
+    return check
+
+
+def is_int(low: int, high: int) -> Validator:
+    def check(value):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+
+    return check
+
+
+def is_port(value):
+    return is_int(1, 65535)(value)
+
+
+def is_choice(*choices: str) -> Validator:
+    def check(value):
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(map(repr, choices))}")
+        return value
+
+    return check
+
+
+NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def is_name(value):
+    """A PostgreSQL/compose-safe identifier: lowercase, digits, underscore."""
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ValueError("expected a lowercase name: letters, digits, underscore (max 63)")
+    return value
+
+
+def is_abs_path(value):
+    if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
+        raise ValueError("expected an absolute path")
+    return value.rstrip("/") or "/"
+
+
+def is_cidr(value):
+    if not isinstance(value, str):
+        raise ValueError("expected a CIDR string such as '10.0.0.0/24'")
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as error:
+        raise ValueError(f"expected a network in CIDR form such as '10.0.0.0/24' ({error})")
+
+
+def is_list(item: Validator) -> Validator:
+    def check(value):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("expected a list")
+        out = []
+        for position, element in enumerate(value):
+            try:
+                out.append(item(element))
+            except ValueError as error:
+                raise ValueError(f"item {position} ({element!r}): {error}")
+        return out
+
+    return check
+
+
+def is_listen_address(value):
+    if not isinstance(value, str) or not value or any(c in value for c in ",' \n"):
+        raise ValueError("expected '*', 'localhost', an IP address or a host name")
+    if value not in ("*", "localhost") and not re.match(r"^[A-Za-z0-9.:_-]+$", value):
+        raise ValueError("expected '*', 'localhost', an IP address or a host name")
+    return value
+
+
+def is_mapping(key: Validator, val: Validator) -> Validator:
+    def check(value):
+        if not isinstance(value, Mapping):
+            raise ValueError("expected a mapping (dict)")
+        out = {}
+        for name, element in value.items():
+            try:
+                out[key(name)] = val(element)
+            except ValueError as error:
+                raise ValueError(f"entry {name!r}: {error}")
+        return out
+
+    return check
+
+
+def is_pg_setting_name(value):
+    if not isinstance(value, str) or not re.match(r"^[a-z_][a-z0-9_.]*$", value):
+        raise ValueError("expected a PostgreSQL setting name")
+    if value in ("listen_addresses", "include", "include_dir", "include_if_exists"):
+        raise ValueError(f"{value} is not set here (use its own key)")
+    return value
+
+
+def is_pg_setting_value(value):
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str) and "\n" not in value and "\0" not in value:
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ValueError("expected a bool, number, string or list of strings")
+
+
+def is_hba_rules(value):
+    from .pg_hba import HbaRule
+
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("expected a list of rule records (dicts)")
+    rules = []
+    for position, record in enumerate(value):
+        if not isinstance(record, Mapping):
+            raise ValueError(f"rule {position}: expected a dict with type, database, user, ...")
+        try:
+            rules.append(HbaRule.from_record(dict(record)))
+        except ValueError as error:
+            raise ValueError(f"rule {position} ({dict(record)!r}): {error}")
+    return rules
+
+
+# --------------------------------------------------------------------------- schema
+# key -> validator. Meaning and default of every key: group_data/all.py.
+
+SCHEMA: dict[str, Validator] = {
+    "environment": is_choice(*ENVIRONMENTS),
+    # host basics
+    "base_packages": is_list(is_str),
+    "deploy_state_dir": is_abs_path,
+    # PostgreSQL server configuration
+    "pg_cluster": is_optional(is_str),
+    "pg_listen_addresses": is_list(is_listen_address),
+    "pg_settings": is_mapping(is_pg_setting_name, is_pg_setting_value),
+    "pg_client_networks": is_list(is_cidr),
+    "pg_hba_rules": is_hba_rules,
+    "pg_hba_auth_method": is_choice("scram-sha-256", "md5"),
+    "pg_hba_on_shadowed": is_choice("warn", "fail"),
+    "pg_allow_restart": is_bool,
+    "pg_config_backups_keep": is_int(1, 100),
+}
+
+
+# Keys staging and prod must set themselves (in group_data/<env>.py or the
+# inventory), never inherit: what a production database exposes is a decision.
+REQUIRED_OUTSIDE_DEV = ("pg_listen_addresses", "pg_client_networks")
+
+
+@dataclass
+class Layer:
+    source: str  # file name shown in messages
+    values: dict
+
+
+@dataclass
+class Settings:
+    """Validated configuration of one host. Attribute access; `source(key)` says where a key came from."""
+
+    environment: str
+    values: dict
+    sources: dict
+    secrets: dict = field(default_factory=dict)
+
+    def __getattr__(self, key):
+        try:
+            return self.__dict__["values"][key]
+        except KeyError:
+            raise AttributeError(f"no setting {key!r} (declare it in deploylib/config.py SCHEMA)")
+
+    def source(self, key: str) -> str:
+        return self.sources.get(key, "?")
+
+    def __repr__(self) -> str:
+        return f"Settings({self.environment}, {len(self.values)} keys)"
+
+
+def read_data_file(path: Path) -> dict:
+    """Execute a group_data-style Python file; return its public names."""
+    namespace: dict[str, Any] = {"__file__": str(path)}
+    try:
+        code = compile(path.read_text(), str(path), "exec")
+    except SyntaxError as error:
+        raise ConfigError(f"{_rel(path)}: line {error.lineno}: {error.msg}")
+    exec(code, namespace)  # noqa: S102 - group_data is code by pyinfra's design
+    return {
+        key: value
+        for key, value in namespace.items()
+        if not key.startswith("__") and not _is_module_or_callable(value)
+    }
+
+
+def _is_module_or_callable(value) -> bool:
+    import types
+
+    return isinstance(value, (types.ModuleType, types.FunctionType, type))
+
+
+def _rel(path: Path | str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(project_dir()))
+    except ValueError:
+        return str(path)
+
+
+def environment_layers(environment: str) -> list[Layer]:
+    """group_data/all.py and group_data/<environment>.py."""
+    if environment not in ENVIRONMENTS:
+        raise ConfigError(
+            f"unknown environment {environment!r}: expected one of {', '.join(ENVIRONMENTS)} "
+            f"(a file group_data/<environment>.py)"
+        )
+    layers = []
+    for name in ("all", environment):
+        path = project_dir() / "group_data" / f"{name}.py"
+        if not path.exists():
+            raise ConfigError(f"{_rel(path)}: missing (every environment needs its data file)")
+        layers.append(Layer(_rel(path), read_data_file(path)))
+    return layers
+
+
+def override_layers() -> list[Layer]:
+    """The file named by DEPLOY_OVERRIDES, if any: wins over everything else."""
+    overrides = os.environ.get("DEPLOY_OVERRIDES")
+    if not overrides:
+        return []
+    path = Path(overrides)
+    if not path.is_file():
+        raise ConfigError(f"DEPLOY_OVERRIDES={overrides}: no such file")
+    return [Layer(_rel(path), read_data_file(path))]
+
+
+def validate(environment: str, layers: list[Layer]) -> Settings:
+    """Merge layers and validate every key; raise ConfigError on the first problem."""
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for layer in layers:
+        for key, value in layer.values.items():
+            if key.startswith(PASSTHROUGH_PREFIXES):
+                continue
+            if key not in SCHEMA:
+                close = difflib.get_close_matches(key, SCHEMA, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ConfigError(f"{layer.source}: unknown key {key!r}{hint}")
+            merged[key] = value
+            sources[key] = layer.source
+    missing = [key for key in SCHEMA if key not in merged]
+    if missing:
+        raise ConfigError(
+            f"group_data/all.py: missing key(s) {', '.join(missing)} (every key has its default there)"
+        )
+    if environment != "dev":
+        for key in REQUIRED_OUTSIDE_DEV:
+            if sources[key] == layers[0].source:
+                raise ConfigError(
+                    f"group_data/{environment}.py: missing required key {key!r} "
+                    f"({environment} must set it; the default in {layers[0].source} is for dev)"
+                )
+    values = {}
+    for key, validator in SCHEMA.items():
+        try:
+            values[key] = validator(merged[key])
+        except ValueError as error:
+            raise ConfigError(f"{sources[key]}: {key}: {error}")
+    if values["environment"] != environment:
+        raise ConfigError(
+            f"{sources['environment']}: environment: is {values['environment']!r} "
+            f"but the inventory is for {environment!r}"
+        )
+    settings = Settings(environment, values, sources)
+    check_consistency(settings)
+    return settings
+
+
+def check_consistency(settings: Settings) -> None:
+    """Rules that span several keys."""
+    if settings.environment != "dev" and "*" in settings.pg_listen_addresses:
+        raise ConfigError(
+            f"{settings.source('pg_listen_addresses')}: pg_listen_addresses: '*' is for dev only; "
+            "expected the addresses to listen on (e.g. ['localhost', '172.17.0.1'])"
+        )
+    if settings.environment != "dev" and settings.pg_hba_auth_method != "scram-sha-256":
+        raise ConfigError(
+            f"{settings.source('pg_hba_auth_method')}: pg_hba_auth_method: staging and prod "
+            "expected 'scram-sha-256'"
+        )
+
+
+def host_layers(environment: str, host_name: str, host_data: dict) -> list[Layer]:
+    """Every layer for one host, lowest precedence first."""
+    return [
+        *environment_layers(environment),
+        Layer(f"inventory/{environment}.py (host {host_name})", dict(host_data)),
+        *override_layers(),
+    ]
+
+
+def connection_data(layers: list[Layer]) -> dict:
+    """pyinfra's own keys (ssh_*, _sudo, ...) merged across layers, for host data."""
+    data: dict[str, Any] = {}
+    for layer in layers:
+        data.update({k: v for k, v in layer.values.items() if k.startswith(PASSTHROUGH_PREFIXES)})
+    return data

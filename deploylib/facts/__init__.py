@@ -1,0 +1,1 @@
+"""Custom pyinfra facts (written like pyinfra's own: command() + process())."""

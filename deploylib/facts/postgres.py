@@ -1,0 +1,178 @@
+"""What a host's PostgreSQL server is and how it is configured, in one remote command."""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra.api import FactBase
+
+# Runs as root (sudo when the connection user isn't). Every cluster on the
+# host is listed (Debian's pg_lsclusters; one default cluster elsewhere); for
+# each online one, what PostgreSQL itself reports. Files are sent base64 so
+# the controller sees their exact bytes. One line per item: "<tag>\t<values>".
+SCRIPT = r"""
+export LC_ALL=C
+as_postgres() {
+    if command -v runuser >/dev/null 2>&1; then runuser -u postgres -- "$@"
+    else su postgres -s /bin/sh -c "$(printf '%q ' "$@")"; fi
+}
+sql() { ( cd / && as_postgres psql -X -A -t -q -F "$(printf '\t')" -p "$1" -d postgres -c "$2" ); }
+b64() { if [ -f "$1" ]; then printf 'file\t%s\t%s\n' "$2" "$(base64 -w0 < "$1")"; else printf 'nofile\t%s\n' "$2"; fi; }
+
+if [ -d /run/systemd/system ]; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
+command -v pg_ctlcluster >/dev/null 2>&1 && echo "pg_ctlcluster	yes"
+if command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters -h | while read -r version name port status _; do
+        printf 'cluster\t%s\t%s\t%s\t%s\n' "$version" "$name" "$port" "$status"
+    done
+elif command -v psql >/dev/null 2>&1; then
+    printf 'cluster\t%s\t%s\t%s\t%s\n' "" "default" "5432" "online"
+fi
+if command -v pg_lsclusters >/dev/null 2>&1; then
+    ports=$(pg_lsclusters -h | awk '$4 ~ /online/ {print $3}')
+else
+    ports=5432
+fi
+for port in $ports; do
+    echo "server	$port"
+    sql "$port" "SELECT 'setting', name, setting, context, pending_restart::text FROM pg_settings
+                 WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
+                                'server_version_num', 'listen_addresses' __NAMES__)
+                 UNION ALL SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
+                 UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
+                                  '', '', ''" || echo "error	$port"
+    conf=$(sql "$port" "SHOW config_file") hba=$(sql "$port" "SHOW hba_file")
+    data=$(sql "$port" "SHOW data_directory")
+    b64 "$hba" hba
+    b64 "$(dirname "$conf")/__DROPIN_DIR__/__DROPIN__" dropin
+    b64 "$conf" conf
+    pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null)
+    [ -n "$pid" ] && printf 'postgres_bin\t%s\n' "$(readlink "/proc/$pid/exe")"
+done
+"""
+
+
+@dataclass
+class PgSetting:
+    value: str
+    context: str
+    pending_restart: bool
+
+
+@dataclass
+class PgCluster:
+    version: str
+    name: str
+    port: int
+    status: str
+    settings: dict[str, PgSetting] = field(default_factory=dict)
+    pending_restart: list[str] = field(default_factory=list)
+    started_at: float | None = None
+    hba_text: str | None = None
+    conf_text: str | None = None
+    dropin_text: str | None = None
+    postgres_bin: str | None = None
+    query_failed: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.version}/{self.name}" if self.version else self.name
+
+    @property
+    def online(self) -> bool:
+        return "online" in self.status
+
+    def setting(self, name: str) -> str | None:
+        found = self.settings.get(name)
+        return found.value if found else None
+
+    @property
+    def config_file(self) -> str | None:
+        return self.setting("config_file")
+
+    @property
+    def hba_file(self) -> str | None:
+        return self.setting("hba_file")
+
+    @property
+    def data_directory(self) -> str | None:
+        return self.setting("data_directory")
+
+    @property
+    def major_version(self) -> int | None:
+        number = self.setting("server_version_num")
+        return int(number) // 10000 if number else None
+
+
+@dataclass
+class PgServer:
+    service_manager: str
+    has_pg_ctlcluster: bool
+    clusters: list[PgCluster]
+
+
+class PostgresServer(FactBase):
+    """
+    Returns a ``PgServer``: the service manager (systemd only when it is PID 1),
+    whether Debian's cluster tools exist, and every cluster with what the
+    running server reports (config_file, hba_file, data_directory, version,
+    settings with their context, pending restarts, postmaster start time, the
+    exact bytes of pg_hba.conf, postgresql.conf and our drop-in).
+
+    ``dropin`` is the drop-in file name, relative to the directory of
+    postgresql.conf (``conf.d/<name>`` on Debian); ``setting_names`` are the
+    extra settings whose context and value to report.
+    """
+
+    def command(self, dropin: str = "conf.d/zz-managed.conf", setting_names=()) -> str:
+        names = "".join(f", {quote_literal(name)}" for name in sorted(setting_names))
+        dropin_dir, _, dropin_name = dropin.rpartition("/")
+        return "bash -c " + shlex.quote(
+            SCRIPT.replace("__NAMES__", names)
+            .replace("__DROPIN_DIR__", dropin_dir or ".")
+            .replace("__DROPIN__", dropin_name)
+        )
+
+    def process(self, output: list[str]) -> PgServer:
+        return parse_server(output)
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def parse_server(lines: list[str]) -> PgServer:
+    server = PgServer(service_manager="sysvinit", has_pg_ctlcluster=False, clusters=[])
+    current: PgCluster | None = None
+    for line in lines:
+        tag, _, rest = line.partition("\t")
+        fields = rest.split("\t")
+        if tag == "manager":
+            server.service_manager = fields[0]
+        elif tag == "pg_ctlcluster":
+            server.has_pg_ctlcluster = True
+        elif tag == "cluster":
+            version, name, port, status = (fields + ["", "", "", ""])[:4]
+            server.clusters.append(PgCluster(version, name, int(port or 0), status))
+        elif tag == "server":
+            port = int(fields[0])
+            current = next((c for c in server.clusters if c.port == port and c.online), None)
+        elif current is None:
+            continue
+        elif tag == "setting":
+            name, value, context, pending = fields[:4]
+            current.settings[name] = PgSetting(value, context, pending == "t")
+        elif tag == "pending":
+            current.pending_restart.append(fields[0])
+        elif tag == "started":
+            current.started_at = float(fields[0])
+        elif tag == "error":
+            current.query_failed = True
+        elif tag == "file":
+            text = base64.b64decode(fields[1]).decode("utf-8", errors="surrogateescape")
+            setattr(current, f"{fields[0]}_text", text)
+        elif tag == "postgres_bin":
+            current.postgres_bin = fields[0]
+    return server

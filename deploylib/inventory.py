@@ -1,0 +1,40 @@
+"""Build pyinfra inventory groups whose host data carries validated Settings."""
+
+from __future__ import annotations
+
+import sys
+
+from .config import ConfigError, connection_data, host_layers, validate
+
+
+def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
+    """[(name, data)] for pyinfra, each host's data holding `settings` (validated).
+
+    `hosts` are names or (name, data) tuples. Any configuration problem stops
+    the run here: pyinfra loads inventories before it connects to anything.
+    """
+    result = []
+    try:
+        for entry in hosts:
+            name, data = entry if isinstance(entry, tuple) else (entry, {})
+            layers = host_layers(environment, name, data)
+            settings = validate(environment, layers)
+            result.append((name, {**connection_data(layers), "settings": settings}))
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        print("no host was contacted.", file=sys.stderr)
+        raise SystemExit(2)
+    return result
+
+
+def parse_host_spec(spec: str) -> str | tuple[str, dict]:
+    """'@local', 'host', 'user@host' or 'user@host:port' -> a pyinfra host entry."""
+    if spec.startswith("@"):
+        return spec
+    data: dict = {}
+    if "@" in spec:
+        data["ssh_user"], spec = spec.split("@", 1)
+    if ":" in spec:
+        spec, port = spec.rsplit(":", 1)
+        data["ssh_port"] = int(port)
+    return (spec, data) if data else spec

@@ -1,0 +1,1 @@
+"""Custom pyinfra operations: yield commands only when the state differs."""

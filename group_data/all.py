@@ -1,0 +1,65 @@
+"""Defaults for every environment. Each key is documented here, once.
+
+Layers (later wins): this file -> group_data/<env>.py -> the inventory's host
+data -> the file named by $DEPLOY_OVERRIDES. Every key is validated before any
+host is contacted (deploylib/config.py); an unknown key is an error.
+"""
+
+# Which environment a data file describes: "dev", "staging" or "prod". Each
+# group_data/<env>.py sets it; it must match the inventory being run.
+environment = "dev"
+
+# ---------------------------------------------------------------- host basics
+
+# Distribution packages every host gets (the one-time bootstrap installs more).
+base_packages = ["postgresql", "ca-certificates", "rsync", "git"]
+
+# Where the deploy keeps its own state on a host (backups of edited config
+# files, markers). Created 0700 root.
+deploy_state_dir = "/var/lib/hatchet-owlclaw-deploy"
+
+# ---------------------------------------------------------------- PostgreSQL server
+
+# Which cluster to manage, as "<version>/<name>" (Debian's pg_lsclusters), e.g.
+# "17/main". None: the only cluster on the host (an error if there are several).
+pg_cluster = None
+
+# postgresql.conf listen_addresses, as a list. Changing it restarts PostgreSQL
+# (unless pg_allow_restart is False). '*' is refused outside dev.
+pg_listen_addresses = ["localhost"]
+
+# Any other postgresql.conf settings, name -> value (bool, number, string or
+# list of strings). Written to one managed drop-in under the cluster's
+# include_dir (Debian: conf.d/), or a managed block at the end of
+# postgresql.conf when there is no include_dir.
+pg_settings = {"password_encryption": "scram-sha-256"}
+
+# Networks (CIDR) allowed to reach PostgreSQL over TCP: app hosts, the compose
+# projects' Docker networks. Each yields one pg_hba rule per managed database
+# (that database, its owner role, pg_hba_auth_method) and, with the firewall
+# step, the firewall rules: one list, so they cannot disagree.
+pg_client_networks = []
+
+# Extra pg_hba.conf rules, in order, before the derived ones. Each a dict:
+# type (host, hostssl, local, ...), database, user, address (CIDR; not for
+# local), method, and optional options and comment. All managed rules live in
+# one marked block; lines outside it are never changed.
+pg_hba_rules = []
+
+# Password method for the derived pg_hba rules; must match
+# password_encryption. staging and prod: scram-sha-256 only.
+pg_hba_auth_method = "scram-sha-256"
+
+# When an earlier pg_hba line outside the managed block would match every
+# connection a managed rule matches (first match wins, so the managed rule can
+# never apply): "warn" and go on, or "fail" before writing anything.
+pg_hba_on_shadowed = "fail"
+
+# May the deploy restart PostgreSQL when a setting that needs a restart
+# (pg_settings.context = 'postmaster', e.g. listen_addresses) changed? If
+# False, the run ends by saying a restart is pending and why.
+pg_allow_restart = True
+
+# How many backups of pg_hba.conf / the managed postgresql.conf file to keep
+# (in deploy_state_dir/backups) before each change.
+pg_config_backups_keep = 10

@@ -1,0 +1,10 @@
+"""prod: deployed from master. Nothing restarts PostgreSQL without an operator."""
+
+environment = "prod"
+
+pg_listen_addresses = ["localhost", "172.17.0.1"]
+
+pg_client_networks = ["172.17.0.0/16"]
+
+# A restart of the production database is a decision, not a side effect.
+pg_allow_restart = False

@@ -1,0 +1,14 @@
+"""staging hosts. SSH settings here; everything else in group_data/staging.py.
+
+Staging may share a machine with prod: list the same host in both files.
+"""
+
+from deploylib.inventory import environment_hosts
+
+staging = environment_hosts(
+    "staging",
+    [
+        # (host name, SSH settings): replace with your staging server.
+        ("staging-db.example.internal", {"ssh_user": "deploy", "_sudo": True}),
+    ],
+)

@@ -1,0 +1,39 @@
+"""Sandbox hosts for end-to-end tests: up once per session, reset when a test needs a pristine host."""
+
+import os
+
+import pytest
+
+from sandbox import hosts
+
+# Host 1 runs Debian 13 (PostgreSQL 17), host 2 Debian 12 (PostgreSQL 15).
+SUITE_HOSTS = {"trixie": 1, "bookworm": 2}
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="end-to-end tests need root (namespaces, mounts)")
+        for item in items:
+            if "e2e" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def sandbox_session():
+    started = []
+    for suite, index in SUITE_HOSTS.items():
+        started += hosts.up(1, suite, first=index)
+    yield {host.suite: host for host in started}
+    if os.environ.get("SANDBOX_KEEP") != "1":
+        hosts.down([h.index for h in started])
+
+
+@pytest.fixture(params=list(SUITE_HOSTS))
+def fresh_host(request, sandbox_session):
+    """A pristine host of each suite (its overlay dropped before the test)."""
+    return hosts.reset(SUITE_HOSTS[request.param])
+
+
+@pytest.fixture
+def fresh_trixie(sandbox_session):
+    return hosts.reset(SUITE_HOSTS["trixie"])

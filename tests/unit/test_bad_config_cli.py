@@ -1,0 +1,99 @@
+"""Bad configuration stops the real pyinfra CLI before any connection is made.
+
+A TCP listener stands in for the target host's sshd: if pyinfra got as far as
+connecting, the listener would see it.
+"""
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+
+
+@pytest.fixture
+def listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(0.5)
+    yield server
+    server.close()
+
+
+def assert_no_connection(server):
+    with pytest.raises(TimeoutError):
+        server.accept()
+
+
+def run_pyinfra(project, inventory, env=None):
+    return subprocess.run(
+        [PYINFRA, "-y", inventory, "deploy.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        timeout=60,
+    )
+
+
+def write_inventory(project, env_name, port):
+    (project / "inventory" / "probe.py").write_text(
+        "from deploylib.inventory import environment_hosts\n"
+        f"probe = environment_hosts({env_name!r}, [('127.0.0.1', {{'ssh_port': {port}}})])\n"
+    )
+    return "inventory/probe.py"
+
+
+def test_good_config_does_connect(project_copy, listener):
+    """The control case: with valid data the listener does see pyinfra arrive."""
+    port = listener.getsockname()[1]
+    proc = subprocess.Popen(
+        [PYINFRA, "-y", write_inventory(project_copy, "dev", port), "deploy.py"],
+        cwd=project_copy,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        listener.settimeout(30)
+        connection, _ = listener.accept()
+        connection.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_unknown_environment(project_copy, listener):
+    result = run_pyinfra(project_copy, write_inventory(project_copy, "qa", listener.getsockname()[1]))
+    assert result.returncode == 2
+    assert "configuration error: unknown environment 'qa'" in result.stderr
+    assert "no host was contacted" in result.stderr
+    assert_no_connection(listener)
+
+
+def test_malformed_cidr(project_copy, listener):
+    bad = project_copy / "bad.py"
+    bad.write_text('pg_client_networks = ["172.17.0.0/16", "10.1.2.300/24"]\n')
+    result = run_pyinfra(
+        project_copy,
+        write_inventory(project_copy, "dev", listener.getsockname()[1]),
+        env={"DEPLOY_OVERRIDES": str(bad)},
+    )
+    assert result.returncode == 2
+    assert "bad.py: pg_client_networks: item 1 ('10.1.2.300/24')" in result.stderr
+    assert_no_connection(listener)
+
+
+def test_missing_required_key(project_copy, listener):
+    (project_copy / "group_data" / "staging.py").write_text(
+        'environment = "staging"\npg_client_networks = ["172.17.0.0/16"]\n'
+    )
+    result = run_pyinfra(
+        project_copy, write_inventory(project_copy, "staging", listener.getsockname()[1])
+    )
+    assert result.returncode == 2
+    assert "group_data/staging.py: missing required key 'pg_listen_addresses'" in result.stderr
+    assert_no_connection(listener)

@@ -1,0 +1,107 @@
+"""Configuration validation: every bad value names the key, the file and what was expected."""
+
+import pytest
+
+from deploylib import config
+from deploylib.config import ConfigError, Layer
+
+
+def load(project, env="dev", host_data=None, overrides=None, monkeypatch=None):
+    if overrides is not None:
+        path = project / "overrides.py"
+        path.write_text("".join(f"{k} = {v!r}\n" for k, v in overrides.items()))
+        monkeypatch.setenv("DEPLOY_OVERRIDES", str(path))
+    return config.validate(env, config.host_layers(env, "h1", host_data or {}))
+
+
+@pytest.mark.parametrize("env", config.ENVIRONMENTS)
+def test_shipped_data_is_valid(project_copy, env):
+    settings = load(project_copy, env)
+    assert settings.environment == env
+
+
+def test_unknown_environment(project_copy):
+    with pytest.raises(ConfigError, match=r"unknown environment 'qa'.*dev, staging, prod"):
+        load(project_copy, "qa")
+
+
+def test_malformed_cidr_names_key_and_file(project_copy, monkeypatch):
+    with pytest.raises(ConfigError) as error:
+        load(project_copy, overrides={"pg_client_networks": ["10.0.0.0/33"]}, monkeypatch=monkeypatch)
+    assert "overrides.py: pg_client_networks: item 0 ('10.0.0.0/33')" in str(error.value)
+    assert "CIDR" in str(error.value)
+
+
+def test_cidr_with_host_bits_is_refused(project_copy):
+    (project_copy / "group_data/staging.py").write_text(
+        'environment = "staging"\npg_listen_addresses = ["localhost"]\n'
+        'pg_client_networks = ["172.17.0.1/16"]\n'
+    )
+    with pytest.raises(ConfigError, match=r"group_data/staging.py: pg_client_networks: .*host bits"):
+        load(project_copy, "staging")
+
+
+def test_missing_required_key_in_prod(project_copy):
+    (project_copy / "group_data/prod.py").write_text(
+        'environment = "prod"\npg_listen_addresses = ["localhost"]\n'
+    )
+    with pytest.raises(ConfigError, match=r"group_data/prod.py: missing required key 'pg_client_networks'"):
+        load(project_copy, "prod")
+
+
+def test_missing_default_in_all(project_copy):
+    text = (project_copy / "group_data/all.py").read_text()
+    (project_copy / "group_data/all.py").write_text(text.replace("pg_allow_restart = True", ""))
+    with pytest.raises(ConfigError, match=r"group_data/all.py: missing key\(s\) pg_allow_restart"):
+        load(project_copy)
+
+
+def test_unknown_key_suggests(project_copy, monkeypatch):
+    with pytest.raises(ConfigError, match=r"unknown key 'pg_listen_adresses' \(did you mean 'pg_listen_addresses'"):
+        load(project_copy, overrides={"pg_listen_adresses": ["*"]}, monkeypatch=monkeypatch)
+
+
+def test_wildcard_listen_refused_outside_dev(project_copy, monkeypatch):
+    with pytest.raises(ConfigError, match=r"pg_listen_addresses: '\*' is for dev only"):
+        load(project_copy, "prod", overrides={"pg_listen_addresses": ["*"]}, monkeypatch=monkeypatch)
+
+
+def test_wrong_types(project_copy, monkeypatch):
+    cases = {
+        "pg_allow_restart": ("yes", "expected True or False"),
+        "pg_config_backups_keep": (0, "expected a whole number from 1 to 100"),
+        "pg_hba_on_shadowed": ("ignore", "expected one of 'warn', 'fail'"),
+        "deploy_state_dir": ("relative/dir", "expected an absolute path"),
+        "pg_settings": ({"Bad Name": 1}, "expected a PostgreSQL setting name"),
+    }
+    for key, (value, expected) in cases.items():
+        with pytest.raises(ConfigError) as error:
+            load(project_copy, overrides={key: value}, monkeypatch=monkeypatch)
+        assert f"overrides.py: {key}:" in str(error.value)
+        assert expected in str(error.value)
+
+
+def test_environment_mismatch(project_copy, monkeypatch):
+    with pytest.raises(ConfigError, match=r"environment: is 'prod' but the inventory is for 'dev'"):
+        load(project_copy, overrides={"environment": "prod"}, monkeypatch=monkeypatch)
+
+
+def test_host_data_layer_wins_and_is_named(project_copy):
+    settings = load(project_copy, host_data={"pg_allow_restart": False, "ssh_user": "deploy"})
+    assert settings.pg_allow_restart is False
+    assert settings.source("pg_allow_restart") == "inventory/dev.py (host h1)"
+    assert settings.source("pg_listen_addresses") == "group_data/dev.py"
+
+
+def test_connection_data_passes_through(project_copy):
+    layers = [Layer("a", {"ssh_user": "x", "_sudo": True, "pg_cluster": None})]
+    assert config.connection_data(layers) == {"ssh_user": "x", "_sudo": True}
+
+
+def test_every_schema_key_documented_once_in_all(project_copy):
+    """Each key's meaning and default live in group_data/all.py, preceded by a comment."""
+    lines = (project_copy / "group_data/all.py").read_text().splitlines()
+    for key in config.SCHEMA:
+        positions = [i for i, line in enumerate(lines) if line.startswith(f"{key} = ")]
+        assert len(positions) == 1, key
+        assert lines[positions[0] - 1].startswith("#") or lines[positions[0] - 2].startswith("#"), key
