@@ -8,3 +8,4 @@ Each step is one task file; the order is the runbook's.
 from pyinfra import local
 
 local.include("tasks/base.py")  # packages, state directory
+local.include("tasks/postgres_config.py")  # postgresql.conf + pg_hba.conf, reload/restart

@@ -205,6 +205,26 @@ def is_hba_rules(value):
     return rules
 
 
+def is_databases(value):
+    """name -> {owner, ...}: the application databases and their owner roles."""
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError("expected a mapping of database name -> {'owner': role, ...}")
+    out = {}
+    for name, spec in value.items():
+        try:
+            is_name(name)
+        except ValueError as error:
+            raise ValueError(f"database {name!r}: {error}")
+        if not isinstance(spec, Mapping) or "owner" not in spec:
+            raise ValueError(f"database {name!r}: expected a dict with at least 'owner'")
+        try:
+            is_name(spec["owner"])
+        except ValueError as error:
+            raise ValueError(f"database {name!r}: owner: {error}")
+        out[name] = dict(spec)
+    return out
+
+
 # --------------------------------------------------------------------------- schema
 # key -> validator. Meaning and default of every key: group_data/all.py.
 
@@ -213,6 +233,8 @@ SCHEMA: dict[str, Validator] = {
     # host basics
     "base_packages": is_list(is_str),
     "deploy_state_dir": is_abs_path,
+    # databases and roles
+    "databases": is_databases,
     # PostgreSQL server configuration
     "pg_cluster": is_optional(is_str),
     "pg_listen_addresses": is_list(is_listen_address),

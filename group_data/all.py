@@ -18,6 +18,16 @@ base_packages = ["postgresql", "ca-certificates", "rsync", "git"]
 # files, markers). Created 0700 root.
 deploy_state_dir = "/var/lib/hatchet-owlclaw-deploy"
 
+# ---------------------------------------------------------------- databases
+
+# The application databases on the host's PostgreSQL, name -> spec. Each is
+# owned by its own login role and reachable by that role only.
+#   owner: the role that owns it (created, LOGIN, not superuser)
+databases = {
+    "hatchet": {"owner": "hatchet"},
+    "owlclaw": {"owner": "owlclaw"},
+}
+
 # ---------------------------------------------------------------- PostgreSQL server
 
 # Which cluster to manage, as "<version>/<name>" (Debian's pg_lsclusters), e.g.

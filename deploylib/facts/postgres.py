@@ -19,7 +19,7 @@ as_postgres() {
     else su postgres -s /bin/sh -c "$(printf '%q ' "$@")"; fi
 }
 sql() { ( cd / && as_postgres psql -X -A -t -q -F "$(printf '\t')" -p "$1" -d postgres -c "$2" ); }
-b64() { if [ -f "$1" ]; then printf 'file\t%s\t%s\n' "$2" "$(base64 -w0 < "$1")"; else printf 'nofile\t%s\n' "$2"; fi; }
+b64() { if [ -f "$1" ]; then printf 'file\t%s\t%s\t%s\n' "$2" "$(base64 -w0 < "$1")" "$(stat -c %Y "$1")"; fi; }
 
 if [ -d /run/systemd/system ]; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
 command -v pg_ctlcluster >/dev/null 2>&1 && echo "pg_ctlcluster	yes"
@@ -42,7 +42,8 @@ for port in $ports; do
                                 'server_version_num', 'listen_addresses' __NAMES__)
                  UNION ALL SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
                  UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
-                                  '', '', ''" || echo "error	$port"
+                                  extract(epoch FROM pg_conf_load_time())::text, '', ''" \
+        || echo "error	$port"
     conf=$(sql "$port" "SHOW config_file") hba=$(sql "$port" "SHOW hba_file")
     data=$(sql "$port" "SHOW data_directory")
     b64 "$hba" hba
@@ -70,6 +71,8 @@ class PgCluster:
     settings: dict[str, PgSetting] = field(default_factory=dict)
     pending_restart: list[str] = field(default_factory=list)
     started_at: float | None = None
+    conf_loaded_at: float | None = None  # last reload (pg_conf_load_time)
+    file_mtimes: dict[str, float] = field(default_factory=dict)  # "hba", "conf", "dropin"
     hba_text: str | None = None
     conf_text: str | None = None
     dropin_text: str | None = None
@@ -99,6 +102,11 @@ class PgCluster:
     @property
     def data_directory(self) -> str | None:
         return self.setting("data_directory")
+
+    def changed_since_reload(self, which: str) -> bool:
+        """Was file `which` ("hba", "conf", "dropin") modified after the server last read its files?"""
+        mtime = self.file_mtimes.get(which)
+        return bool(mtime and self.conf_loaded_at and mtime > self.conf_loaded_at)
 
     @property
     def major_version(self) -> int | None:
@@ -168,11 +176,13 @@ def parse_server(lines: list[str]) -> PgServer:
             current.pending_restart.append(fields[0])
         elif tag == "started":
             current.started_at = float(fields[0])
+            current.conf_loaded_at = float(fields[1])
         elif tag == "error":
             current.query_failed = True
         elif tag == "file":
             text = base64.b64decode(fields[1]).decode("utf-8", errors="surrogateescape")
             setattr(current, f"{fields[0]}_text", text)
+            current.file_mtimes[fields[0]] = float(fields[2])
         elif tag == "postgres_bin":
             current.postgres_bin = fields[0]
     return server

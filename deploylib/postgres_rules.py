@@ -1,0 +1,83 @@
+"""What the PostgreSQL server configuration should be, derived from Settings (pure)."""
+
+from __future__ import annotations
+
+from pyinfra.api.exceptions import DeployError
+
+from .facts.postgres import PgCluster, PgServer
+from .pg_hba import HbaRule
+
+# Our drop-in, relative to the directory of postgresql.conf. Debian reads
+# conf.d/*.conf in name order and the last value wins: "90-" sorts late.
+DROPIN = "conf.d/90-hatchet-owlclaw-deploy.conf"
+
+
+class ClusterChoiceError(DeployError):
+    """Which cluster to manage is unclear, or it is not running: stop before changing anything."""
+
+
+def server_settings(settings) -> dict:
+    """Every postgresql.conf setting we manage, name -> value."""
+    return {"listen_addresses": list(settings.pg_listen_addresses), **settings.pg_settings}
+
+
+def managed_setting_names(settings) -> list[str]:
+    return sorted(server_settings(settings))
+
+
+def client_networks(settings) -> list[str]:
+    """Every network allowed to reach PostgreSQL over TCP (pg_hba and the firewall use this)."""
+    networks = []
+    for network in settings.pg_client_networks:
+        if network not in networks:
+            networks.append(network)
+    return networks
+
+
+def hba_rules(settings) -> list[HbaRule]:
+    """The managed block: explicit pg_hba_rules first, then one rule per (network, database)."""
+    rules = list(settings.pg_hba_rules)
+    for network in client_networks(settings):
+        for database, spec in settings.databases.items():
+            rules.append(
+                HbaRule(
+                    type="host",
+                    database=database,
+                    user=spec["owner"],
+                    address=network,
+                    method=settings.pg_hba_auth_method,
+                    comment="from pg_client_networks",
+                )
+            )
+    return rules
+
+
+def select_cluster(server: PgServer, wanted: str | None, host_name: str) -> PgCluster:
+    """The cluster to manage: `wanted` ("17/main") or the only one; it must be online."""
+    clusters = server.clusters
+    if not clusters:
+        raise ClusterChoiceError(
+            f"{host_name}: no PostgreSQL cluster found (is the postgresql package installed?)"
+        )
+    if wanted:
+        matches = [c for c in clusters if c.id == wanted]
+        if not matches:
+            raise ClusterChoiceError(
+                f"{host_name}: pg_cluster {wanted!r} not found; the host has "
+                + ", ".join(c.id for c in clusters)
+            )
+        cluster = matches[0]
+    elif len(clusters) > 1:
+        raise ClusterChoiceError(
+            f"{host_name}: several PostgreSQL clusters ("
+            + ", ".join(c.id for c in clusters)
+            + "): set pg_cluster in group_data to the one to manage"
+        )
+    else:
+        cluster = clusters[0]
+    if not cluster.online or cluster.query_failed or not cluster.hba_file:
+        raise ClusterChoiceError(
+            f"{host_name}: PostgreSQL cluster {cluster.id} is {cluster.status or 'not answering'}; "
+            f"start it first (pg_ctlcluster {cluster.version} {cluster.name} start)"
+        )
+    return cluster

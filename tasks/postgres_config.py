@@ -1,0 +1,37 @@
+"""postgresql.conf and pg_hba.conf: make host PostgreSQL reachable from the app's
+networks, and nothing else. Reload, or restart only when a setting needs it."""
+
+from pyinfra import host
+
+from deploylib import postgres_rules
+from deploylib.facts.postgres import PostgresServer
+from deploylib.operations import postgres_config
+
+settings = host.data.settings
+server = host.get_fact(
+    PostgresServer,
+    dropin=postgres_rules.DROPIN,
+    setting_names=postgres_rules.managed_setting_names(settings),
+)
+cluster = postgres_rules.select_cluster(server, settings.pg_cluster, host.name)
+backups = f"{settings.deploy_state_dir}/backups"
+
+postgres_config.server_settings(
+    name=f"PostgreSQL {cluster.id} settings (postgresql.conf)",
+    server=server,
+    cluster=cluster,
+    settings=postgres_rules.server_settings(settings),
+    dropin_name=postgres_rules.DROPIN.rsplit("/", 1)[-1],
+    backup_dir=backups,
+    backups_keep=settings.pg_config_backups_keep,
+    allow_restart=settings.pg_allow_restart,
+)
+
+postgres_config.hba_rules(
+    name=f"PostgreSQL {cluster.id} client rules (pg_hba.conf)",
+    cluster=cluster,
+    rules=postgres_rules.hba_rules(settings),
+    backup_dir=backups,
+    backups_keep=settings.pg_config_backups_keep,
+    on_shadowed=settings.pg_hba_on_shadowed,
+)
