@@ -225,7 +225,10 @@ def attach_netns(netns: str, ip: str) -> None:
         run(["ip", "netns", "add", netns])
     outside = f"v{netns}"[:15]
     if quiet(["ip", "link", "show", outside]) != 0:
-        run(["ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", netns])
+        # A MAC derived from the IP: a reset host keeps it, so peers' ARP caches stay right.
+        mac = "02:5b:" + ":".join(f"{int(octet):02x}" for octet in ip.split("."))
+        run(["ip", "link", "add", outside, "type", "veth", "peer", "name", "eth0",
+             "address", mac, "netns", netns])
         run(["ip", "link", "set", outside, "master", BRIDGE, "up"])
     ns = ["ip", "netns", "exec", netns]
     run([*ns, "ip", "link", "set", "lo", "up"])

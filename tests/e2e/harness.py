@@ -13,6 +13,11 @@ REPO = Path(__file__).resolve().parents[2]
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 
 
+def _short(name: str) -> str:
+    """'tasks/base.py | Base packages' -> 'Base packages'."""
+    return name.split(" | ", 1)[-1].strip()
+
+
 @dataclass
 class DeployResult:
     returncode: int
@@ -29,13 +34,13 @@ class DeployResult:
         """Names of operations that changed something on any host."""
         if not self.results:
             return []
-        return [op["name"] for op in self.results["operations"] if op["success"]]
+        return [_short(op["name"]) for op in self.results["operations"] if op["success"]]
 
     @property
     def failed(self) -> list[str]:
         if not self.results:
             return []
-        return [op["name"] for op in self.results["operations"] if op["error"]]
+        return [_short(op["name"]) for op in self.results["operations"] if op["error"]]
 
     def describe(self) -> str:
         return (
@@ -123,3 +128,47 @@ def in_client(name: str, ip: str, argv: list[str], timeout: float = 60):
     return subprocess.run(
         ["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, timeout=timeout
     )
+
+
+PG_PROBE = """
+import sys, psycopg2
+host, user, password, dbname = sys.argv[1:5]
+try:
+    conn = psycopg2.connect(host=host, port=5432, user=user, password=password, dbname=dbname,
+                            connect_timeout=5)
+    cur = conn.cursor()
+    cur.execute("SELECT 1")
+    print("connected")
+except psycopg2.OperationalError as error:
+    print("refused: " + str(error).strip().replace("\\n", " "))
+"""
+
+
+def pg_connect_from(client_ip: str, host, user: str, password: str, dbname: str) -> str:
+    """Connect with psycopg2 over TCP from a probe namespace at `client_ip`: 'connected' or 'refused: …'."""
+    name = "p" + client_ip.rsplit(".", 1)[-1]
+    result = in_client(
+        name, client_ip, [sys.executable, "-c", PG_PROBE, host.ip, user, password, dbname]
+    )
+    return (result.stdout + result.stderr).strip()
+
+
+def psql(host, sql: str, database: str = "postgres") -> str:
+    """Run SQL on the host as the postgres superuser (over SSH; test setup and inspection only)."""
+    import shlex
+
+    command = (
+        f"cd / && runuser -u postgres -- psql -X -A -t -q -v ON_ERROR_STOP=1 -d {database} "
+        f"-c {shlex.quote(sql)}"
+    )
+    return ssh(host, command).stdout.strip()
+
+
+def server_times(host) -> tuple[str, str]:
+    """(postmaster start time, last configuration load time)."""
+    start, loaded = psql(host, "SELECT pg_postmaster_start_time(), pg_conf_load_time()").split("|")
+    return start, loaded
+
+
+def hba_path(host) -> str:
+    return psql(host, "SHOW hba_file")
