@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+
 # Like pyinfra, data is read relative to the directory pyinfra runs in.
 def project_dir() -> Path:
     return Path.cwd()

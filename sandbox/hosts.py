@@ -12,6 +12,8 @@ what was started (PIDs, netns, IPs) so `down` stops exactly that.
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import hashlib
 import ipaddress
 import json
@@ -177,6 +179,29 @@ def save_state(state: dict) -> None:
 
 def hosts_from_state(state: dict) -> list[HostState]:
     return [HostState(**h) for _, h in sorted(state["hosts"].items(), key=lambda kv: int(kv[0]))]
+
+
+_lock_depth = 0
+
+
+def locked(func):
+    """Serialise sandbox changes across processes (several test runs may share one sandbox)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        global _lock_depth
+        if _lock_depth:
+            return func(*args, **kwargs)
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        with open(CACHE_DIR / "state.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            _lock_depth += 1
+            try:
+                return func(*args, **kwargs)
+            finally:
+                _lock_depth -= 1
+
+    return wrapper
 
 
 def _pid_is(pid: int | None, marker: str) -> bool:
@@ -385,7 +410,8 @@ def is_running(host: HostState) -> bool:
     return _pid_is(host.pid, _host_marker(host))
 
 
-def up(count: int, suite: str = DEFAULT_SUITE, first: int = 1, timeout: float = 60) -> list[HostState]:
+@locked
+def up(count: int, suite: str = DEFAULT_SUITE, first: int = 1, timeout: float = 90) -> list[HostState]:
     """Make sure hosts first..first+count-1 run `suite`; returns them."""
     if os.geteuid() != 0:
         raise SandboxError("the sandbox needs root (namespaces, mounts, bridge)")
@@ -447,6 +473,7 @@ def stop_host(host: HostState) -> None:
     delete_netns(host.netns)
 
 
+@locked
 def down(indexes: list[int] | None = None) -> None:
     state = load_state()
     for host in hosts_from_state(state):
@@ -465,6 +492,7 @@ def down(indexes: list[int] | None = None) -> None:
         quiet(["ip", "link", "del", BRIDGE])
 
 
+@locked
 def reset(index: int, timeout: float = 60) -> HostState:
     """Throw away everything host `index` changed: drop its overlay upper dir."""
     state = load_state()
@@ -480,6 +508,7 @@ def reset(index: int, timeout: float = 60) -> HostState:
     return up(1, host.suite, first=index, timeout=timeout)[0]
 
 
+@locked
 def client(name: str, ip: str) -> str:
     """A bare network namespace on the bridge (no rootfs): a probe at `ip`."""
     if ipaddress.ip_address(ip) not in SUBNET:

@@ -19,7 +19,9 @@ as_postgres() {
     else su postgres -s /bin/sh -c "$(printf '%q ' "$@")"; fi
 }
 sql() { ( cd / && as_postgres psql -X -A -t -q -F "$(printf '\t')" -p "$1" -d postgres -c "$2" ); }
-b64() { if [ -f "$1" ]; then printf 'file\t%s\t%s\t%s\n' "$2" "$(base64 -w0 < "$1")" "$(stat -c %Y "$1")"; fi; }
+b64() {
+    [ -f "$1" ] && printf 'file\t%s\t%s\t%s\n' "$2" "$(base64 -w0 < "$1")" "$(stat -c %Y "$1")"
+}
 
 if [ -d /run/systemd/system ]; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
 command -v pg_ctlcluster >/dev/null 2>&1 && echo "pg_ctlcluster	yes"
@@ -52,6 +54,7 @@ for port in $ports; do
     pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null)
     [ -n "$pid" ] && printf 'postgres_bin\t%s\n' "$(readlink "/proc/$pid/exe")"
 done
+exit 0
 """
 
 

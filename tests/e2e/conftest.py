@@ -6,8 +6,10 @@ import pytest
 
 from sandbox import hosts
 
-# Host 1 runs Debian 13 (PostgreSQL 17), host 2 Debian 12 (PostgreSQL 15).
-SUITE_HOSTS = {"trixie": 1, "bookworm": 2}
+# Host N runs Debian 13 (PostgreSQL 17), host N+1 Debian 12 (PostgreSQL 15);
+# N = $SANDBOX_FIRST_HOST (default 1), so several test runs can share a sandbox.
+FIRST = int(os.environ.get("SANDBOX_FIRST_HOST", "1"))
+SUITE_HOSTS = {"trixie": FIRST, "bookworm": FIRST + 1}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -57,7 +57,8 @@ def test_missing_default_in_all(project_copy):
 
 
 def test_unknown_key_suggests(project_copy, monkeypatch):
-    with pytest.raises(ConfigError, match=r"unknown key 'pg_listen_adresses' \(did you mean 'pg_listen_addresses'"):
+    suggestion = r"unknown key 'pg_listen_adresses' \(did you mean 'pg_listen_addresses'"
+    with pytest.raises(ConfigError, match=suggestion):
         load(project_copy, overrides={"pg_listen_adresses": ["*"]}, monkeypatch=monkeypatch)
 
 
