@@ -206,23 +206,59 @@ def is_hba_rules(value):
     return rules
 
 
+DATABASE_FIELDS = {
+    # field: (validator, default)
+    "owner": (is_name, None),
+    "extensions": (None, ()),  # validated below: list of names
+    "settings": (None, {}),  # ALTER DATABASE ... SET name = value
+    "password_env": (None, None),  # default: <OWNER>_DB_PASSWORD
+    "seed_sql": (None, None),  # path (repo-relative) of SQL applied once
+}
+ENV_VAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
 def is_databases(value):
-    """name -> {owner, ...}: the application databases and their owner roles."""
+    """name -> spec: the application databases, their owner roles and what they need."""
     if not isinstance(value, Mapping) or not value:
         raise ValueError("expected a mapping of database name -> {'owner': role, ...}")
     out = {}
+    owners = set()
     for name, spec in value.items():
+        where = f"database {name!r}"
         try:
             is_name(name)
         except ValueError as error:
-            raise ValueError(f"database {name!r}: {error}")
+            raise ValueError(f"{where}: {error}")
         if not isinstance(spec, Mapping) or "owner" not in spec:
-            raise ValueError(f"database {name!r}: expected a dict with at least 'owner'")
+            raise ValueError(f"{where}: expected a dict with at least 'owner'")
+        unknown = set(spec) - set(DATABASE_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                f"expected {', '.join(DATABASE_FIELDS)}"
+            )
         try:
-            is_name(spec["owner"])
+            owner = is_name(spec["owner"])
+            extensions = is_list(is_name)(spec.get("extensions", []))
+            db_settings = is_mapping(is_pg_setting_name, is_pg_setting_value)(spec.get("settings", {}))
         except ValueError as error:
-            raise ValueError(f"database {name!r}: owner: {error}")
-        out[name] = dict(spec)
+            raise ValueError(f"{where}: {error}")
+        if owner in owners:
+            raise ValueError(f"{where}: owner {owner!r} already owns another database (isolation)")
+        owners.add(owner)
+        password_env = spec.get("password_env") or f"{owner.upper()}_DB_PASSWORD"
+        if not ENV_VAR_RE.match(password_env):
+            raise ValueError(f"{where}: password_env: expected an environment variable name")
+        seed_sql = spec.get("seed_sql")
+        if seed_sql is not None and (not isinstance(seed_sql, str) or seed_sql.startswith("/")):
+            raise ValueError(f"{where}: seed_sql: expected a path relative to the repository")
+        out[name] = {
+            "owner": owner,
+            "extensions": extensions,
+            "settings": db_settings,
+            "password_env": password_env,
+            "seed_sql": seed_sql,
+        }
     return out
 
 
@@ -236,6 +272,7 @@ SCHEMA: dict[str, Validator] = {
     "deploy_state_dir": is_abs_path,
     # databases and roles
     "databases": is_databases,
+    "allow_dev_default_passwords": is_bool,
     # PostgreSQL server configuration
     "pg_cluster": is_optional(is_str),
     "pg_listen_addresses": is_list(is_listen_address),
@@ -277,6 +314,10 @@ class Settings:
 
     def source(self, key: str) -> str:
         return self.sources.get(key, "?")
+
+    def db_password(self, database: str) -> Secret:
+        """The password of `database`'s owner role (a Secret: reveal() only where it is used)."""
+        return self.__dict__["secrets"][database]
 
     def __repr__(self) -> str:
         return f"Settings({self.environment}, {len(self.values)} keys)"
@@ -376,7 +417,54 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
         )
     settings = Settings(environment, values, sources)
     check_consistency(settings)
+    settings.secrets = resolve_secrets(settings)
     return settings
+
+
+def secrets_file(environment: str) -> Path:
+    return project_dir() / "secrets" / f"{environment}.env"
+
+
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (no quoting, no expansion); the file must be private (0600)."""
+    if not path.exists():
+        return {}
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"{_rel(path)}: mode {mode:04o} lets others read secrets; chmod 600 it")
+    values = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not ENV_VAR_RE.match(key.strip()):
+            raise ConfigError(f"{_rel(path)}: line {number}: expected KEY=VALUE")
+        values[key.strip()] = value
+    return values
+
+
+def resolve_secrets(settings: Settings) -> dict[str, Secret]:
+    """Every database password, from the environment variable its spec names, else
+    secrets/<env>.env; dev may fall back to the upstream default (password = role name)."""
+    from_file = read_secrets_file(secrets_file(settings.environment))
+    secrets = {}
+    for database, spec in settings.databases.items():
+        variable = spec["password_env"]
+        if os.environ.get(variable):
+            secrets[database] = Secret(os.environ[variable], f"${variable}")
+        elif from_file.get(variable):
+            secrets[database] = Secret(
+                from_file[variable], f"{_rel(secrets_file(settings.environment))}:{variable}"
+            )
+        elif settings.allow_dev_default_passwords:
+            secrets[database] = Secret(spec["owner"], "dev default (password = role name)")
+        else:
+            raise ConfigError(
+                f"{settings.source('databases')}: databases[{database!r}]: no password: set the "
+                f"environment variable {variable} or add {variable}=... to "
+                f"{_rel(secrets_file(settings.environment))} (mode 0600, git-ignored)"
+            )
+    return secrets
 
 
 def check_consistency(settings: Settings) -> None:
@@ -385,6 +473,11 @@ def check_consistency(settings: Settings) -> None:
         raise ConfigError(
             f"{settings.source('pg_listen_addresses')}: pg_listen_addresses: '*' is for dev only; "
             "expected the addresses to listen on (e.g. ['localhost', '172.17.0.1'])"
+        )
+    if settings.environment != "dev" and settings.allow_dev_default_passwords:
+        raise ConfigError(
+            f"{settings.source('allow_dev_default_passwords')}: allow_dev_default_passwords: "
+            "dev only; staging and prod need real secrets"
         )
     if settings.environment != "dev" and settings.pg_hba_auth_method != "scram-sha-256":
         raise ConfigError(

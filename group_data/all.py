@@ -21,12 +21,23 @@ deploy_state_dir = "/var/lib/hatchet-owlclaw-deploy"
 # ---------------------------------------------------------------- databases
 
 # The application databases on the host's PostgreSQL, name -> spec. Each is
-# owned by its own login role and reachable by that role only.
-#   owner: the role that owns it (created, LOGIN, not superuser)
+# owned by its own login role and reachable by that role only. Fields:
+#   owner:        the role that owns it (created LOGIN, never superuser); one
+#                 database per role
+#   extensions:   extensions created in it (pgvector is "vector")
+#   settings:     ALTER DATABASE ... SET name = value
+#   password_env: the environment variable holding the role's password
+#                 (default <OWNER>_DB_PASSWORD); else KEY=... in the git-ignored
+#                 secrets/<env>.env (mode 0600)
+#   seed_sql:     optional SQL file (repository-relative) applied once, ever
 databases = {
-    "hatchet": {"owner": "hatchet"},
-    "owlclaw": {"owner": "owlclaw"},
+    "hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+    "owlclaw": {"owner": "owlclaw", "extensions": ["vector"]},
 }
+
+# dev only: a role without a configured password gets the upstream default
+# (password = role name, as in hatchet:hatchet). Refused in staging and prod.
+allow_dev_default_passwords = False
 
 # ---------------------------------------------------------------- PostgreSQL server
 

@@ -10,3 +10,6 @@ pg_listen_addresses = ["*"]
 pg_client_networks = ["172.17.0.0/16", "172.18.0.0/15", "172.20.0.0/14"]
 
 pg_hba_on_shadowed = "warn"
+
+# Upstream's hatchet:hatchet / owlclaw:owlclaw when no secret is configured.
+allow_dev_default_passwords = True

@@ -14,10 +14,80 @@ def load(project, env="dev", host_data=None, overrides=None, monkeypatch=None):
     return config.validate(env, config.host_layers(env, "h1", host_data or {}))
 
 
+@pytest.fixture
+def db_secrets(monkeypatch):
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "h-secret")
+    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o-secret")
+
+
 @pytest.mark.parametrize("env", config.ENVIRONMENTS)
-def test_shipped_data_is_valid(project_copy, env):
+def test_shipped_data_is_valid(project_copy, env, db_secrets):
     settings = load(project_copy, env)
     assert settings.environment == env
+    assert settings.db_password("hatchet").reveal() == "h-secret"
+
+
+def test_dev_falls_back_to_upstream_default_passwords(project_copy, monkeypatch):
+    monkeypatch.delenv("HATCHET_DB_PASSWORD", raising=False)
+    settings = load(project_copy, "dev")
+    assert settings.db_password("hatchet").reveal() == "hatchet"
+    assert "hatchet" not in repr(settings.db_password("hatchet"))
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_missing_secret_refused_outside_dev(project_copy, env, monkeypatch):
+    monkeypatch.delenv("HATCHET_DB_PASSWORD", raising=False)
+    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o-secret")
+    with pytest.raises(ConfigError) as error:
+        load(project_copy, env)
+    message = str(error.value)
+    assert "databases['hatchet']: no password" in message
+    assert "HATCHET_DB_PASSWORD" in message and f"secrets/{env}.env" in message
+
+
+def test_secrets_file_must_be_private(project_copy, monkeypatch):
+    monkeypatch.delenv("HATCHET_DB_PASSWORD", raising=False)
+    monkeypatch.delenv("OWLCLAW_DB_PASSWORD", raising=False)
+    path = project_copy / "secrets" / "staging.env"
+    path.parent.mkdir()
+    path.write_text("HATCHET_DB_PASSWORD=from file = with equals\nOWLCLAW_DB_PASSWORD=o\n")
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"secrets/staging.env: mode 0644 .* chmod 600"):
+        load(project_copy, "staging")
+    path.chmod(0o600)
+    settings = load(project_copy, "staging")
+    assert settings.db_password("hatchet").reveal() == "from file = with equals"
+    assert settings.db_password("hatchet").source == "secrets/staging.env:HATCHET_DB_PASSWORD"
+
+
+def test_env_var_wins_over_file(project_copy, monkeypatch):
+    path = project_copy / "secrets" / "prod.env"
+    path.parent.mkdir()
+    path.write_text("HATCHET_DB_PASSWORD=file\nOWLCLAW_DB_PASSWORD=o\n")
+    path.chmod(0o600)
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "env")
+    monkeypatch.delenv("OWLCLAW_DB_PASSWORD", raising=False)
+    assert load(project_copy, "prod").db_password("hatchet").reveal() == "env"
+
+
+def test_dev_default_passwords_refused_in_prod(project_copy, monkeypatch, db_secrets):
+    with pytest.raises(ConfigError, match="allow_dev_default_passwords: dev only"):
+        load(project_copy, "prod", overrides={"allow_dev_default_passwords": True},
+             monkeypatch=monkeypatch)
+
+
+def test_database_spec_errors(project_copy, monkeypatch):
+    cases = [
+        ({"hatchet": {"owner": "Hatchet"}}, "database 'hatchet': expected a lowercase name"),
+        ({"hatchet": {"owner": "x", "extention": []}}, "unknown field(s) extention"),
+        ({"a": {"owner": "x"}, "b": {"owner": "x"}}, "owner 'x' already owns another database"),
+        ({"a": {"owner": "x", "password_env": "lower"}}, "password_env: expected an environment"),
+    ]
+    for value, expected in cases:
+        with pytest.raises(ConfigError) as error:
+            load(project_copy, overrides={"databases": value}, monkeypatch=monkeypatch)
+        assert "overrides.py: databases:" in str(error.value)
+        assert expected in str(error.value)
 
 
 def test_unknown_environment(project_copy):
@@ -32,7 +102,7 @@ def test_malformed_cidr_names_key_and_file(project_copy, monkeypatch):
     assert "CIDR" in str(error.value)
 
 
-def test_cidr_with_host_bits_is_refused(project_copy):
+def test_cidr_with_host_bits_is_refused(project_copy, db_secrets):
     (project_copy / "group_data/staging.py").write_text(
         'environment = "staging"\npg_listen_addresses = ["localhost"]\n'
         'pg_client_networks = ["172.17.0.1/16"]\n'
@@ -41,7 +111,7 @@ def test_cidr_with_host_bits_is_refused(project_copy):
         load(project_copy, "staging")
 
 
-def test_missing_required_key_in_prod(project_copy):
+def test_missing_required_key_in_prod(project_copy, db_secrets):
     (project_copy / "group_data/prod.py").write_text(
         'environment = "prod"\npg_listen_addresses = ["localhost"]\n'
     )
@@ -62,7 +132,7 @@ def test_unknown_key_suggests(project_copy, monkeypatch):
         load(project_copy, overrides={"pg_listen_adresses": ["*"]}, monkeypatch=monkeypatch)
 
 
-def test_wildcard_listen_refused_outside_dev(project_copy, monkeypatch):
+def test_wildcard_listen_refused_outside_dev(project_copy, monkeypatch, db_secrets):
     with pytest.raises(ConfigError, match=r"pg_listen_addresses: '\*' is for dev only"):
         load(project_copy, "prod", overrides={"pg_listen_addresses": ["*"]}, monkeypatch=monkeypatch)
 
