@@ -273,6 +273,7 @@ SCHEMA: dict[str, Validator] = {
     # databases and roles
     "databases": is_databases,
     "allow_dev_default_passwords": is_bool,
+    "pgdg_apt_repository": is_bool,
     # PostgreSQL server configuration
     "pg_cluster": is_optional(is_str),
     "pg_listen_addresses": is_list(is_listen_address),

@@ -11,8 +11,8 @@ import shlex
 
 
 def as_postgres(argv: str) -> str:
-    """Run a command line as the postgres OS user, from / (its home may not be readable)."""
-    return f"(cd / && runuser -u postgres -- {argv})"
+    """Run a command line as the postgres OS user, from / (the caller's cwd may not be readable)."""
+    return f"env -C / runuser -u postgres -- {argv}"
 
 
 def psql(port: int, sql: str, database: str = "postgres") -> str:
@@ -23,10 +23,11 @@ def psql(port: int, sql: str, database: str = "postgres") -> str:
     )
 
 
-def psql_stdin(port: int, database: str = "postgres") -> str:
-    """psql reading its SQL from stdin (for statements that carry secrets)."""
+def psql_stdin(port: int, database: str = "postgres", single_transaction: bool = False) -> str:
+    """psql reading its SQL from stdin (for statements that carry secrets: never in argv)."""
+    one = "-1 " if single_transaction else ""
     return as_postgres(
-        f"psql -X -A -t -q -v ON_ERROR_STOP=1 -p {int(port)} -d {shlex.quote(database)} -f -"
+        f"psql -X -A -t -q -v ON_ERROR_STOP=1 {one}-p {int(port)} -d {shlex.quote(database)} -f -"
     )
 
 

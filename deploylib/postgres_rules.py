@@ -52,6 +52,34 @@ def hba_rules(settings) -> list[HbaRule]:
     return rules
 
 
+def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:
+    """The PostgresServer fact (always asked with the same arguments, so gathered once per
+    host) and the cluster to manage."""
+    from .facts.postgres import PostgresServer
+
+    server = host.get_fact(
+        PostgresServer, dropin=DROPIN, setting_names=managed_setting_names(settings)
+    )
+    return server, select_cluster(server, settings.pg_cluster, host.name)
+
+
+PGDG_KEY = "/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc"  # from postgresql-common
+
+
+def pgdg_sources(codename: str):
+    """deb822 sources for apt.postgresql.org, for a distribution codename."""
+    from io import StringIO
+
+    return StringIO(
+        "# Added by the hatchet-owlclaw deploy (pgdg_apt_repository = True)\n"
+        "Types: deb\n"
+        "URIs: http://apt.postgresql.org/pub/repos/apt\n"
+        f"Suites: {codename}-pgdg\n"
+        "Components: main\n"
+        f"Signed-By: {PGDG_KEY}\n"
+    )
+
+
 def select_cluster(server: PgServer, wanted: str | None, host_name: str) -> PgCluster:
     """The cluster to manage: `wanted` ("17/main") or the only one; it must be online."""
     clusters = server.clusters

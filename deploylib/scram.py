@@ -291,3 +291,19 @@ def verifier_matches(password: str | bytes, stored: str | None) -> bool:
     stored_ok = hmac.compare_digest(candidate.stored_key, parsed.stored_key)
     server_ok = hmac.compare_digest(candidate.server_key, parsed.server_key)
     return stored_ok and server_ok
+
+
+def verifier_digest_matches(password: str | bytes, head: str, digest_hex: str) -> bool:
+    """Does `password` match a stored verifier known only by its head
+    ("SCRAM-SHA-256$<iterations>:<base64 salt>") and the SHA-256 hex digest of the
+    whole verifier string? Lets a host prove a match without sending its keys."""
+    method, _, rest = head.partition("$")
+    iterations_text, _, salt_b64 = rest.partition(":")
+    if method != SCRAM_SHA_256 or not iterations_text.isdigit() or not salt_b64:
+        return False
+    try:
+        salt = base64.b64decode(salt_b64, validate=True)
+        candidate = scram_sha256_verifier(password, salt=salt, iterations=int(iterations_text))
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(hashlib.sha256(candidate.encode()).hexdigest(), digest_hex)

@@ -39,6 +39,11 @@ databases = {
 # (password = role name, as in hatchet:hatchet). Refused in staging and prod.
 allow_dev_default_passwords = False
 
+# Add the PostgreSQL project's apt repository (apt.postgresql.org, signed with
+# the key Debian's postgresql-common ships) so extensions the distribution does
+# not package (pgvector on Debian 12) can be installed. Off: distribution only.
+pgdg_apt_repository = False
+
 # ---------------------------------------------------------------- PostgreSQL server
 
 # Which cluster to manage, as "<version>/<name>" (Debian's pg_lsclusters), e.g.

@@ -4,16 +4,10 @@ networks, and nothing else. Reload, or restart only when a setting needs it."""
 from pyinfra import host
 
 from deploylib import postgres_rules
-from deploylib.facts.postgres import PostgresServer
 from deploylib.operations import postgres_config
 
 settings = host.data.settings
-server = host.get_fact(
-    PostgresServer,
-    dropin=postgres_rules.DROPIN,
-    setting_names=postgres_rules.managed_setting_names(settings),
-)
-cluster = postgres_rules.select_cluster(server, settings.pg_cluster, host.name)
+server, cluster = postgres_rules.server_and_cluster(host, settings)
 backups = f"{settings.deploy_state_dir}/backups"
 
 postgres_config.server_settings(

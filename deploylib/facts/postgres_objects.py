@@ -1,0 +1,151 @@
+"""Roles, databases, their settings, extensions and seed markers, in one remote command."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra.api import FactBase
+
+from ..pg_commands import as_postgres
+from ..pg_sql import MANAGED_COMMENT, SEED_TABLE, literal
+from ..scram import verifier_digest_matches
+
+ROLE_COLUMNS = (
+    "rolcanlogin",
+    "rolsuper",
+    "rolcreatedb",
+    "rolcreaterole",
+    "rolinherit",
+    "rolreplication",
+    "rolbypassrls",
+)
+
+
+@dataclass
+class PgRole:
+    name: str
+    attributes: dict[str, bool]
+    verifier_head: str  # "SCRAM-SHA-256$<iterations>:<salt>" of the stored verifier
+    verifier_sha256: str  # hex digest of the whole stored verifier
+
+    def password_matches(self, password: str) -> bool:
+        """Recompute the verifier with the stored salt and iterations; compare digests."""
+        return verifier_digest_matches(password, self.verifier_head, self.verifier_sha256)
+
+
+@dataclass
+class PgDatabase:
+    name: str
+    owner: str
+    encoding: str
+    acl: str  # datacl as text ("" = default privileges)
+    settings: dict[str, str] = field(default_factory=dict)  # ALTER DATABASE ... SET
+    extensions: set[str] = field(default_factory=set)
+    seeds: dict[str, str] = field(default_factory=dict)  # sha256 -> file
+
+
+@dataclass
+class PgObjects:
+    roles: dict[str, PgRole]
+    databases: dict[str, PgDatabase]
+    available_extensions: set[str]  # installable (package present)
+    template_encoding: str = "UTF8"
+    managed_databases: set[str] = field(default_factory=set)  # carry our COMMENT
+    managed_roles: set[str] = field(default_factory=set)
+
+
+class PostgresObjects(FactBase):
+    """
+    Returns ``PgObjects`` for the named roles and databases of the cluster on
+    ``port``: role attributes and stored verifier, database owner, encoding,
+    ACL, per-database settings (pg_db_role_setting), installed extensions,
+    extensions the server could create, and which seed files were applied.
+    """
+
+    def command(self, port: int, roles=(), databases=(), extensions=()) -> str:
+        def sql(query: str, database: str = "postgres") -> str:
+            return as_postgres(
+                f"psql -X -A -t -q -F \"$(printf '\\t')\" -p {int(port)} -d {shlex.quote(database)} "
+                f"-c {shlex.quote(query)}"
+            )
+
+        role_list = ", ".join(literal(r) for r in roles) or "NULL"
+        db_list = ", ".join(literal(d) for d in databases) or "NULL"
+        ext_list = ", ".join(literal(e) for e in extensions) or "NULL"
+        lines = [
+            sql(
+                f"SELECT 'role', rolname, {', '.join(c + '::text' for c in ROLE_COLUMNS)}, "
+                # Only the verifier's head (method, iterations, salt) and a digest of
+                # the whole leave the host: enough to check a password, no keys in output.
+                "split_part(coalesce(rolpassword, ''), '$', 1) || '$' || "
+                "split_part(coalesce(rolpassword, ''), '$', 2), "
+                "encode(sha256(convert_to(coalesce(rolpassword, ''), 'UTF8')), 'hex') "
+                f"FROM pg_authid WHERE rolname IN ({role_list})"
+            ),
+            sql(
+                "SELECT 'database', datname, pg_get_userbyid(datdba), "
+                "pg_encoding_to_char(encoding), coalesce(datacl::text, '') "
+                f"FROM pg_database WHERE datname IN ({db_list})"
+            ),
+            sql(
+                "SELECT 'setting', d.datname, unnest(s.setconfig) FROM pg_db_role_setting s "
+                "JOIN pg_database d ON d.oid = s.setdatabase "
+                f"WHERE s.setrole = 0 AND d.datname IN ({db_list})"
+            ),
+            sql(f"SELECT 'available', name FROM pg_available_extensions WHERE name IN ({ext_list})"),
+            sql("SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
+                "WHERE datname = 'template1'"),
+            sql(
+                f"SELECT 'managed_database', datname FROM pg_database "
+                f"WHERE shobj_description(oid, 'pg_database') = {literal(MANAGED_COMMENT)} "
+                f"UNION ALL SELECT 'managed_role', rolname FROM pg_roles "
+                f"WHERE shobj_description(oid, 'pg_authid') = {literal(MANAGED_COMMENT)}"
+            ),
+        ]
+        per_db = (
+            "SELECT 'extension', current_database(), extname FROM pg_extension "
+            f"UNION ALL SELECT 'seedtable', current_database(), "
+            f"coalesce(to_regclass({literal(SEED_TABLE)})::text, '')"
+        )
+        seeds = f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE}"
+        for database in databases:
+            lines.append(
+                f"if {sql(f'SELECT 1 FROM pg_database WHERE datname = {literal(database)}')} "
+                f"| grep -q 1; then out=$({sql(per_db, database)}); echo \"$out\"; "
+                f"case \"$out\" in *\"{SEED_TABLE}\"*) {sql(seeds, database)};; esac; fi"
+            )
+        return "set -e; " + "; ".join(lines)
+
+    def process(self, output: list[str]) -> PgObjects:
+        return parse_objects(output)
+
+
+def parse_objects(lines: list[str]) -> PgObjects:
+    objects = PgObjects(roles={}, databases={}, available_extensions=set())
+    for line in lines:
+        tag, *fields = line.split("\t")
+        if tag == "role":
+            name, *flags, head, digest = fields
+            objects.roles[name] = PgRole(
+                name, dict(zip(ROLE_COLUMNS, (f == "true" for f in flags), strict=True)), head, digest
+            )
+        elif tag == "database":
+            name, owner, encoding, acl = fields
+            objects.databases[name] = PgDatabase(name, owner, encoding, acl)
+        elif tag == "setting" and fields[0] in objects.databases:
+            key, _, value = fields[1].partition("=")
+            objects.databases[fields[0]].settings[key.lower()] = value
+        elif tag == "available":
+            objects.available_extensions.add(fields[0])
+        elif tag == "managed_database":
+            objects.managed_databases.add(fields[0])
+        elif tag == "managed_role":
+            objects.managed_roles.add(fields[0])
+        elif tag == "template":
+            objects.template_encoding = fields[0]
+        elif tag == "extension" and fields[0] in objects.databases:
+            objects.databases[fields[0]].extensions.add(fields[1])
+        elif tag == "seed" and fields[0] in objects.databases:
+            objects.databases[fields[0]].seeds[fields[1]] = fields[2]
+    return objects

@@ -1,0 +1,168 @@
+"""Operations for roles, databases, extensions and seeds on a host's PostgreSQL.
+
+Passwords: the controller turns the secret into a SCRAM-SHA-256 verifier and
+only the verifier travels, as SQL on psql's stdin (never in argv). A re-run
+recomputes the stored verifier from its salt and iterations and changes nothing
+when the secret still matches. Nothing here ever drops a role or a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyinfra import host
+from pyinfra.api import OperationError, StringCommand, operation
+
+from .. import notices, pg_commands, pg_sql
+from ..config import Secret
+from ..facts.postgres_objects import PgDatabase, PgRole
+from ..scram import scram_sha256_verifier
+
+# Extensions that need a distribution package (contrib ones come with the server).
+EXTENSION_PACKAGES = {"vector": "postgresql-{major}-pgvector"}
+
+
+def _sql_on_stdin(port: int, sql: str, database: str = "postgres") -> StringCommand:
+    return StringCommand(pg_commands.psql_stdin(port, database, single_transaction=True), _stdin=sql)
+
+
+@operation()
+def role(port: int, role_name: str, password: Secret, current: PgRole | None):
+    """
+    A LOGIN role with no other power (not superuser, no CREATEDB/CREATEROLE/
+    REPLICATION/BYPASSRLS) whose password is ``password``. Attributes converge;
+    the password changes only when the stored verifier does not match.
+    """
+    comment = f"COMMENT ON ROLE {pg_sql.ident(role_name)} IS {pg_sql.literal(pg_sql.MANAGED_COMMENT)};\n"
+    if current is None:
+        verifier = scram_sha256_verifier(password.reveal())
+        yield _sql_on_stdin(port, pg_sql.create_role(role_name, verifier) + comment)
+        return
+    drift = pg_sql.attribute_drift(current.attributes)
+    verifier = None
+    if not current.password_matches(password.reveal()):
+        verifier = scram_sha256_verifier(password.reveal())
+    sql = pg_sql.alter_role(role_name, drift, verifier)
+    if not sql:
+        host.noop(f"role {role_name} is up to date")
+        return
+    yield _sql_on_stdin(port, sql)
+
+
+@operation()
+def database(
+    port: int,
+    database_name: str,
+    owner: str,
+    current: PgDatabase | None,
+    settings: dict,
+    other_owners: list[str],
+    template_encoding: str = "UTF8",
+):
+    """
+    A UTF8 database owned by ``owner``, with ``settings`` (ALTER DATABASE ...
+    SET), that only its owner may connect to (CONNECT revoked from PUBLIC and
+    from the other managed roles).
+    """
+    sql = ""
+    if current is None:
+        yield pg_commands.psql(
+            port, pg_sql.create_database(database_name, owner, template_encoding)
+        )
+        current = PgDatabase(database_name, owner, "UTF8", acl="")
+        sql += (
+            f"COMMENT ON DATABASE {pg_sql.ident(database_name)} IS "
+            f"{pg_sql.literal(pg_sql.MANAGED_COMMENT)};\n"
+        )
+    if current.owner != owner:
+        sql += f"ALTER DATABASE {pg_sql.ident(database_name)} OWNER TO {pg_sql.ident(owner)};\n"
+    if current.encoding != "UTF8":
+        notices.add(host, f"database {database_name} is {current.encoding}, not UTF8 (left as is)")
+    sql += pg_sql.set_database_settings(
+        database_name, pg_sql.settings_drift(current.settings, settings)
+    )
+    sql += pg_sql.isolation_sql(database_name, owner, current.acl, other_owners)
+    if not sql:
+        host.noop(f"database {database_name} is up to date")
+        return
+    yield _sql_on_stdin(port, sql)
+
+
+@operation()
+def extension_packages(
+    extensions: list[str],
+    available: set[str],
+    major_version: int,
+    data_file: str,
+):
+    """
+    Install the distribution package of each wanted extension PostgreSQL cannot
+    create yet (pgvector: ``postgresql-<major>-pgvector``). When the configured
+    apt sources have no such package, fail with what to do, before anything
+    else in the database step has run.
+    """
+    missing = sorted(set(extensions) - available)
+    if not missing:
+        host.noop("every extension is installable")
+        return
+    packages = []
+    for extension in missing:
+        if extension not in EXTENSION_PACKAGES:
+            raise OperationError(
+                f"extension {extension!r} is not available on PostgreSQL {major_version} and "
+                "no package is known for it: install it on the host first"
+            )
+        packages.append(EXTENSION_PACKAGES[extension].format(major=major_version))
+    checks = "".join(
+        f"if ! apt-cache show --no-all-versions {package} 2>/dev/null | grep -q '^Package:'; then "
+        f"echo '{package} is not in this host'\"'\"'s apt sources: the distribution does not "
+        f"package it for PostgreSQL {major_version}. Set pgdg_apt_repository = True in "
+        f"{data_file} to add the PostgreSQL project'\"'\"'s apt repository (apt.postgresql.org), "
+        f"or install {package} yourself; nothing was created.' >&2; exit 1; fi; "
+        for package in packages
+    )
+    yield (
+        "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
+        f"{checks}apt-get install -y -q {' '.join(packages)}"
+    )
+
+
+@operation()
+def extensions(port: int, database_name: str, wanted: list[str], installed: set[str]):
+    """``CREATE EXTENSION IF NOT EXISTS`` in ``database_name`` (as the superuser) for each missing one."""
+    missing = [extension for extension in wanted if extension not in installed]
+    if not missing:
+        host.noop(f"extensions of {database_name} are installed")
+        return
+    yield _sql_on_stdin(port, "".join(pg_sql.create_extension(e) for e in missing), database_name)
+
+
+@operation()
+def seed(port: int, database_name: str, owner: str, file: str, body: str, applied: dict):
+    """
+    Apply seed SQL once per database, ever: as the owner, in one transaction
+    with its record in ``deploy_seed_applied``. Once any seed ran, a changed
+    file is reported and not applied again.
+    """
+    sha256 = hashlib.sha256(body.encode()).hexdigest()
+    if sha256 in applied:
+        host.noop(f"seed {file} already applied to {database_name}")
+        return
+    if applied:
+        notices.add(
+            host,
+            f"{file} changed since it was applied to {database_name} "
+            f"({', '.join(sorted(set(applied.values())))}); seeds run once, not re-applied",
+        )
+        return
+    yield _sql_on_stdin(port, pg_sql.seed_sql(owner, sha256, file, body), database_name)
+
+
+def report_unmanaged(kind: str, names: set[str], configured: set[str]) -> None:
+    """Roles/databases we created earlier that group_data no longer lists: said, never dropped."""
+    for name in sorted(names - configured):
+        notices.add(
+            host,
+            f"{kind} {name} is no longer in group_data; left in place (this deploy never drops). "
+            "Drop it by hand if it is really unused.",
+        )

@@ -1,0 +1,73 @@
+"""The application's roles and databases: one LOGIN role per database, isolated from
+each other, with their extensions and settings. Never drops anything."""
+
+from pyinfra import host
+from pyinfra.facts.server import LinuxDistribution
+from pyinfra.operations import files
+
+from deploylib import postgres_rules
+from deploylib.facts.postgres_objects import PostgresObjects
+from deploylib.operations import postgres_objects
+
+settings = host.data.settings
+_, cluster = postgres_rules.server_and_cluster(host, settings)
+databases = settings.databases
+owners = {name: spec["owner"] for name, spec in databases.items()}
+wanted_extensions = sorted({e for spec in databases.values() for e in spec["extensions"]})
+
+current = host.get_fact(
+    PostgresObjects,
+    port=cluster.port,
+    roles=sorted(owners.values()),
+    databases=sorted(databases),
+    extensions=wanted_extensions,
+)
+
+if settings.pgdg_apt_repository:
+    codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME")
+    files.put(
+        name="PostgreSQL project apt repository (apt.postgresql.org)",
+        src=postgres_rules.pgdg_sources(codename),
+        dest="/etc/apt/sources.list.d/pgdg.sources",
+        mode="644",
+    )
+
+# First, so a missing package fails the step before any role or database exists.
+postgres_objects.extension_packages(
+    name="PostgreSQL extension packages",
+    extensions=wanted_extensions,
+    available=current.available_extensions,
+    major_version=cluster.major_version,
+    data_file=f"group_data/{settings.environment}.py",
+)
+
+for database, spec in databases.items():
+    owner = spec["owner"]
+    postgres_objects.role(
+        name=f"Role {owner}",
+        port=cluster.port,
+        role_name=owner,
+        password=settings.db_password(database),
+        current=current.roles.get(owner),
+    )
+    postgres_objects.database(
+        name=f"Database {database}",
+        port=cluster.port,
+        database_name=database,
+        owner=owner,
+        current=current.databases.get(database),
+        settings=spec["settings"],
+        other_owners=[o for name, o in owners.items() if name != database],
+        template_encoding=current.template_encoding,
+    )
+    existing = current.databases.get(database)
+    postgres_objects.extensions(
+        name=f"Extensions in {database}",
+        port=cluster.port,
+        database_name=database,
+        wanted=spec["extensions"],
+        installed=existing.extensions if existing else set(),
+    )
+
+postgres_objects.report_unmanaged("database", current.managed_databases, set(databases))
+postgres_objects.report_unmanaged("role", current.managed_roles, set(owners.values()))
