@@ -1,0 +1,198 @@
+"""Issue 4: hatchet and owlclaw roles and databases, isolated, pgvector, UTC; secrets never leak."""
+
+import secrets
+import subprocess
+
+import pytest
+
+from .harness import REPO, converge, in_client, psql, run_deploy, ssh
+
+pytestmark = pytest.mark.e2e
+
+APP_NET = "10.213.7.192/27"
+INSIDE = "10.213.7.201"
+# Every user to every database from the probe network: so that what keeps hatchet out of
+# owlclaw (and back) is the databases' CONNECT privilege, not pg_hba.
+OPEN_HBA = {"pg_client_networks": [APP_NET], "pg_hba_rules": [
+    {"type": "host", "database": "all", "user": "all", "address": APP_NET,
+     "method": "scram-sha-256", "comment": "test: isolation is proven by CONNECT"}]}
+
+
+def tricky_password() -> str:
+    """Quotes, backslashes, $ and spaces; random, so it is in no file of the repository."""
+    return f"p'a\"s s\\w$ord {secrets.token_urlsafe(12)} $(true) `x` 'end"
+
+
+def passwords():
+    return {"HATCHET_DB_PASSWORD": tricky_password(), "OWLCLAW_DB_PASSWORD": tricky_password()}
+
+
+VERIFY = r"""
+import sys, psycopg2
+host, user, password, dbname, sql = sys.argv[1:6]
+try:
+    conn = psycopg2.connect(host=host, user=user, password=password, dbname=dbname, connect_timeout=5)
+    conn.autocommit = True
+    cur = conn.cursor()
+    for statement in sql.split(";;"):
+        cur.execute(statement)
+    print(cur.fetchone()[0] if cur.description else "ok")
+except psycopg2.Error as error:
+    print("refused: " + str(error).strip().replace("\n", " "))
+"""
+
+
+def query_as(host, user, password, dbname, sql="SELECT 1"):
+    import sys
+
+    result = in_client("p201", INSIDE, [sys.executable, "-c", VERIFY, host.ip, user, password, dbname, sql])
+    return (result.stdout + result.stderr).strip()
+
+
+def test_converge_isolate_and_verify(fresh_trixie):
+    host = fresh_trixie
+    secret = passwords()
+    first = converge(host, overrides=OPEN_HBA, extra_env=secret)
+    for name in ("Role hatchet", "Database hatchet", "Role owlclaw", "Database owlclaw",
+                 "Extensions in owlclaw", "PostgreSQL extension packages"):
+        assert name in first.changed
+    hatchet, owlclaw = secret["HATCHET_DB_PASSWORD"], secret["OWLCLAW_DB_PASSWORD"]
+
+    assert query_as(host, "hatchet", hatchet, "hatchet", "SHOW timezone") == "UTC"
+    assert query_as(
+        host, "owlclaw", owlclaw, "owlclaw",
+        "CREATE TABLE items (id int, embedding vector(3));;"
+        "INSERT INTO items VALUES (1, '[1,2,3]');;"
+        "SELECT embedding <-> '[1,2,4]' FROM items",
+    ) == "1.0"
+    assert "permission denied for database" in query_as(host, "hatchet", hatchet, "owlclaw")
+    assert "permission denied for database" in query_as(host, "owlclaw", owlclaw, "hatchet")
+    assert "password authentication failed" in query_as(host, "hatchet", "hatchet", "hatchet")
+
+    roles = psql(host, "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin "
+                       "FROM pg_roles WHERE rolname IN ('hatchet','owlclaw') ORDER BY 1")
+    assert roles.splitlines() == ["hatchet|f|f|f|t", "owlclaw|f|f|f|t"]
+    assert psql(host, "SELECT pg_encoding_to_char(encoding) FROM pg_database "
+                      "WHERE datname = 'owlclaw'") == "UTF8"
+    assert psql(host, "SELECT left(rolpassword, 14) FROM pg_authid WHERE rolname = 'hatchet'") \
+        == "SCRAM-SHA-256$"
+
+
+def test_attribute_drift_converges(fresh_trixie):
+    host = fresh_trixie
+    secret = passwords()
+    converge(host, overrides=OPEN_HBA, extra_env=secret)
+    psql(host, "ALTER ROLE hatchet CREATEDB SUPERUSER; ALTER DATABASE hatchet SET timezone = 'Europe/Paris';"
+               "GRANT CONNECT ON DATABASE owlclaw TO hatchet")
+    fixed = run_deploy(host, overrides=OPEN_HBA, extra_env=secret)
+    assert fixed.ok and set(fixed.changed) == {"Role hatchet", "Database hatchet", "Database owlclaw"}
+    assert psql(host, "SELECT rolsuper, rolcreatedb FROM pg_roles WHERE rolname = 'hatchet'") == "f|f"
+    assert query_as(host, "hatchet", secret["HATCHET_DB_PASSWORD"], "hatchet", "SHOW timezone") == "UTC"
+    assert "permission denied" in query_as(host, "hatchet", secret["HATCHET_DB_PASSWORD"], "owlclaw")
+    assert run_deploy(host, overrides=OPEN_HBA, extra_env=secret).changed == []
+
+
+def test_password_rotation(fresh_trixie):
+    host = fresh_trixie
+    old = passwords()
+    converge(host, overrides=OPEN_HBA, extra_env=old)
+    new = {**old, "HATCHET_DB_PASSWORD": tricky_password()}
+    rotated = run_deploy(host, overrides=OPEN_HBA, extra_env=new)
+    assert rotated.ok, rotated.describe()
+    assert rotated.changed == ["Role hatchet"]
+    assert "password authentication failed" in query_as(host, "hatchet", old["HATCHET_DB_PASSWORD"], "hatchet")
+    assert query_as(host, "hatchet", new["HATCHET_DB_PASSWORD"], "hatchet") == "1"
+    assert run_deploy(host, overrides=OPEN_HBA, extra_env=new).changed == []
+
+
+AUDIT_PSQL = r"""#!/bin/bash
+# test wrapper: record every psql invocation's argv and stdin, then run the real psql
+{ printf 'ARGV:'; printf ' %q' "$@"; echo; } >> /var/log/psql-audit.log
+stdin=$(mktemp); cat > "$stdin"; { echo STDIN:; cat "$stdin"; } >> /var/log/psql-audit.log
+exec REAL "$@" < "$stdin"
+"""
+
+
+def test_secrets_never_leak(fresh_trixie, tmp_path):
+    host = fresh_trixie
+    secret = passwords()
+    plaintexts = list(secret.values())
+    real = ssh(host, "ls /usr/lib/postgresql/*/bin/psql | head -1").stdout.strip()
+    ssh(host, f"cat > /usr/local/bin/psql <<'EOF'\n{AUDIT_PSQL.replace('REAL', real)}EOF\n"
+              "chmod 755 /usr/local/bin/psql; install -m 666 /dev/null /var/log/psql-audit.log; "
+              "touch /tmp/before-deploy")
+    # Every command line on the host, sampled continuously during the runs.
+    sampler = subprocess.Popen(
+        [*__import__("sandbox").hosts.ssh_command(host),
+         "while :; do for f in /proc/[0-9]*/cmdline /proc/[0-9]*/environ; do "
+         "tr '\\0' ' ' < $f 2>/dev/null; echo; done; done > /tmp/proc-samples.log 2>/dev/null"],
+        stderr=subprocess.DEVNULL)
+    try:
+        outputs = []
+        for args in (("-vvv",), ("-vvv", "--debug"), ("--dry", "-vvv"), ("--diff",)):
+            result = run_deploy(host, overrides=OPEN_HBA, extra_env=secret, extra_args=args)
+            assert result.ok, result.describe()
+            outputs.append(result.stdout + result.stderr)
+    finally:
+        sampler.terminate()
+        ssh(host, "pkill -f proc-samples.log", check=False)
+    audit = ssh(host, "cat /var/log/psql-audit.log").stdout
+    assert "ALTER ROLE" in audit or "CREATE ROLE" in audit, "the audit wrapper saw no role SQL"
+    assert "PASSWORD 'SCRAM-SHA-256$" in audit, "only the verifier should travel"
+    samples = ssh(host, "cat /tmp/proc-samples.log").stdout
+    assert len(samples) > 10000, "the process sampler did not run"
+    written = ssh(
+        host, "find / -xdev -newer /tmp/before-deploy -type f ! -path /tmp/proc-samples.log "
+              "! -path /var/log/psql-audit.log -print0 | xargs -0 cat 2>/dev/null | base64 -w0"
+    ).stdout
+    import base64
+
+    written_bytes = base64.b64decode(written)
+    tracked = subprocess.run(["git", "grep", "-I", "-l", "-F", "-e", plaintexts[0], "-e", plaintexts[1]],
+                             cwd=REPO, capture_output=True, text=True)
+    for plaintext in plaintexts:
+        for index, output in enumerate(outputs):
+            assert plaintext not in output, f"password in pyinfra output of run {index}"
+        assert plaintext not in audit, "password reached psql (argv or stdin)"
+        assert plaintext not in samples, "password in a remote process list/environment"
+        assert plaintext.encode() not in written_bytes, "password in a file the deploy wrote"
+    assert tracked.stdout == "", "password in the git tree"
+
+
+def test_bookworm_without_pgvector_fails_clearly_and_creates_nothing(sandbox_session):
+    from sandbox import hosts
+
+    host = hosts.reset(sandbox_session["bookworm"].index)
+    result = run_deploy(host, overrides=OPEN_HBA)
+    assert not result.ok
+    assert "postgresql-15-pgvector is not in this host's apt sources" in result.stderr
+    assert "pgdg_apt_repository = True" in result.stderr
+    assert psql(host, "SELECT count(*) FROM pg_roles WHERE rolname IN ('hatchet','owlclaw')") == "0"
+    assert psql(host, "SELECT count(*) FROM pg_database WHERE datname IN ('hatchet','owlclaw')") == "0"
+
+
+def test_bookworm_without_vector_converges(sandbox_session):
+    """PostgreSQL 15 works when no extension needs a package it lacks."""
+    from sandbox import hosts
+
+    host = hosts.reset(sandbox_session["bookworm"].index)
+    data = {**OPEN_HBA, "databases": {"hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+                                      "owlclaw": {"owner": "owlclaw"}}}
+    secret = passwords()
+    converge(host, overrides=data, extra_env=secret)
+    assert query_as(host, "hatchet", secret["HATCHET_DB_PASSWORD"], "hatchet", "SHOW timezone") == "UTC"
+    assert "permission denied" in query_as(host, "owlclaw", secret["OWLCLAW_DB_PASSWORD"], "hatchet")
+
+
+def test_removed_database_is_reported_not_dropped(fresh_trixie):
+    host = fresh_trixie
+    extra = {"hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+             "owlclaw": {"owner": "owlclaw", "extensions": ["vector"]},
+             "scratch": {"owner": "scratch"}}
+    converge(host, overrides={**OPEN_HBA, "databases": extra})
+    result = run_deploy(host, overrides=OPEN_HBA)
+    # Only scratch's derived pg_hba rule goes; the database and role stay.
+    assert result.ok and result.changed == ["PostgreSQL 17/main client rules (pg_hba.conf)"]
+    assert "database scratch is no longer in group_data; left in place" in result.stderr
+    assert "role scratch is no longer in group_data" in result.stderr
+    assert psql(host, "SELECT count(*) FROM pg_database WHERE datname = 'scratch'") == "1"
