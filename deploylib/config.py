@@ -250,8 +250,12 @@ def is_databases(value):
         if not ENV_VAR_RE.match(password_env):
             raise ValueError(f"{where}: password_env: expected an environment variable name")
         seed_sql = spec.get("seed_sql")
-        if seed_sql is not None and (not isinstance(seed_sql, str) or seed_sql.startswith("/")):
-            raise ValueError(f"{where}: seed_sql: expected a path relative to the repository")
+        if seed_sql is not None and (
+            not isinstance(seed_sql, str) or seed_sql.startswith("/") or ".." in seed_sql.split("/")
+        ):
+            raise ValueError(f"{where}: seed_sql: expected a path inside the repository")
+        if seed_sql is not None and not (project_dir() / seed_sql).is_file():
+            raise ValueError(f"{where}: seed_sql: no such file {seed_sql!r}")
         out[name] = {
             "owner": owner,
             "extensions": extensions,

@@ -63,6 +63,21 @@ def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:
     return server, select_cluster(server, settings.pg_cluster, host.name)
 
 
+def objects(host, settings, cluster: PgCluster):
+    """The PostgresObjects fact for our roles, databases and extensions (same arguments
+    everywhere, so gathered once per host)."""
+    from .facts.postgres_objects import PostgresObjects
+
+    databases = settings.databases
+    return host.get_fact(
+        PostgresObjects,
+        port=cluster.port,
+        roles=sorted(spec["owner"] for spec in databases.values()),
+        databases=sorted(databases),
+        extensions=sorted({e for spec in databases.values() for e in spec["extensions"]}),
+    )
+
+
 PGDG_KEY = "/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc"  # from postgresql-common
 
 

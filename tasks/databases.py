@@ -6,7 +6,6 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
 from deploylib import postgres_rules
-from deploylib.facts.postgres_objects import PostgresObjects
 from deploylib.operations import postgres_objects
 
 settings = host.data.settings
@@ -15,13 +14,7 @@ databases = settings.databases
 owners = {name: spec["owner"] for name, spec in databases.items()}
 wanted_extensions = sorted({e for spec in databases.values() for e in spec["extensions"]})
 
-current = host.get_fact(
-    PostgresObjects,
-    port=cluster.port,
-    roles=sorted(owners.values()),
-    databases=sorted(databases),
-    extensions=wanted_extensions,
-)
+current = postgres_rules.objects(host, settings, cluster)
 
 if settings.pgdg_apt_repository:
     codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME")

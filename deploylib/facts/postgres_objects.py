@@ -106,14 +106,14 @@ class PostgresObjects(FactBase):
         per_db = (
             "SELECT 'extension', current_database(), extname FROM pg_extension "
             f"UNION ALL SELECT 'seedtable', current_database(), "
-            f"coalesce(to_regclass({literal(SEED_TABLE)})::text, '')"
+            f"CASE WHEN to_regclass({literal(SEED_TABLE)}) IS NULL THEN 'absent' ELSE 'present' END"
         )
         seeds = f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE}"
         for database in databases:
             lines.append(
                 f"if {sql(f'SELECT 1 FROM pg_database WHERE datname = {literal(database)}')} "
                 f"| grep -q 1; then out=$({sql(per_db, database)}); echo \"$out\"; "
-                f"case \"$out\" in *\"{SEED_TABLE}\"*) {sql(seeds, database)};; esac; fi"
+                f"case \"$out\" in *seedtable*present*) {sql(seeds, database)};; esac; fi"
             )
         return "set -e; " + "; ".join(lines)
 

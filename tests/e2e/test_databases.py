@@ -100,7 +100,8 @@ def test_password_rotation(fresh_trixie):
     rotated = run_deploy(host, overrides=OPEN_HBA, extra_env=new)
     assert rotated.ok, rotated.describe()
     assert rotated.changed == ["Role hatchet"]
-    assert "password authentication failed" in query_as(host, "hatchet", old["HATCHET_DB_PASSWORD"], "hatchet")
+    old_password = old["HATCHET_DB_PASSWORD"]
+    assert "password authentication failed" in query_as(host, "hatchet", old_password, "hatchet")
     assert query_as(host, "hatchet", new["HATCHET_DB_PASSWORD"], "hatchet") == "1"
     assert run_deploy(host, overrides=OPEN_HBA, extra_env=new).changed == []
 
@@ -196,3 +197,44 @@ def test_removed_database_is_reported_not_dropped(fresh_trixie):
     assert "database scratch is no longer in group_data; left in place" in result.stderr
     assert "role scratch is no longer in group_data" in result.stderr
     assert psql(host, "SELECT count(*) FROM pg_database WHERE datname = 'scratch'") == "1"
+
+
+def test_seed_applied_once_ever(fresh_trixie, tmp_path):
+    host = fresh_trixie
+    dbs = {"hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+           "owlclaw": {"owner": "owlclaw", "extensions": ["vector"],
+                       "seed_sql": "templates/seeds/example.sql"}}
+    first = converge(host, overrides={**OPEN_HBA, "databases": dbs})
+    assert "Seed owlclaw (templates/seeds/example.sql)" in first.changed
+    rows = psql(host, "SELECT key, value FROM app_config ORDER BY key", database="owlclaw")
+    assert rows.splitlines() == ["environment|staging", "feature_x|off"]
+    assert psql(host, "SELECT tableowner FROM pg_tables WHERE tablename = 'app_config'",
+                database="owlclaw") == "owlclaw"
+    # An operator changes a row; the seed never runs again, even if the file changes.
+    psql(host, "UPDATE app_config SET value = 'on' WHERE key = 'feature_x'", database="owlclaw")
+    seed = REPO / "templates/seeds/example.sql"
+    original = seed.read_text()
+    try:
+        seed.write_text(original + "-- edited\n")
+        again = run_deploy(host, overrides={**OPEN_HBA, "databases": dbs})
+        assert again.ok and again.changed == []
+        assert "seeds run once, not re-applied" in again.stderr
+    finally:
+        seed.write_text(original)
+    assert psql(host, "SELECT value FROM app_config WHERE key = 'feature_x'", database="owlclaw") == "on"
+
+
+def test_pgdg_flag_configures_the_repository(sandbox_session):
+    """With pgdg_apt_repository the PostgreSQL project's apt source is configured (signed by the
+    key postgresql-common ships). The sandbox reaches only Debian's archive, so apt.postgresql.org
+    itself cannot answer here: the run still ends in the clear pgvector failure, nothing created."""
+    from sandbox import hosts
+
+    host = hosts.reset(sandbox_session["bookworm"].index)
+    result = run_deploy(host, overrides={**OPEN_HBA, "pgdg_apt_repository": True})
+    sources = ssh(host, "cat /etc/apt/sources.list.d/pgdg.sources").stdout
+    assert "URIs: http://apt.postgresql.org/pub/repos/apt" in sources
+    assert "Suites: bookworm-pgdg" in sources
+    assert "Signed-By: /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc" in sources
+    assert not result.ok and "postgresql-15-pgvector is not in this host's apt sources" in result.stderr
+    assert psql(host, "SELECT count(*) FROM pg_roles WHERE rolname IN ('hatchet','owlclaw')") == "0"

@@ -1,0 +1,81 @@
+"""Fact output parsing (the remote commands themselves run in the e2e tests)."""
+
+import base64
+
+from deploylib.facts.postgres import PostgresServer, parse_server
+from deploylib.facts.postgres_objects import PostgresObjects, parse_objects
+from deploylib.scram import scram_sha256_verifier
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_parse_server():
+    hba = b64("local all all peer\n")
+    lines = [
+        "manager\tsysvinit",
+        "pg_ctlcluster\tyes",
+        "cluster\t17\tmain\t5432\tonline",
+        "cluster\t16\told\t5433\tdown",
+        "server\t5432",
+        "setting\thba_file\t/etc/postgresql/17/main/pg_hba.conf\tsighup\tfalse",
+        "setting\tlisten_addresses\tlocalhost\tpostmaster\tfalse",
+        "setting\tserver_version_num\t170005\tinternal\tfalse",
+        "pending\tshared_buffers\t\t\t",
+        "started\t1700000000.5\t1700000100.25\t\t",
+        f"file\thba\t{hba}\t1700000050",
+        f"file\tdropin\t{b64('')}\t1700000200",
+        "postgres_bin\t/usr/lib/postgresql/17/bin/postgres",
+    ]
+    server = parse_server(lines)
+    assert server.service_manager == "sysvinit" and server.has_pg_ctlcluster
+    main, old = server.clusters
+    assert (main.id, main.port, main.online, old.online) == ("17/main", 5432, True, False)
+    assert main.major_version == 17
+    assert main.settings["listen_addresses"].context == "postmaster"
+    assert main.pending_restart == ["shared_buffers"]
+    assert main.hba_text == "local all all peer\n" and main.dropin_text == ""
+    assert not main.changed_since_reload("hba") and main.changed_since_reload("dropin")
+    assert main.postgres_bin.endswith("/postgres")
+
+
+def test_server_fact_command_asks_for_settings():
+    command = PostgresServer().command(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
+    assert "'work_mem'" in command and "o''dd" in command.replace("'\"'\"'", "'")
+    assert "x.conf" in command
+
+
+def test_parse_objects_and_password_check():
+    verifier = scram_sha256_verifier("s3cret", salt=b"0123456789abcdef")
+    head = "$".join(verifier.split("$")[:2])
+    import hashlib
+
+    digest = hashlib.sha256(verifier.encode()).hexdigest()
+    lines = [
+        f"role\thatchet\ttrue\tfalse\tfalse\tfalse\ttrue\tfalse\tfalse\t{head}\t{digest}",
+        "database\thatchet\thatchet\tUTF8\t{=T/hatchet,hatchet=CTc/hatchet}",
+        "setting\thatchet\tTimeZone=UTC",
+        "available\tvector",
+        "template\tUTF8",
+        "managed_database\thatchet",
+        "managed_role\thatchet",
+        "extension\thatchet\tplpgsql",
+        "seedtable\thatchet\tpresent",
+        "seed\thatchet\tabc\tseed.sql",
+    ]
+    objects = parse_objects(lines)
+    role = objects.roles["hatchet"]
+    assert role.attributes["rolcanlogin"] and not role.attributes["rolsuper"]
+    assert role.password_matches("s3cret") and not role.password_matches("other")
+    db = objects.databases["hatchet"]
+    assert db.settings == {"timezone": "UTC"} and db.extensions == {"plpgsql"}
+    assert db.seeds == {"abc": "seed.sql"}
+    assert objects.available_extensions == {"vector"}
+    assert objects.managed_databases == {"hatchet"} and objects.managed_roles == {"hatchet"}
+
+
+def test_objects_fact_never_selects_the_verifier_keys():
+    command = PostgresObjects().command(port=5432, roles=["hatchet"], databases=["hatchet"])
+    assert "split_part(coalesce(rolpassword" in command
+    assert "coalesce(rolpassword, '') FROM" not in command

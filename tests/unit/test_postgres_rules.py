@@ -1,0 +1,71 @@
+import pytest
+
+from deploylib import postgres_rules
+from deploylib.facts.postgres import PgCluster, PgServer
+from deploylib.pg_hba import HbaRule
+
+
+class FakeSettings:
+    pg_client_networks = ["10.0.0.0/24", "10.0.0.0/24", "10.1.0.0/24"]
+    pg_hba_rules = [HbaRule(type="host", database="all", user="all", address="10.9.0.0/16",
+                            method="reject")]
+    pg_hba_auth_method = "scram-sha-256"
+    databases = {"hatchet": {"owner": "hatchet"}, "owlclaw": {"owner": "owlclaw"}}
+    pg_listen_addresses = ["localhost"]
+    pg_settings = {"password_encryption": "scram-sha-256"}
+
+
+def test_networks_deduplicated_in_order():
+    assert postgres_rules.client_networks(FakeSettings) == ["10.0.0.0/24", "10.1.0.0/24"]
+
+
+def test_hba_rules_explicit_first_then_one_per_network_and_database():
+    rules = postgres_rules.hba_rules(FakeSettings)
+    assert rules[0].method == "reject"
+    assert [(r.database, r.user, r.address) for r in rules[1:]] == [
+        ("hatchet", "hatchet", "10.0.0.0/24"),
+        ("owlclaw", "owlclaw", "10.0.0.0/24"),
+        ("hatchet", "hatchet", "10.1.0.0/24"),
+        ("owlclaw", "owlclaw", "10.1.0.0/24"),
+    ]
+
+
+def test_server_settings_include_listen_addresses():
+    assert postgres_rules.server_settings(FakeSettings) == {
+        "listen_addresses": ["localhost"],
+        "password_encryption": "scram-sha-256",
+    }
+
+
+def cluster(version, name, status="online", hba="/x/pg_hba.conf"):
+    found = PgCluster(version, name, 5432, status)
+    if hba:
+        from deploylib.facts.postgres import PgSetting
+
+        found.settings["hba_file"] = PgSetting(hba, "sighup", False)
+    return found
+
+
+def test_select_cluster():
+    one = PgServer("systemd", True, [cluster("17", "main")])
+    assert postgres_rules.select_cluster(one, None, "h").id == "17/main"
+    two = PgServer("systemd", True, [cluster("15", "main"), cluster("17", "main")])
+    with pytest.raises(postgres_rules.ClusterChoiceError, match="several PostgreSQL clusters"):
+        postgres_rules.select_cluster(two, None, "h")
+    assert postgres_rules.select_cluster(two, "15/main", "h").id == "15/main"
+    with pytest.raises(postgres_rules.ClusterChoiceError, match="'16/main' not found"):
+        postgres_rules.select_cluster(two, "16/main", "h")
+    down = PgServer("systemd", True, [cluster("17", "main", status="down", hba=None)])
+    with pytest.raises(postgres_rules.ClusterChoiceError, match="is down; start it first"):
+        postgres_rules.select_cluster(down, None, "h")
+    with pytest.raises(postgres_rules.ClusterChoiceError, match="no PostgreSQL cluster"):
+        postgres_rules.select_cluster(PgServer("systemd", False, []), None, "h")
+
+
+def test_restart_command_follows_service_manager():
+    from deploylib import pg_commands
+
+    assert pg_commands.restart("systemd", True, "17", "main") == "systemctl restart postgresql@17-main"
+    assert pg_commands.restart("sysvinit", True, "17", "main") == "pg_ctlcluster 17 main restart"
+    assert pg_commands.restart("systemd", False, "", "default") == "systemctl restart postgresql"
+    assert pg_commands.restart("sysvinit", False, "", "default") == "service postgresql restart"
