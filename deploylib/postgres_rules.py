@@ -55,10 +55,11 @@ def hba_rules(settings) -> list[HbaRule]:
 def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:
     """The PostgresServer fact (always asked with the same arguments, so gathered once per
     host) and the cluster to manage."""
+    from .facts import cached_fact
     from .facts.postgres import PostgresServer
 
-    server = host.get_fact(
-        PostgresServer, dropin=DROPIN, setting_names=managed_setting_names(settings)
+    server = cached_fact(
+        host, PostgresServer, dropin=DROPIN, setting_names=managed_setting_names(settings)
     )
     return server, select_cluster(server, settings.pg_cluster, host.name)
 
@@ -66,10 +67,12 @@ def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:
 def objects(host, settings, cluster: PgCluster):
     """The PostgresObjects fact for our roles, databases and extensions (same arguments
     everywhere, so gathered once per host)."""
+    from .facts import cached_fact
     from .facts.postgres_objects import PostgresObjects
 
     databases = settings.databases
-    return host.get_fact(
+    return cached_fact(
+        host,
         PostgresObjects,
         port=cluster.port,
         roles=sorted(spec["owner"] for spec in databases.values()),

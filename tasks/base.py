@@ -2,18 +2,17 @@
 
 from pyinfra import host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, files
+from pyinfra.operations import files
+
+from deploylib.facts import cached_fact
+from deploylib.operations import packages
 
 settings = host.data.settings
 
-installed = host.get_fact(DebPackages)
-missing = [name for name in settings.base_packages if name not in installed]
-
-apt.packages(
+packages.apt_present(
     name="Base packages",
     packages=settings.base_packages,
-    # Refresh the package lists only when something has to be installed.
-    update=bool(missing),
+    installed=cached_fact(host, DebPackages),
 )
 
 files.directory(

@@ -37,17 +37,19 @@ if command -v pg_lsclusters >/dev/null 2>&1; then
 else
     ports=5432
 fi
+setting() { printf '%s\n' "$out" | awk -F '\t' -v name="$1" '$1 == "setting" && $2 == name {print $3}'; }
 for port in $ports; do
     echo "server	$port"
-    sql "$port" "SELECT 'setting', name, setting, context, pending_restart::text FROM pg_settings
+    # One session per cluster: every number and path below comes from this query.
+    out=$(sql "$port" "SELECT 'setting', name, setting, context, pending_restart::text FROM pg_settings
                  WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
                                 'server_version_num', 'listen_addresses' __NAMES__)
                  UNION ALL SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
                  UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
-                                  extract(epoch FROM pg_conf_load_time())::text, '', ''" \
-        || echo "error	$port"
-    conf=$(sql "$port" "SHOW config_file") hba=$(sql "$port" "SHOW hba_file")
-    data=$(sql "$port" "SHOW data_directory")
+                                  extract(epoch FROM pg_conf_load_time())::text, '', ''") \
+        || { echo "error	$port"; continue; }
+    printf '%s\n' "$out"
+    conf=$(setting config_file) hba=$(setting hba_file) data=$(setting data_directory)
     b64 "$hba" hba
     b64 "$(dirname "$conf")/__DROPIN_DIR__/__DROPIN__" dropin
     b64 "$conf" conf

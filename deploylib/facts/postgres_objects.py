@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
@@ -64,58 +63,49 @@ class PostgresObjects(FactBase):
     """
 
     def command(self, port: int, roles=(), databases=(), extensions=()) -> str:
-        def sql(query: str, database: str = "postgres") -> str:
-            return as_postgres(
-                f"psql -X -A -t -q -F \"$(printf '\\t')\" -p {int(port)} -d {shlex.quote(database)} "
-                f"-c {shlex.quote(query)}"
-            )
-
         role_list = ", ".join(literal(r) for r in roles) or "NULL"
         db_list = ", ".join(literal(d) for d in databases) or "NULL"
         ext_list = ", ".join(literal(e) for e in extensions) or "NULL"
-        lines = [
-            sql(
-                f"SELECT 'role', rolname, {', '.join(c + '::text' for c in ROLE_COLUMNS)}, "
-                # Only the verifier's head (method, iterations, salt) and a digest of
-                # the whole leave the host: enough to check a password, no keys in output.
-                "split_part(coalesce(rolpassword, ''), '$', 1) || '$' || "
-                "split_part(coalesce(rolpassword, ''), '$', 2), "
-                "encode(sha256(convert_to(coalesce(rolpassword, ''), 'UTF8')), 'hex') "
-                f"FROM pg_authid WHERE rolname IN ({role_list})"
-            ),
-            sql(
-                "SELECT 'database', datname, pg_get_userbyid(datdba), "
-                "pg_encoding_to_char(encoding), coalesce(datacl::text, '') "
-                f"FROM pg_database WHERE datname IN ({db_list})"
-            ),
-            sql(
-                "SELECT 'setting', d.datname, unnest(s.setconfig) FROM pg_db_role_setting s "
-                "JOIN pg_database d ON d.oid = s.setdatabase "
-                f"WHERE s.setrole = 0 AND d.datname IN ({db_list})"
-            ),
-            sql(f"SELECT 'available', name FROM pg_available_extensions WHERE name IN ({ext_list})"),
-            sql("SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
-                "WHERE datname = 'template1'"),
-            sql(
-                f"SELECT 'managed_database', datname FROM pg_database "
-                f"WHERE shobj_description(oid, 'pg_database') = {literal(MANAGED_COMMENT)} "
-                f"UNION ALL SELECT 'managed_role', rolname FROM pg_roles "
-                f"WHERE shobj_description(oid, 'pg_authid') = {literal(MANAGED_COMMENT)}"
-            ),
+        # One psql session (a script on stdin, no secrets in it): \c visits each
+        # existing database for its extensions and seed records.
+        script = [
+            f"SELECT 'role', rolname, {', '.join(c + '::text' for c in ROLE_COLUMNS)}, "
+            # Only the verifier's head (method, iterations, salt) and a digest of
+            # the whole leave the host: enough to check a password, no keys in output.
+            "split_part(coalesce(rolpassword, ''), '$', 1) || '$' || "
+            "split_part(coalesce(rolpassword, ''), '$', 2), "
+            "encode(sha256(convert_to(coalesce(rolpassword, ''), 'UTF8')), 'hex') "
+            f"FROM pg_authid WHERE rolname IN ({role_list});",
+            "SELECT 'database', datname, pg_get_userbyid(datdba), pg_encoding_to_char(encoding), "
+            f"coalesce(datacl::text, '') FROM pg_database WHERE datname IN ({db_list});",
+            "SELECT 'setting', d.datname, unnest(s.setconfig) FROM pg_db_role_setting s "
+            "JOIN pg_database d ON d.oid = s.setdatabase "
+            f"WHERE s.setrole = 0 AND d.datname IN ({db_list});",
+            f"SELECT 'available', name FROM pg_available_extensions WHERE name IN ({ext_list});",
+            "SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
+            "WHERE datname = 'template1';",
+            "SELECT 'managed_database', datname FROM pg_database "
+            f"WHERE shobj_description(oid, 'pg_database') = {literal(MANAGED_COMMENT)};",
+            "SELECT 'managed_role', rolname FROM pg_roles "
+            f"WHERE shobj_description(oid, 'pg_authid') = {literal(MANAGED_COMMENT)};",
         ]
-        per_db = (
-            "SELECT 'extension', current_database(), extname FROM pg_extension "
-            f"UNION ALL SELECT 'seedtable', current_database(), "
-            f"CASE WHEN to_regclass({literal(SEED_TABLE)}) IS NULL THEN 'absent' ELSE 'present' END"
-        )
-        seeds = f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE}"
         for database in databases:
-            lines.append(
-                f"if {sql(f'SELECT 1 FROM pg_database WHERE datname = {literal(database)}')} "
-                f"| grep -q 1; then out=$({sql(per_db, database)}); echo \"$out\"; "
-                f"case \"$out\" in *seedtable*present*) {sql(seeds, database)};; esac; fi"
-            )
-        return "set -e; " + "; ".join(lines)
+            script += [
+                f"SELECT count(*) > 0 AS db_exists FROM pg_database "
+                f"WHERE datname = {literal(database)} \\gset",
+                "\\if :db_exists",
+                f"\\c {database}",
+                "SELECT 'extension', current_database(), extname FROM pg_extension;",
+                f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",
+                "\\if :has_seeds",
+                f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE};",
+                "\\endif",
+                "\\endif",
+            ]
+        psql = as_postgres(
+            f"psql -X -A -t -q -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\" -p {int(port)} -d postgres"
+        )
+        return f"{psql} <<'PGOBJECTS_SQL'\n" + "\n".join(script) + "\nPGOBJECTS_SQL"
 
     def process(self, output: list[str]) -> PgObjects:
         return parse_objects(output)

@@ -49,6 +49,19 @@ class DeployResult:
         )
 
 
+# Debian 12 has no pgvector package (and the sandbox cannot reach apt.postgresql.org):
+# on bookworm hosts the full deploy runs with databases that need no extension package.
+DATABASES_WITHOUT_VECTOR = {
+    "hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+    "owlclaw": {"owner": "owlclaw"},
+}
+
+
+def suite_data(host) -> dict:
+    """Overrides a host's suite needs for the full deploy to converge."""
+    return {"databases": DATABASES_WITHOUT_VECTOR} if host.suite == "bookworm" else {}
+
+
 def write_overrides(path: Path, data: dict) -> Path:
     path.write_text("".join(f"{key} = {value!r}\n" for key, value in data.items()))
     return path
@@ -63,8 +76,15 @@ def run_deploy(
     extra_args: tuple = (),
     deploy_file: str = "deploy.py",
     extra_env: dict | None = None,
+    suite_defaults: bool = True,
 ) -> DeployResult:
-    """`pyinfra -y --json --limit <host> inventory/sandbox.py deploy.py` as environment `env`."""
+    """`pyinfra -y --json --limit <host> inventory/sandbox.py deploy.py` as environment `env`.
+
+    `overrides` go to a DEPLOY_OVERRIDES file, on top of what the host's suite
+    needs (suite_data) unless suite_defaults is False.
+    """
+    if suite_defaults:
+        overrides = {**suite_data(host), **(overrides or {})}
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOY_", "SANDBOX_ENV"))}
     environ["SANDBOX_ENV"] = env
     environ["PYINFRA_PROGRESS"] = "off"

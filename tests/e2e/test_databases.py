@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from .harness import REPO, converge, in_client, psql, run_deploy, ssh
+from .harness import DATABASES_WITHOUT_VECTOR, REPO, converge, in_client, psql, run_deploy, ssh
 
 pytestmark = pytest.mark.e2e
 
@@ -164,7 +164,7 @@ def test_bookworm_without_pgvector_fails_clearly_and_creates_nothing(sandbox_ses
     from sandbox import hosts
 
     host = hosts.reset(sandbox_session["bookworm"].index)
-    result = run_deploy(host, overrides=OPEN_HBA)
+    result = run_deploy(host, overrides=OPEN_HBA, suite_defaults=False)
     assert not result.ok
     assert "postgresql-15-pgvector is not in this host's apt sources" in result.stderr
     assert "pgdg_apt_repository = True" in result.stderr
@@ -177,8 +177,7 @@ def test_bookworm_without_vector_converges(sandbox_session):
     from sandbox import hosts
 
     host = hosts.reset(sandbox_session["bookworm"].index)
-    data = {**OPEN_HBA, "databases": {"hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
-                                      "owlclaw": {"owner": "owlclaw"}}}
+    data = {**OPEN_HBA, "databases": DATABASES_WITHOUT_VECTOR}
     secret = passwords()
     converge(host, overrides=data, extra_env=secret)
     assert query_as(host, "hatchet", secret["HATCHET_DB_PASSWORD"], "hatchet", "SHOW timezone") == "UTC"
@@ -231,7 +230,7 @@ def test_pgdg_flag_configures_the_repository(sandbox_session):
     from sandbox import hosts
 
     host = hosts.reset(sandbox_session["bookworm"].index)
-    result = run_deploy(host, overrides={**OPEN_HBA, "pgdg_apt_repository": True})
+    result = run_deploy(host, overrides={**OPEN_HBA, "pgdg_apt_repository": True}, suite_defaults=False)
     sources = ssh(host, "cat /etc/apt/sources.list.d/pgdg.sources").stdout
     assert "URIs: http://apt.postgresql.org/pub/repos/apt" in sources
     assert "Suites: bookworm-pgdg" in sources

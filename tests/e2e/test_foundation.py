@@ -8,7 +8,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_base_converges_on_fresh_host(fresh_host):
-    first = converge(fresh_host)
+    first = converge(fresh_host)  # the harness adds what the suite needs (no pgvector on bookworm)
     assert "Deploy state directory" in first.changed
     # verify from outside, over SSH
     mode = ssh(fresh_host, "stat -c '%a %U' /var/lib/hatchet-owlclaw-deploy").stdout.split()

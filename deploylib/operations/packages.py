@@ -1,0 +1,24 @@
+"""Distribution packages, asking the host once."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host
+from pyinfra.api import operation
+
+
+@operation()
+def apt_present(packages: list[str], installed: dict):
+    """
+    Install the Debian/Ubuntu ``packages`` missing from ``installed`` (the
+    DebPackages fact), refreshing the package lists first only then.
+    """
+    missing = [name for name in packages if name not in installed]
+    if not missing:
+        host.noop(f"packages installed: {', '.join(packages)}")
+        return
+    yield (
+        "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
+        f"apt-get install -y -q --no-install-recommends {' '.join(map(shlex.quote, missing))}"
+    )
