@@ -9,3 +9,4 @@ from pyinfra import local
 
 local.include("tasks/base.py")  # packages, state directory
 local.include("tasks/postgres_config.py")  # postgresql.conf + pg_hba.conf, reload/restart
+local.include("tasks/firewall.py")  # PostgreSQL's port open to the client networks only
