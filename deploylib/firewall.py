@@ -316,7 +316,7 @@ def ufw_delete(rule: UfwRule) -> str:
 @dataclass
 class UfwPlan:
     commands: list[str]
-    needs_ssh_rule: bool
+    needs_ssh: bool  # a rule for SSH is added first
     warnings: list[str]
 
 
