@@ -17,8 +17,11 @@ server = host.get_fact(
     setting_names=postgres_rules.managed_setting_names(settings),
 )
 cluster = postgres_rules.select_cluster(server, settings.pg_cluster, host.name)
-fw = host.get_fact(FirewallHost)
-backend = firewall.choose_backend(settings.firewall_backend, fw)
+if settings.firewall_backend == "none":
+    fw, backend = firewall.FirewallInfo(), "none"
+else:
+    fw = host.get_fact(FirewallHost)
+    backend = firewall.choose_backend(settings.firewall_backend, fw)
 common = dict(
     fw=fw,
     sources=postgres_rules.client_networks(settings),  # the same list as pg_hba's rules
