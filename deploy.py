@@ -9,5 +9,6 @@ from pyinfra import local
 
 local.include("tasks/base.py")  # packages, state directory
 local.include("tasks/postgres_config.py")  # postgresql.conf + pg_hba.conf, reload/restart
+local.include("tasks/firewall.py")  # PostgreSQL's port open to the client networks only
 local.include("tasks/databases.py")  # hatchet + owlclaw roles and databases, isolated, pgvector
 local.include("tasks/seed.py")  # seed SQL, once per database, after the schema exists

@@ -288,6 +288,9 @@ SCHEMA: dict[str, Validator] = {
     "pg_hba_on_shadowed": is_choice("warn", "fail"),
     "pg_allow_restart": is_bool,
     "pg_config_backups_keep": is_int(1, 100),
+    # host firewall
+    "firewall_backend": is_choice("auto", "ufw", "firewalld", "nftables", "none"),
+    "firewall_enable": is_bool,
 }
 
 

@@ -89,3 +89,21 @@ pg_allow_restart = True
 # How many backups of pg_hba.conf / the managed postgresql.conf file to keep
 # (in deploy_state_dir/backups) before each change.
 pg_config_backups_keep = 10
+
+# ---------------------------------------------------------------- firewall
+
+# Which host firewall keeps PostgreSQL's port open to pg_client_networks (the
+# same list as the pg_hba rules) plus loopback, and closed to everyone else:
+# "ufw", "firewalld", "nftables" (a table of its own, inet
+# hatchet_owlclaw_deploy, concerning that port only), "none" (leave the
+# firewall alone), or "auto": an active ufw, else a running firewalld, else an
+# installed ufw, else nftables. Only rules tagged hatchet-owlclaw-deploy are
+# ever changed or removed.
+firewall_backend = "auto"
+
+# Turn the firewall on when it is off (ufw enable, firewalld started, the
+# nftables table loaded and kept across reboots). The SSH port of the current
+# connection is allowed first, and the run stops, changing nothing, if a
+# service listening on another port would be cut off. Never turns a firewall
+# off. False: the rules are written anyway and the run says the firewall is off.
+firewall_enable = False

@@ -13,3 +13,6 @@ pg_hba_on_shadowed = "warn"
 
 # Upstream's hatchet:hatchet / owlclaw:owlclaw when no secret is configured.
 allow_dev_default_passwords = True
+
+# A developer's machine keeps its firewall as it is.
+firewall_backend = "none"

@@ -8,3 +8,7 @@ pg_client_networks = ["172.17.0.0/16"]
 
 # A restart of the production database is a decision, not a side effect.
 pg_allow_restart = False
+
+# Turn the firewall on if it is off (SSH is allowed first; the run stops if
+# another listening service would be cut off).
+firewall_enable = True

@@ -7,3 +7,7 @@ pg_listen_addresses = ["localhost", "172.17.0.1"]
 
 # Only the configured networks: staging's own compose network.
 pg_client_networks = ["172.17.0.0/16"]
+
+# Turn the firewall on if it is off (SSH is allowed first; the run stops if
+# another listening service would be cut off).
+firewall_enable = True

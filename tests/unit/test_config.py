@@ -144,6 +144,8 @@ def test_wrong_types(project_copy, monkeypatch):
         "pg_hba_on_shadowed": ("ignore", "expected one of 'warn', 'fail'"),
         "deploy_state_dir": ("relative/dir", "expected an absolute path"),
         "pg_settings": ({"Bad Name": 1}, "expected a PostgreSQL setting name"),
+        "firewall_backend": ("iptables", "expected one of 'auto', 'ufw', 'firewalld', 'nftables', 'none'"),
+        "firewall_enable": ("yes", "expected True or False"),
     }
     for key, (value, expected) in cases.items():
         with pytest.raises(ConfigError) as error:

@@ -1,0 +1,58 @@
+"""Host firewall: PostgreSQL's port open only to the networks pg_hba allows, on ufw,
+firewalld or nftables. Never turns a firewall on unless asked, never locks out SSH."""
+
+from pyinfra import host, logger
+from pyinfra.facts.deb import DebPackages
+
+from deploylib import firewall, notices, postgres_rules
+from deploylib.facts import cached_fact
+from deploylib.facts.firewall import FirewalldRules, FirewallHost, NftTable, UfwRules
+from deploylib.operations import firewall as firewall_ops
+from deploylib.operations import packages
+
+settings = host.data.settings
+_, cluster = postgres_rules.server_and_cluster(host, settings)
+if settings.firewall_backend == "none":
+    fw, backend = firewall.FirewallInfo(), "none"
+else:
+    fw = cached_fact(host, FirewallHost)
+    backend = firewall.choose_backend(settings.firewall_backend, fw)
+common = dict(
+    fw=fw,
+    sources=postgres_rules.client_networks(settings),  # the same list as pg_hba's rules
+    port=cluster.port,
+    enable=settings.firewall_enable,
+    ssh_port=host.data.get("ssh_port"),
+)
+
+if backend == "none":
+    if settings.firewall_backend == "auto":
+        message = "no firewall tool found (ufw, firewalld, nft): PostgreSQL's port is not filtered"
+        logger.warning(f"{host.print_prefix}{message}")
+        notices.add(host, message)
+elif backend == "ufw":
+    packages.apt_present(
+        name="Firewall package (ufw)", packages=["ufw"], installed=cached_fact(host, DebPackages)
+    )
+    firewall_ops.ufw_rules(
+        name=f"Firewall (ufw): tcp/{cluster.port} from the client networks only",
+        state=host.get_fact(UfwRules),
+        **common,
+    )
+elif backend == "nftables":
+    packages.apt_present(
+        name="Firewall package (nftables)",
+        packages=["nftables"],
+        installed=cached_fact(host, DebPackages),
+    )
+    firewall_ops.nftables_table(
+        name=f"Firewall (nftables): tcp/{cluster.port} from the client networks only",
+        nft=host.get_fact(NftTable),
+        **common,
+    )
+elif backend == "firewalld":
+    firewall_ops.firewalld_rules(
+        name=f"Firewall (firewalld): tcp/{cluster.port} from the client networks only",
+        state=host.get_fact(FirewalldRules),
+        **common,
+    )
