@@ -8,3 +8,6 @@ pg_client_networks = ["172.17.0.0/16"]
 
 # A restart of the production database is a decision, not a side effect.
 pg_allow_restart = False
+
+# A backup of every database right before each application deploy.
+backup_before_deploy = True

@@ -7,3 +7,6 @@ pg_listen_addresses = ["localhost", "172.17.0.1"]
 
 # Only the configured networks: staging's own compose network.
 pg_client_networks = ["172.17.0.0/16"]
+
+# A backup of every database right before each application deploy.
+backup_before_deploy = True
