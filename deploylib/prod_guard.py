@@ -31,17 +31,28 @@ class RunMode:
     json_output: bool  # --json without -y: plan only, no prompt
 
 
-def run_mode() -> RunMode:
-    """How the pyinfra CLI was invoked (this code runs inside its click command)."""
+_captured: RunMode | None = None
+
+
+def capture_run_mode() -> None:
+    """Remember how the pyinfra CLI was invoked. Call it while the inventory loads: deploy
+    files run in gevent greenlets, where click's current context is not visible."""
+    global _captured
     import click
 
     context = click.get_current_context(silent=True)
-    params = context.params if context else {}
-    return RunMode(
-        yes=bool(params.get("yes")),
-        dry=bool(params.get("dry")),
-        json_output=bool(params.get("json_output")),
-    )
+    if context is not None:
+        params = context.params
+        _captured = RunMode(
+            yes=bool(params.get("yes")),
+            dry=bool(params.get("dry")),
+            json_output=bool(params.get("json_output")),
+        )
+
+
+def run_mode() -> RunMode:
+    """How the pyinfra CLI was invoked; unknown counts as -y (the guard applies)."""
+    return _captured or RunMode(yes=True, dry=False, json_output=False)
 
 
 def will_execute_unprompted(mode: RunMode) -> bool:
