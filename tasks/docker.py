@@ -32,6 +32,6 @@ if manager == "systemd":
 else:
     notices.add(
         host,
-        f"services here are not run by systemd ({manager}): dockerd is installed but not started by this deploy. "
-        "Start it the way this host starts services (e.g. service docker start).",
+        f"services here are not run by systemd ({manager}): dockerd is installed but not started "
+        "by this deploy. Start it the way this host starts services (e.g. service docker start).",
     )

@@ -100,7 +100,8 @@ def test_password_rotation(fresh_trixie):
     rotated = run_deploy(host, overrides=OPEN_HBA, extra_env=new)
     assert rotated.ok, rotated.describe()
     assert rotated.changed == ["Role hatchet"]
-    assert "password authentication failed" in query_as(host, "hatchet", old["HATCHET_DB_PASSWORD"], "hatchet")
+    old_password = old["HATCHET_DB_PASSWORD"]
+    assert "password authentication failed" in query_as(host, "hatchet", old_password, "hatchet")
     assert query_as(host, "hatchet", new["HATCHET_DB_PASSWORD"], "hatchet") == "1"
     assert run_deploy(host, overrides=OPEN_HBA, extra_env=new).changed == []
 
