@@ -2,7 +2,8 @@
 
     pyinfra inventory/<env>.py deploy.py
 
-Each step is one task file; the order is the runbook's.
+Each step is one task file; the order is the runbook's. A fresh server first needs
+bootstrap.py (once).
 """
 
 from pyinfra import local
@@ -11,4 +12,6 @@ local.include("tasks/base.py")  # packages, state directory
 local.include("tasks/postgres_config.py")  # postgresql.conf + pg_hba.conf, reload/restart
 local.include("tasks/firewall.py")  # PostgreSQL's port open to the client networks only
 local.include("tasks/databases.py")  # hatchet + owlclaw roles and databases, isolated, pgvector
+local.include("tasks/backups.py")  # backup script, its schedule (cron), backup directory
 local.include("tasks/seed.py")  # seed SQL, once per database, after the schema exists
+local.include("tasks/prod_guard.py")  # last: prod changes need confirmation

@@ -190,6 +190,38 @@ def is_pg_setting_value(value):
     raise ValueError("expected a bool, number, string or list of strings")
 
 
+CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12),
+               ("day of week", 0, 7))
+CRON_NAMES = {
+    3: ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+    4: ("sun", "mon", "tue", "wed", "thu", "fri", "sat"),
+}
+
+
+def is_cron_schedule(value):
+    """A crontab time specification: exactly 5 fields (minute hour day-of-month month day-of-week)."""
+    expected = "expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)"
+    if not isinstance(value, str) or "\n" in value:
+        raise ValueError(expected)
+    fields = value.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expected}; got {len(fields)} field(s)")
+    for position, (field_value, (label, low, high)) in enumerate(zip(fields, CRON_FIELDS, strict=True)):
+        names = CRON_NAMES.get(position, ())
+        for part in field_value.split(","):
+            base, slash, step = part.partition("/")
+            if slash and not (step.isdigit() and int(step) > 0):
+                raise ValueError(f"{label} {field_value!r}: bad step {step!r}; {expected}")
+            if base == "*":
+                continue
+            for bound in base.split("-", 1):
+                if bound.lower() in names and not slash:
+                    continue
+                if not bound.isdigit() or not low <= int(bound) <= high:
+                    raise ValueError(f"{label} {field_value!r}: expected numbers from {low} to {high}")
+    return " ".join(fields)
+
+
 def is_hba_rules(value):
     from .pg_hba import HbaRule
 
@@ -291,6 +323,23 @@ SCHEMA: dict[str, Validator] = {
     # host firewall
     "firewall_backend": is_choice("auto", "ufw", "firewalld", "nftables", "none"),
     "firewall_enable": is_bool,
+    # one-time host bootstrap
+    "bootstrap_packages": is_list(is_str),
+    "docker_packages": is_optional(is_list(is_str)),
+    "deploy_user": is_name,
+    "deploy_user_public_key_file": is_str,
+    "data_dir": is_abs_path,
+    # backups and restore
+    "backup_dir": is_abs_path,
+    "backup_retention_days": is_int(1, 3650),
+    "backup_schedule": is_cron_schedule,
+    "backup_before_deploy": is_bool,
+    "restore_database": is_optional(is_name),
+    "restore_file": is_optional(is_abs_path),
+    "restore_swap": is_bool,
+    "restore_drop_old": is_bool,
+    # prod guard
+    "confirm_prod": is_bool,
 }
 
 
@@ -384,6 +433,28 @@ def override_layers() -> list[Layer]:
     if not path.is_file():
         raise ConfigError(f"DEPLOY_OVERRIDES={overrides}: no such file")
     return [Layer(_rel(path), read_data_file(path))]
+
+
+def cli_data_layers() -> list[Layer]:
+    """`pyinfra ... --data key=value` (highest precedence), parsed like pyinfra parses it.
+
+    pyinfra adds these to host data itself, after the inventory is loaded; reading them
+    here too puts them through the same validation, before any host is contacted.
+    """
+    try:
+        import click
+        from pyinfra_cli.util import parse_cli_arg
+    except ImportError:  # pragma: no cover - pyinfra's CLI is always installed with pyinfra
+        return []
+    context = click.get_current_context(silent=True)
+    pairs = (context.params.get("data") if context else None) or ()
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--data {pair}: expected key=value")
+        values[key] = parse_cli_arg(value)
+    return [Layer("--data", values)] if values else []
 
 
 def validate(environment: str, layers: list[Layer]) -> Settings:
@@ -487,6 +558,16 @@ def check_consistency(settings: Settings) -> None:
             f"{settings.source('allow_dev_default_passwords')}: allow_dev_default_passwords: "
             "dev only; staging and prod need real secrets"
         )
+    if settings.restore_database is not None and settings.restore_database not in settings.databases:
+        raise ConfigError(
+            f"{settings.source('restore_database')}: restore_database: {settings.restore_database!r} "
+            f"is not a managed database; expected one of {', '.join(settings.databases)}"
+        )
+    if settings.restore_drop_old and not settings.restore_swap:
+        raise ConfigError(
+            f"{settings.source('restore_drop_old')}: restore_drop_old: only with restore_swap = True "
+            "(the old database is dropped only after the restored one replaced it)"
+        )
     if settings.environment != "dev" and settings.pg_hba_auth_method != "scram-sha-256":
         raise ConfigError(
             f"{settings.source('pg_hba_auth_method')}: pg_hba_auth_method: staging and prod "
@@ -500,6 +581,7 @@ def host_layers(environment: str, host_name: str, host_data: dict) -> list[Layer
         *environment_layers(environment),
         Layer(f"inventory/{environment}.py (host {host_name})", dict(host_data)),
         *override_layers(),
+        *cli_data_layers(),
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from . import prod_guard
 from .config import ConfigError, connection_data, host_layers, validate
 
 
@@ -13,6 +14,7 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     `hosts` are names or (name, data) tuples. Any configuration problem stops
     the run here: pyinfra loads inventories before it connects to anything.
     """
+    prod_guard.capture_run_mode()
     result = []
     try:
         for entry in hosts:

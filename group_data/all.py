@@ -107,3 +107,72 @@ firewall_backend = "auto"
 # service listening on another port would be cut off. Never turns a firewall
 # off. False: the rules are written anyway and the run says the firewall is off.
 firewall_enable = False
+
+# ---------------------------------------------------------------- one-time host bootstrap (bootstrap.py)
+
+# Distribution packages bootstrap.py installs (besides Docker, and pgvector's
+# postgresql-<major>-pgvector when the host's apt sources have it).
+bootstrap_packages = ["postgresql", "ufw", "git", "rsync", "sudo", "cron", "ca-certificates"]
+
+# Docker Engine and the compose plugin, as distribution packages. None: the
+# distribution's own (Debian: docker.io + docker-compose, which is Compose v2
+# from trixie on; Ubuntu: docker.io + docker-compose-v2). Or a list of names.
+docker_packages = None
+
+# The OS user deploy.py connects as after bootstrap: member of the docker
+# group, passwordless sudo (a rule in /etc/sudoers.d, checked with visudo).
+deploy_user = "deploy"
+
+# The operator's SSH public key on the controller (~ expanded; relative paths
+# from the repository), installed as the deploy user's authorized key.
+deploy_user_public_key_file = "~/.ssh/id_ed25519.pub"
+
+# Parent of the application checkouts (/data/<app>, /data/<app>_staging),
+# owned by the deploy user, 0750.
+data_dir = "/data"
+
+# ---------------------------------------------------------------- backups and restore
+
+# Logical backups: backup_dir/<db>/<db>-<UTC timestamp>.dump (pg_dump -F c)
+# and backup_dir/globals/globals-<UTC timestamp>.sql (pg_dumpall
+# --globals-only: roles with their password verifiers). Directories 0700,
+# files 0600, owned by root.
+backup_dir = "/var/backups/hatchet-owlclaw"
+
+# Backups older than this many days are deleted after a successful backup
+# (never the newest one of a database).
+backup_retention_days = 7
+
+# When the backup runs (/etc/cron.d), as 5 cron fields in the host's time zone:
+# minute hour day-of-month month day-of-week.
+backup_schedule = "17 3 * * *"
+
+# Take a backup of every managed database right before the application is
+# deployed (the app step runs the installed backup script first).
+backup_before_deploy = False
+
+# restore.py only: which managed database to restore, from which dump file on
+# the host (absolute path, e.g. a file in backup_dir). Set them for one run:
+#   pyinfra inventory/<env>.py restore.py --data restore_database=owlclaw \
+#       --data restore_file=/var/backups/hatchet-owlclaw/owlclaw/owlclaw-....dump
+# The dump is restored into a new database <db>_restore_<UTC timestamp> and
+# verified (pg_restore's exit code, every table's row count against the dump).
+restore_database = None
+restore_file = None
+
+# restore.py: after a verified restore, make it the live database: connections
+# to <db> are terminated, <db> is renamed <db>_before_restore_<timestamp> and
+# the restored one becomes <db>. Off: the restored copy is left beside it.
+restore_swap = False
+
+# restore.py with restore_swap: DROP the <db>_before_restore_<timestamp>
+# database after the swap. Off: it is kept (drop it by hand when sure).
+restore_drop_old = False
+
+# ---------------------------------------------------------------- prod guard
+
+# A prod run that would change something and does not stop at pyinfra's
+# confirmation prompt (-y) must be confirmed: confirm_prod = True (for one
+# run: --data confirm_prod=True), or the environment variable CONFIRM_PROD=yes.
+# Without it the run shows the plan and stops before executing anything.
+confirm_prod = False

@@ -12,3 +12,6 @@ pg_allow_restart = False
 # Turn the firewall on if it is off (SSH is allowed first; the run stops if
 # another listening service would be cut off).
 firewall_enable = True
+
+# A backup of every database right before each application deploy.
+backup_before_deploy = True

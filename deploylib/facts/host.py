@@ -22,3 +22,39 @@ class ServiceManager(FactBase):
 
     def process(self, output: list[str]) -> str:
         return output[0].strip() if output else "sysvinit"
+
+
+class DistributionPostgres(FactBase):
+    """
+    Returns ``{"major": int | None, "pgvector": str | None, "pgvector_installed": bool,
+    "apt_lists": bool}``: the PostgreSQL major version installed (newest under
+    /usr/lib/postgresql), else the one the distribution's ``postgresql`` package
+    would install; the name of its pgvector package when the host's apt lists
+    have it, and whether it is installed; whether there are apt lists at all (a
+    fresh host may have none until ``apt-get update``).
+    """
+
+    def command(self) -> str:
+        return (
+            "major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1); "
+            '[ -n "$major" ] || major=$(apt-cache depends postgresql 2>/dev/null '
+            "| sed -n 's/^ *Depends: postgresql-\\([0-9][0-9]*\\)$/\\1/p' | head -n 1); "
+            'echo "major $major"; '
+            "ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 && echo 'apt_lists yes'; "
+            'if [ -n "$major" ] && apt-cache show --no-all-versions "postgresql-$major-pgvector" '
+            "2>/dev/null | grep -q '^Package:'; then echo \"pgvector postgresql-$major-pgvector\"; fi; "
+            'dpkg-query -W -f \'${Status}\' "postgresql-$major-pgvector" 2>/dev/null '
+            "| grep -q 'ok installed' && echo 'pgvector_installed yes'; true"
+        )
+
+    def process(self, output: list[str]) -> dict:
+        found: dict = {"major": None, "pgvector": None, "pgvector_installed": False, "apt_lists": False}
+        for line in output:
+            key, _, value = line.strip().partition(" ")
+            if key == "major" and value.isdigit():
+                found["major"] = int(value)
+            elif key == "pgvector" and value:
+                found["pgvector"] = value
+            elif key in ("pgvector_installed", "apt_lists"):
+                found[key] = value == "yes"
+        return found

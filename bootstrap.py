@@ -1,0 +1,15 @@
+"""One-time host bootstrap: a freshly installed Debian/Ubuntu server to ready for deploy.py.
+
+    pyinfra inventory/<env>.py bootstrap.py --data ssh_user=root
+
+Runs as root (or a sudo user); afterwards deploy.py connects as deploy_user with sudo.
+Idempotent: safe to run again.
+"""
+
+from pyinfra import local
+
+local.include("tasks/bootstrap_packages.py")  # PostgreSQL (+ pgvector where packaged), ufw, git, rsync
+local.include("tasks/docker.py")  # Docker Engine + compose from the distribution
+local.include("tasks/deploy_user.py")  # deploy user: SSH key, docker group, sudo rule (visudo-checked)
+local.include("tasks/directories.py")  # data and backup directories
+local.include("tasks/prod_guard.py")  # last: prod changes need confirmation

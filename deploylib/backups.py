@@ -1,0 +1,110 @@
+"""Logical backups and restores of the managed databases: names, schedule, scripts (pure),
+and ``pre_deploy_backup`` for the application step."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from datetime import UTC, datetime
+
+import jinja2
+
+from .config import project_dir
+
+SCRIPT_PATH = "/usr/local/sbin/hatchet-owlclaw-backup"
+CRON_FILE = "/etc/cron.d/hatchet-owlclaw-backup"  # no dot: cron ignores names with one
+LOG_FILE = "/var/log/hatchet-owlclaw-backup.log"
+MARKER = "Managed by the hatchet-owlclaw deploy (templates/backup.sh.j2); changes are overwritten."
+
+STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+DUMP_NAME_RE = re.compile(r"^(?P<db>[a-z_][a-z0-9_]*)-(?P<stamp>\d{8}T\d{6}Z)\.dump$")
+MAX_IDENTIFIER = 63
+
+
+class RestoreNameError(ValueError):
+    pass
+
+
+def utc_stamp(now: datetime | None = None) -> str:
+    """'20250102T031700Z': the timestamp in backup file names (UTC, sorts by time)."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime(STAMP_FORMAT)
+
+
+def dump_path(backup_dir: str, database: str, stamp: str) -> str:
+    return f"{backup_dir}/{database}/{database}-{stamp}.dump"
+
+
+def parse_dump_name(filename: str) -> tuple[str, datetime] | None:
+    """(database, UTC time) of a file named like the backup script names dumps, else None."""
+    match = DUMP_NAME_RE.match(filename.rsplit("/", 1)[-1])
+    if not match:
+        return None
+    when = datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
+    return match["db"], when
+
+
+def restore_names(database: str, stamp: str) -> tuple[str, str]:
+    """(new database, what the current one is renamed to on swap) for a restore at `stamp`."""
+    suffix = stamp.lower().replace("t", "_").rstrip("z")  # 20250102_031700
+    new, old = f"{database}_restore_{suffix}", f"{database}_before_restore_{suffix}"
+    if len(old) > MAX_IDENTIFIER:
+        raise RestoreNameError(
+            f"database name {database!r} is too long for {old!r} (PostgreSQL allows {MAX_IDENTIFIER})"
+        )
+    return new, old
+
+
+def cron_file(schedule: str, script: str = SCRIPT_PATH, log: str = LOG_FILE) -> str:
+    return (
+        f"# {MARKER.replace('templates/backup.sh.j2', 'backup_schedule in group_data')}\n"
+        "SHELL=/bin/bash\n"
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
+        f"{schedule} root {script} >> {log} 2>&1\n"
+    )
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(project_dir() / "templates")),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # shell scripts, not HTML
+        # bash's ${#array[@]} is not a comment
+        comment_start_string="{##",
+        comment_end_string="##}",
+    )
+    env.filters["quote"] = lambda value: shlex.quote(str(value))
+    return env
+
+
+def render(template: str, **values) -> str:
+    return _environment().get_template(template).render(**values)
+
+
+def backup_script(settings, port: int, cluster_id: str) -> str:
+    """The backup script for a host, from templates/backup.sh.j2."""
+    return render(
+        "backup.sh.j2",
+        marker=MARKER,
+        cluster_id=cluster_id,
+        backup_dir=settings.backup_dir,
+        retention_days=settings.backup_retention_days,
+        port=int(port),
+        databases=list(settings.databases),
+        script_path=SCRIPT_PATH,
+    )
+
+
+def pre_deploy_backup(settings, about_to_change: bool = True, name: str = "Backup before deploy"):
+    """Run the installed backup script once (every managed database that exists, and the
+    globals) when ``backup_before_deploy`` is on and ``about_to_change``; a failed backup
+    stops the host before the application changes. Call it from the app task, before
+    compose up, after tasks/backups.py installed the script."""
+    from .operations import backups
+
+    return backups.backup_now(
+        name=name,
+        enabled=settings.backup_before_deploy,
+        about_to_change=about_to_change,
+        script=SCRIPT_PATH,
+    )

@@ -1,0 +1,56 @@
+"""One-time host bootstrap: what to install and the deploy user's sudo rule (pure)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pyinfra.api.exceptions import DeployError
+
+from .config import project_dir
+
+SUDOERS_FILE = "/etc/sudoers.d/hatchet-owlclaw-deploy"  # no dot or ~: sudo skips such names
+PUBLIC_KEY_RE = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$"
+)
+
+
+class BootstrapError(DeployError):
+    """Bootstrap cannot go on: the message says what and what to do."""
+
+
+def docker_packages(configured: list[str] | None, distribution_name: str | None) -> list[str]:
+    """Docker Engine + Compose from the distribution, unless docker_packages lists them."""
+    if configured is not None:
+        return list(configured)
+    if (distribution_name or "").lower() == "ubuntu":
+        return ["docker.io", "docker-compose-v2"]
+    return ["docker.io", "docker-compose"]  # Debian: Compose v2 from trixie on
+
+
+def sudoers_rule(user: str) -> str:
+    return (
+        "# Managed by the hatchet-owlclaw deploy (bootstrap.py): the deploy user runs\n"
+        "# deploy.py with pyinfra's _sudo, without a password.\n"
+        f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
+    )
+
+
+def read_public_key(path_setting: str, host_name: str, source: str) -> str:
+    """The operator's public key from a file on the controller (one key line)."""
+    path = Path(path_setting).expanduser()
+    if not path.is_absolute():
+        path = project_dir() / path
+    try:
+        lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except OSError as error:
+        raise BootstrapError(
+            f"{host_name}: deploy_user_public_key_file {path}: {error.strerror}; nothing was changed. "
+            f"Next: point deploy_user_public_key_file ({source}) at your SSH public key (*.pub)"
+        )
+    if len(lines) != 1 or not PUBLIC_KEY_RE.match(lines[0]):
+        raise BootstrapError(
+            f"{host_name}: deploy_user_public_key_file {path}: expected one SSH public key line "
+            "('ssh-ed25519 AAAA... comment'), is it the private key? Nothing was changed."
+        )
+    return lines[0]

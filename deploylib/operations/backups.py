@@ -1,0 +1,89 @@
+"""Operations that take a backup now, or restore one (explicit actions, not states)."""
+
+from __future__ import annotations
+
+import shlex
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+
+from .. import notices, pg_sql
+from ..backups import render, restore_names
+
+
+@operation()
+def backup_now(enabled: bool, about_to_change: bool, script: str):
+    """
+    Run the installed backup script once (databases that do not exist yet are
+    skipped). Nothing happens when ``enabled`` is off or nothing is
+    ``about_to_change``; a failed backup fails the host here.
+    """
+    if not enabled:
+        host.noop("backup_before_deploy is off")
+        return
+    if not about_to_change:
+        host.noop("nothing is about to change: no backup taken")
+        return
+    yield (
+        f"if [ ! -x {script} ]; then echo '{script} is not installed: run deploy.py (its backups "
+        f"step installs it) before the application step' >&2; exit 1; fi; {script} --skip-missing"
+    )
+
+
+@operation(is_idempotent=False)
+def restore(
+    port: int,
+    database: str,
+    owner: str,
+    file: str,
+    stamp: str,
+    settings: dict,
+    other_owners: list[str],
+    backup_dir: str,
+    swap: bool = False,
+    drop_old: bool = False,
+):
+    """
+    Restore the custom-format dump ``file`` (on the host) into a new database
+    ``<database>_restore_<stamp>`` owned by ``owner`` (CONNECT for the owner only,
+    the database ``settings``), verify it (pg_restore's exit code, table count
+    and every table's row count against the dump), and with ``swap`` rename the
+    current database ``<database>_before_restore_<stamp>`` and the new one
+    ``database``. The old database is dropped only with ``drop_old``.
+    """
+    new_db, old_db = restore_names(database, stamp)
+    report = f"{backup_dir}/restores/{new_db}.log"
+    prepare_sql = (
+        pg_sql.isolation_sql(new_db, owner, "", other_owners)
+        + pg_sql.set_database_settings(new_db, settings)
+        + f"COMMENT ON DATABASE {pg_sql.ident(new_db)} IS {pg_sql.literal(pg_sql.MANAGED_COMMENT)};\n"
+    )
+    old_comment = (
+        f"COMMENT ON DATABASE {pg_sql.ident(old_db)} IS "
+        + pg_sql.literal(f"{database} before the restore of {file} at {stamp}")
+    )
+    script = render(
+        "restore.sh.j2",
+        port=int(port),
+        database=database,
+        owner=owner,
+        new_db=new_db,
+        old_db=old_db,
+        file=file,
+        report=report,
+        backup_dir=backup_dir,
+        create_sql=pg_sql.create_database(new_db, owner, "UTF8"),
+        prepare_sql=prepare_sql,
+        old_comment_sql=old_comment,
+        swap=swap,
+        drop_old=drop_old,
+    )
+    if swap:
+        notices.add(
+            host,
+            f"restore: connections to {database} are terminated for the swap; the current "
+            f"database becomes {old_db}"
+            + (" and is DROPPED (restore_drop_old)" if drop_old else " (kept)"),
+        )
+    notices.add(host, f"restore: {file} -> {new_db}; report on the host: {report}")
+    yield StringCommand("bash", "-c", shlex.quote(script))

@@ -1,0 +1,105 @@
+"""Prod guard: a prod run that would change something needs an explicit confirmation.
+
+pyinfra computes the whole plan (every operation of every host) before it
+executes anything; this check runs as the last step of that planning, per host.
+When pyinfra itself will show the plan and stop at its "Press enter to
+execute" prompt (no -y), or will not execute at all (--dry; --json without
+-y), the operator confirms there. With -y nothing would stop the run: then a
+prod plan with changes needs ``confirm_prod = True`` (``--data
+confirm_prod=True``) or ``CONFIRM_PROD=yes``, else the run stops with the plan
+before any operation executed, on any host.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from pyinfra.api.exceptions import DeployError
+
+CONFIRM_ENV = "CONFIRM_PROD"
+
+
+class ProdNotConfirmed(DeployError):
+    """A prod run would change something and nobody confirmed it: nothing was executed."""
+
+
+@dataclass
+class RunMode:
+    yes: bool  # -y: execute without pyinfra's prompt
+    dry: bool  # --dry: plan only
+    json_output: bool  # --json without -y: plan only, no prompt
+
+
+_captured: RunMode | None = None
+
+
+def capture_run_mode() -> None:
+    """Remember how the pyinfra CLI was invoked. Call it while the inventory loads: deploy
+    files run in gevent greenlets, where click's current context is not visible."""
+    global _captured
+    import click
+
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        params = context.params
+        _captured = RunMode(
+            yes=bool(params.get("yes")),
+            dry=bool(params.get("dry")),
+            json_output=bool(params.get("json_output")),
+        )
+
+
+def run_mode() -> RunMode:
+    """How the pyinfra CLI was invoked; unknown counts as -y (the guard applies)."""
+    return _captured or RunMode(yes=True, dry=False, json_output=False)
+
+
+def will_execute_unprompted(mode: RunMode) -> bool:
+    """True when pyinfra would go from the plan straight to executing it."""
+    return mode.yes and not mode.dry
+
+
+def confirmed(confirm_prod: bool, environ=os.environ) -> bool:
+    return bool(confirm_prod) or environ.get(CONFIRM_ENV, "") == "yes"
+
+
+def refusal(
+    environment: str,
+    host_name: str,
+    mode: RunMode,
+    is_confirmed: bool,
+    changes: list[str],
+    entry_point: str,
+) -> str | None:
+    """The message to stop with, or None when the run may go on (pure)."""
+    if environment != "prod" or is_confirmed or not changes or not will_execute_unprompted(mode):
+        return None
+    plan = "\n".join(f"      - {name}" for name in changes)
+    return (
+        f"prod guard: {host_name}: {len(changes)} operation(s) would change this prod host:\n"
+        f"{plan}\n"
+        "    Nothing was executed on any host. Next: review the plan "
+        f"(pyinfra inventory/prod.py {entry_point} --dry), then confirm with one of\n"
+        f"      {CONFIRM_ENV}=yes pyinfra -y inventory/prod.py {entry_point}\n"
+        f"      pyinfra -y inventory/prod.py {entry_point} --data confirm_prod=True\n"
+        f"      pyinfra inventory/prod.py {entry_point}   (no -y: confirm at pyinfra's prompt)"
+    )
+
+
+def pending_changes(state, host) -> list[str]:
+    """Names of this host's planned operations that would change something.
+
+    Without -y pyinfra already ran each operation's generator (``_maybe_is_change``);
+    with -y it did not, so do it here, as pyinfra's own change detection does.
+    """
+    names = []
+    ops = state.ops[host]
+    for op_hash in host.op_hash_order:
+        op_data = ops[op_hash]
+        change = op_data.operation_meta._maybe_is_change
+        if change is None:
+            change = any(True for _ in op_data.command_generator())
+        if change:
+            names.append(", ".join(sorted(state.op_meta[op_hash].names)) or op_hash)
+    return names

@@ -1,0 +1,12 @@
+"""Restore one managed database from a pg_dump custom-format file on the host.
+
+    pyinfra inventory/<env>.py restore.py --data restore_database=owlclaw \\
+        --data restore_file=/var/backups/hatchet-owlclaw/owlclaw/owlclaw-<stamp>.dump
+
+Restores into a new database and verifies it; swaps only with restore_swap = True.
+"""
+
+from pyinfra import local
+
+local.include("tasks/restore.py")  # restore into <db>_restore_<ts>, verify, swap when asked
+local.include("tasks/prod_guard.py")  # last: prod changes need confirmation

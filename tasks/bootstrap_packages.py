@@ -1,0 +1,24 @@
+"""Bootstrap: PostgreSQL from the distribution (with pgvector where packaged), ufw, git,
+rsync and the other host packages."""
+
+from pyinfra import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt
+
+from deploylib.facts.host import DistributionPostgres
+from deploylib.operations import system
+
+settings = host.data.settings
+packages = list(settings.bootstrap_packages)
+installed = host.get_fact(DebPackages)
+
+apt.packages(
+    name="Bootstrap packages (" + ", ".join(packages) + ")",
+    packages=packages,
+    update=any(name not in installed for name in packages),
+)
+
+system.pgvector_if_packaged(
+    name="pgvector, where the distribution packages it",
+    found=host.get_fact(DistributionPostgres),
+)

@@ -1,0 +1,31 @@
+"""Bootstrap: the user deploy.py connects as: the operator's SSH key, the docker group,
+passwordless sudo (a rule checked with visudo before it is installed)."""
+
+from pyinfra import host
+from pyinfra.operations import server
+
+from deploylib import bootstrap
+from deploylib.operations import system
+
+settings = host.data.settings
+user = settings.deploy_user
+key = bootstrap.read_public_key(
+    settings.deploy_user_public_key_file, host.name, settings.source("deploy_user_public_key_file")
+)
+
+server.user(
+    name=f"Deploy user {user} (docker group, SSH key)",
+    user=user,
+    shell="/bin/bash",
+    home=f"/home/{user}",
+    create_home=True,
+    groups=["docker"],
+    append=True,
+    public_keys=[key],
+)
+
+system.sudoers_file(
+    name=f"Passwordless sudo for {user} ({bootstrap.SUDOERS_FILE})",
+    path=bootstrap.SUDOERS_FILE,
+    content=bootstrap.sudoers_rule(user),
+)

@@ -1,0 +1,23 @@
+"""Prod guard, included LAST by every entry point: once this host's whole plan is known,
+a prod run that would change something without stopping at pyinfra's prompt (-y) must be
+confirmed (confirm_prod / CONFIRM_PROD=yes); otherwise stop before anything executes."""
+
+from pyinfra import host, state
+from pyinfra.context import ctx_host, ctx_state
+
+from deploylib import prod_guard
+
+settings = host.data.settings
+if settings.environment == "prod":
+    mode = prod_guard.run_mode()
+    if prod_guard.will_execute_unprompted(mode) and not prod_guard.confirmed(settings.confirm_prod):
+        message = prod_guard.refusal(
+            settings.environment,
+            host.name,
+            mode,
+            is_confirmed=False,
+            changes=prod_guard.pending_changes(ctx_state.get(), ctx_host.get()),
+            entry_point=state.current_deploy_filename or "deploy.py",
+        )
+        if message:
+            raise prod_guard.ProdNotConfirmed(message)
