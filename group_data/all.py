@@ -84,3 +84,96 @@ pg_allow_restart = True
 # How many backups of pg_hba.conf / the managed postgresql.conf file to keep
 # (in deploy_state_dir/backups) before each change.
 pg_config_backups_keep = 10
+
+# ---------------------------------------------------------------- application
+
+# The application repository (git URL the host clones from), or None. staging
+# and prod must set it. None together with app_local_dir None: the docker and
+# application steps are skipped (a PostgreSQL-only host).
+app_repo = None
+
+# What to deploy from app_repo: a branch, a tag or a full commit id. The host
+# fetches and checks out only when the commit it names differs from the one
+# checked out (no re-clone).
+app_ref = "main"
+
+# Optional private key (a path on the controller) for cloning app_repo over
+# SSH: uploaded mode 0600 to the app user's ~/.ssh and used through
+# GIT_SSH_COMMAND. None: the host's own credentials (or a public URL).
+app_deploy_key = None
+
+# dev only: a local checkout (path on the controller) pushed to app_dir with
+# rsync instead of cloning app_repo. Only when its content changed.
+app_local_dir = None
+
+# Paths rsync neither sends nor deletes (dev, app_local_dir): .env and data
+# on the host stay.
+app_rsync_excludes = [".git", "node_modules", ".env", "data"]
+
+# Where the application repository is checked out on the host. staging and
+# prod set their own (/data/<app>_staging vs /data/<app>): they never share it.
+# Files the repository does not track (.env, data/) are never removed.
+app_dir = "/data/owlclaw"
+
+# The user owning app_dir and .env (created as a system user in the docker
+# group when missing; git runs as this user).
+app_user = "deploy"
+
+# Extra, non-secret lines for .env (NAME -> value). The database URLs and
+# passwords come from `databases` and their secrets (templates/app.env.j2).
+app_env = {}
+
+# Distribution packages for the Docker engine and compose v2. Debian 13:
+# docker.io + docker-compose (compose v2, also the `docker compose` plugin);
+# docker-cli is added when the distribution packages the CLI separately.
+# Debian 12 ships only compose v1: use Docker's repository (docker-ce,
+# docker-ce-cli, docker-compose-plugin) and list those here.
+docker_packages = ["docker.io", "docker-compose"]
+
+# The docker compose project name (`-p`): containers, networks and volumes are
+# named after it. staging and prod on one machine: "owlclaw" vs "owlclaw_staging".
+compose_project = "owlclaw"
+
+# The repository's compose files (relative to app_dir), in order; the deploy's
+# own overlay (rendered from templates/compose.overlay.yml.j2, kept under
+# deploy_state_dir/app/<project>/) always comes last.
+compose_files = ["deploy/docker-compose.lite.hatchet-only.yml"]
+
+# What this environment's overlay changes, per compose service:
+#   ports:        the published ports, replacing the base file's
+#                 ("HOST:CONTAINER"; bound to compose_bind_address); [] = none
+#   disabled:     True: not started here (profiles: ["disabled"])
+#   host_gateway: add host.docker.internal -> the host (default True), so the
+#                 service reaches the host's PostgreSQL
+# Services not listed are left as the base files define them.
+compose_services = {
+    "hatchet-lite": {"ports": ["8888:8888", "17077:7077"]},
+}
+
+# The subnet (CIDR) pinned for the project's default network, or None (Docker
+# picks one). It is added to the networks allowed to reach PostgreSQL (pg_hba
+# and the firewall follow it). staging and prod must set distinct ones.
+compose_subnet = "172.30.0.0/24"
+
+# The host address published ports are bound to ("127.0.0.1": reachable only
+# through a reverse proxy on the host; "0.0.0.0": every interface). Docker's
+# published ports bypass ufw.
+compose_bind_address = "127.0.0.1"
+
+# Seconds to wait after `up` for every service to be running (and healthy,
+# when it has a health check) before the deploy fails, showing `compose ps`
+# and the failing services' last log lines.
+compose_up_timeout = 300
+
+# Run `up` even when nothing changed since the last successful deploy.
+compose_force_up = False
+
+# ---------------------------------------------------------------- backups
+
+# Take a fresh `pg_dump -F c` of every database in `databases` right before
+# `docker compose up` (which may run migrations). Only when `up` runs.
+backup_before_deploy = False
+
+# Where dumps go: backup_dir/<database>/<database>-<UTC time>.dump, mode 0600,
+# owned by postgres.
+backup_dir = "/var/backups/hatchet-owlclaw"

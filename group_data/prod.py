@@ -8,3 +8,12 @@ pg_client_networks = ["172.17.0.0/16"]
 
 # A restart of the production database is a decision, not a side effect.
 pg_allow_restart = False
+
+# The application, deployed from master.
+app_repo = "git@git.example.internal:owlclaw/owlclaw.git"
+app_ref = "master"
+app_dir = "/data/owlclaw"
+compose_project = "owlclaw"
+compose_subnet = "172.30.0.0/24"
+
+backup_before_deploy = True

@@ -1,0 +1,37 @@
+"""The Docker engine and compose v2, from the distribution's packages, running."""
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import systemd, sysvinit
+
+from deploylib import compose
+from deploylib.facts.app import DockerEngine
+from deploylib.facts.host import ServiceManager
+from deploylib.operations import app
+from deploylib.operations import docker as docker_ops
+
+settings = host.data.settings
+
+if settings.app_repo or settings.app_local_dir:
+    docker = host.get_fact(DockerEngine, packages=[*compose.FACT_PACKAGES, *settings.docker_packages])
+    packages = compose.docker_packages(settings.docker_packages, docker)
+    try:
+        # Refuse before anything is installed when compose v2 cannot be had.
+        compose.compose_prefix(docker, packages)
+    except compose.ComposeUnavailable as error:
+        raise DeployError(f"{host.name}: {error}")
+
+    docker_ops.engine_packages(
+        name="Docker engine and compose packages",
+        packages=packages,
+        installed=host.get_fact(DebPackages),
+        docker_cli=bool(docker.docker),
+    )
+
+    app.compose_v2(name="Compose v2 installed", confirmed=compose.compose_confirmed(docker))
+
+    if host.get_fact(ServiceManager) == "systemd":
+        systemd.service(name="Docker engine running", service="docker", running=True, enabled=True)
+    else:
+        sysvinit.service(name="Docker engine running", service="docker", running=True)

@@ -1,0 +1,231 @@
+"""Issue 6: the application — repository at a pinned ref, .env with the secrets, per-environment
+compose overlays, `docker compose up` only when something changed; staging beside prod.
+
+The app repository is a bare git repository made here and served by `git daemon` on the
+sandbox bridge (10.213.7.1). A real Docker engine runs inside the sandbox host (installed by
+the deploy from Debian's packages through the apt proxy; vfs storage, see sandbox/hosts.py).
+No image registry is reachable, so the test imports a busybox-static root filesystem as the
+image every service uses (`pull_policy: never`).
+
+Debian 12 packages only compose v1: there the deploy must refuse, clearly, before installing
+anything (test_bookworm_refuses_compose_v1); the full path runs on Debian 13.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+from .harness import converge, psql, run_deploy, ssh
+
+pytestmark = pytest.mark.e2e
+
+BRIDGE = "10.213.7.1"
+IMAGE = "sbx/busybox:test"
+SECRETS = {"HATCHET_DB_PASSWORD": "h-Secret'with$odd chars#1", "OWLCLAW_DB_PASSWORD": "o-secret-2"}
+
+BASE_COMPOSE = f"""\
+services:
+  hatchet-lite:
+    image: {IMAGE}
+    pull_policy: never
+    command: ["sh", "-c", "mkdir -p /www && echo hatchet > /www/index.html && exec httpd -f -p 8888 -h /www"]
+    environment:
+      DATABASE_URL: ${{DATABASE_URL}}
+    ports: ["8888:8888"]
+    healthcheck:
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8888/"]
+      interval: 2s
+      retries: 10
+  app:
+    image: {IMAGE}
+    pull_policy: never
+    command: ["sh", "-c", "mkdir -p /www && echo app > /www/index.html && exec httpd -f -p 3001 -h /www"]
+    ports: ["3001:3001"]
+  kibana:
+    image: {IMAGE}
+    pull_policy: never
+    command: ["sleep", "100000"]
+    ports: ["5601:5601"]
+"""
+
+COMPOSE_FILE = "deploy/docker-compose.lite.hatchet-only.yml"
+
+
+def _git(cwd, *args):
+    subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((BRIDGE, 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_repo(tmp_path_factory, sandbox_session):
+    """A bare repository (tag v1 = the base compose file) served by git daemon on the bridge."""
+    root = tmp_path_factory.mktemp("gitd")
+    work = root / "work"
+    work.mkdir()
+    _git(work, "init", "-q", "-b", "main")
+    _git(work, "config", "user.email", "test@example.invalid")
+    _git(work, "config", "user.name", "test")
+    (work / "deploy").mkdir()
+    (work / COMPOSE_FILE).write_text(BASE_COMPOSE)
+    (work / "README").write_text("owlclaw test app\n")
+    _git(work, "add", ".")
+    _git(work, "commit", "-q", "-m", "v1")
+    _git(work, "tag", "-a", "v1", "-m", "release v1")
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "app.git")], check=True)
+    port = _free_port()
+    daemon = subprocess.Popen(
+        ["git", "daemon", f"--base-path={root}", "--export-all", "--reuseaddr",
+         f"--listen={BRIDGE}", f"--port={port}", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((BRIDGE, port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    commit = subprocess.run(["git", "-C", str(work), "rev-parse", "v1^{commit}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    yield {"url": f"git://{BRIDGE}:{port}/app.git", "commit": commit, "work": work, "bare": root / "app.git"}
+    daemon.terminate()
+    daemon.wait(timeout=10)
+
+
+def app_data(app_repo, **more) -> dict:
+    return {
+        "app_repo": app_repo["url"],
+        "app_ref": "v1",
+        "compose_files": [COMPOSE_FILE],
+        "compose_bind_address": "0.0.0.0",
+        "compose_up_timeout": 90,
+        **more,
+    }
+
+
+def install_docker_and_image(host, app_repo, env="dev", extra_env=None, overrides=None):
+    """The deploy's own Docker step first (real apt through the proxy), then the test image."""
+    result = run_deploy(host, env=env, deploy_file="tasks/docker.py",
+                        overrides=overrides or app_data(app_repo), extra_env=extra_env)
+    assert result.ok, result.describe()
+    assert "Docker engine and compose packages" in result.changed
+    ssh(host, textwrap.dedent(f"""\
+        set -e
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null
+        root=$(mktemp -d); mkdir -p $root/bin $root/tmp $root/etc
+        cp /bin/busybox $root/bin/
+        for applet in sh httpd wget nc sleep cat echo mkdir ls env; do ln -s busybox $root/bin/$applet; done
+        echo 'root:x:0:0:root:/:/bin/sh' > $root/etc/passwd
+        tar -C $root -c . | docker import -c 'CMD ["/bin/sh"]' - {IMAGE} >/dev/null
+        rm -rf $root
+    """))
+
+
+def create_databases(host, passwords):
+    """The databases issue is not merged yet: make the roles and databases the deploy connects to."""
+    for name, password in passwords.items():
+        literal = password.replace("'", "''")
+        psql(host, f"SET password_encryption = 'scram-sha-256'; "
+                   f"CREATE ROLE {name} LOGIN PASSWORD '{literal}'")
+        psql(host, f"CREATE DATABASE {name} OWNER {name}")
+
+
+def container_pg_login(host, project, service, user, password, database):
+    """psql from the container's network namespace to host.docker.internal as the container
+    resolves it (its /etc/hosts): the connection comes from the compose network."""
+    script = f"""
+        set -e
+        id=$(docker ps -q --filter label=com.docker.compose.project={project} \
+             --filter label=com.docker.compose.service={service})
+        gw=$(docker exec "$id" cat /etc/hosts | awk '$2 == "host.docker.internal" {{print $1}}')
+        [ -n "$gw" ] || {{ echo "no host.docker.internal in the container's /etc/hosts" >&2; exit 1; }}
+        pid=$(docker inspect -f '{{{{.State.Pid}}}}' "$id")
+        PGPASSWORD={shlex.quote(password)} nsenter -t "$pid" -n -- \
+            psql -X -A -t -h "$gw" -U {user} -d {database} -c 'SELECT inet_client_addr()'
+    """
+    return ssh(host, script, check=False)
+
+
+def http_get(ip, port) -> str:
+    """From the controller (outside the host)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{ip}:{port}/", timeout=5) as response:
+            return response.read().decode().strip()
+    except OSError as error:
+        return f"error: {error}"
+
+
+def compose_config(host, app_dir, project, overlay_dir):
+    command = (f"cd {app_dir} && docker compose -p {project} --env-file {app_dir}/.env "
+               f"-f {app_dir}/{COMPOSE_FILE} -f {overlay_dir}/compose.overlay.yml config --format json")
+    return json.loads(ssh(host, command).stdout)
+
+
+def dir_digest(host, path) -> str:
+    """Every file under path (including .git and .env) with its mode, owner and sha256."""
+    return ssh(host, f"cd {path} && find . -type f -printf '%p %m %u\\n' | sort && "
+                     "find . -type f -print0 | sort -z | xargs -0 sha256sum").stdout
+
+
+def test_bookworm_refuses_compose_v1(sandbox_session, app_repo):
+    from sandbox import hosts
+
+    from .conftest import SUITE_HOSTS
+
+    host = hosts.reset(SUITE_HOSTS["bookworm"])
+    result = run_deploy(host, overrides=app_data(app_repo))
+    assert not result.ok
+    assert "compose 1.29" in result.stderr or "is 1.29" in result.stderr, result.describe()
+    assert "compose v2" in result.stderr
+    assert ssh(host, "command -v dockerd || echo none").stdout.strip() == "none"
+
+
+def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
+    host = fresh_trixie
+    install_docker_and_image(host, app_repo)
+    create_databases(host, {"hatchet": "hatchet", "owlclaw": "owlclaw"})
+    data = app_data(app_repo)
+    first = converge(host, overrides=data)
+    assert "docker compose up (owlclaw)" in first.changed
+    assert "App repository at v1" in first.changed
+
+    # Checked out at the tag's commit, detached; .env private and right.
+    head = ssh(host, "git -c safe.directory=/data/owlclaw -C /data/owlclaw rev-parse HEAD").stdout.strip()
+    assert head == app_repo["commit"]
+    stat = ssh(host, "stat -c '%a %U' /data/owlclaw/.env").stdout.split()
+    assert stat == ["600", "deploy"]
+    env = ssh(host, "cat /data/owlclaw/.env").stdout
+    assert "DATABASE_URL='postgresql://hatchet:hatchet@host.docker.internal:5432/hatchet'" in env
+
+    # Running for real: healthy, published on every interface, the .env reached the container.
+    assert http_get(host.ip, 8888) == "hatchet"
+    assert http_get(host.ip, 3001) == "app"
+    login = container_pg_login(host, "owlclaw", "hatchet-lite", "hatchet", "hatchet", "hatchet")
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.strip().startswith("172.30.0."), login.stdout
+
+    # An untracked file survives a new ref; a change of ref is a fetch + checkout, and an `up`.
+    ssh(host, "mkdir -p /data/owlclaw/data && echo keep > /data/owlclaw/data/file")
+    work = app_repo["work"]
+    (work / "CHANGELOG").write_text("v2\n")
+    _git(work, "add", ".")
+    _git(work, "commit", "-q", "-m", "v2")
+    _git(work, "push", "-q", str(app_repo["bare"]), "main")
+    second = run_deploy(host, overrides={**data, "app_ref": "main"})
+    assert second.ok, second.describe()
+    assert {"App repository at main", "docker compose up (owlclaw)"} <= set(second.changed)
+    assert ssh(host, "cat /data/owlclaw/data/file").stdout == "keep\n"
