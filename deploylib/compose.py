@@ -141,10 +141,13 @@ def render_env(settings, host_gateway: str = "host.docker.internal") -> str:
             "password": password,
             "url": database_url(spec["owner"], password, host_gateway, 5432, name),
         }
+    # Hatchet's own database: "hatchet", or the first whose name starts so ("hatchet_staging").
+    hatchet = next((databases[name] for name in databases if name.startswith("hatchet")), None)
     return _env().get_template(ENV_TEMPLATE).render(
         environment=settings.environment,
         project=settings.compose_project,
         databases=databases,
+        hatchet=hatchet,
         extra=settings.app_env,
         db_host=host_gateway,
     )

@@ -158,20 +158,27 @@ def compose_v2(confirmed: bool):
 
 def wait_script(compose_argv: list[str], project: str, timeout: int) -> str:
     """Wait until every container of `project` is running (healthy when it has a health
-    check; one-shot containers may have exited 0). On timeout: `compose ps` and the failing
-    services' last log lines, exit 1."""
+    check; one-shot containers may have exited 0), on two checks in a row 2 s apart (a
+    container that dies right after starting is caught). On timeout: `compose ps` and the
+    failing services' last log lines, exit 1."""
     cmd = compose.shell(compose_argv)
     label = shlex.quote(f"label=com.docker.compose.project={project}")
     fmt = shlex.quote('{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}')
     return f"""
 deadline=$(( $(date +%s) + {int(timeout)} ))
+good=0
 while :; do
     states=$(docker ps -a --filter {label} --format {fmt})
     bad=$(printf '%s\\n' "$states" | awk -F'\\t' '
         NF && !($2 == "running" && $3 !~ /health: starting|unhealthy/) &&
               !($2 == "exited" && $3 ~ /^Exited \\(0\\)/) {{print $1}}' | sort -u)
     if [ -n "$states" ] && [ -z "$bad" ]; then
-        echo "every service of {project} is up:"; printf '%s\\n' "$states"; exit 0
+        good=$((good + 1))
+        if [ "$good" -ge 2 ]; then
+            echo "every service of {project} is up:"; printf '%s\\n' "$states"; exit 0
+        fi
+    else
+        good=0
     fi
     [ "$(date +%s)" -ge "$deadline" ] && break
     sleep 2

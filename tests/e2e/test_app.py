@@ -229,3 +229,133 @@ def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
     assert second.ok, second.describe()
     assert {"App repository at main", "docker compose up (owlclaw)"} <= set(second.changed)
     assert ssh(host, "cat /data/owlclaw/data/file").stdout == "keep\n"
+
+    # A service that never comes up: the deploy fails, showing `compose ps` and its last log
+    # lines; the record is not written, so the next run tries again.
+    record = ssh(host, "cat /var/lib/hatchet-owlclaw-deploy/app/owlclaw/deployed").stdout
+    (work / COMPOSE_FILE).write_text(
+        BASE_COMPOSE + f"  broken:\n    image: {IMAGE}\n    pull_policy: never\n"
+        '    command: ["sh", "-c", "echo boom-failure-line; exit 3"]\n'
+    )
+    _git(work, "checkout", "-q", "-b", "broken")
+    _git(work, "commit", "-q", "-am", "broken service")
+    _git(work, "push", "-q", str(app_repo["bare"]), "broken")
+    _git(work, "checkout", "-q", "main")
+    failed = run_deploy(host, overrides={**data, "app_ref": "broken", "compose_up_timeout": 8})
+    assert not failed.ok
+    output = failed.stdout + failed.stderr
+    assert "not running/healthy after 8s: broken" in output, failed.describe()
+    assert "--- last log lines of broken ---" in output and "boom-failure-line" in output
+    assert ssh(host, "cat /var/lib/hatchet-owlclaw-deploy/app/owlclaw/deployed").stdout == record
+
+
+def prod_rules_for_shared_host() -> list[dict]:
+    """pg_hba.conf has one managed block per host (tasks/postgres_config.py): a staging deploy
+    on prod's machine must carry prod's client rules, or it replaces them."""
+    return [
+        {"type": "host", "database": db, "user": db, "address": network,
+         "method": "scram-sha-256", "comment": "prod, same host"}
+        for network in ("172.17.0.0/16", "172.30.0.0/24")
+        for db in ("hatchet", "owlclaw")
+    ]
+
+
+STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-4"}
+STAGING_DATABASES = {
+    "hatchet_staging": {"owner": "hatchet_staging", "settings": {"timezone": "UTC"}},
+    "owlclaw_staging": {"owner": "owlclaw_staging"},
+}
+
+
+def prod_snapshot(host) -> dict:
+    containers = ssh(host, "for id in $(docker ps -aq --filter label=com.docker.compose.project=owlclaw); "
+                           "do docker inspect -f '{{.Name}} {{.Id}} {{.State.StartedAt}} "
+                           "{{json .HostConfig.PortBindings}}' $id; done | sort").stdout
+    return {
+        "dir": dir_digest(host, "/data/owlclaw"),
+        "state": ssh(host, "cd /var/lib/hatchet-owlclaw-deploy/app/owlclaw && sha256sum *").stdout,
+        "containers": containers,
+        "networks": ssh(host, "docker network inspect owlclaw_default -f '{{json .IPAM.Config}}'").stdout,
+        "databases": psql(host, "SELECT datname, datdba::regrole, datacl FROM pg_database "
+                                "WHERE datname IN ('hatchet', 'owlclaw') ORDER BY 1"),
+        "roles": psql(host, "SELECT rolname, rolpassword FROM pg_authid "
+                            "WHERE rolname IN ('hatchet', 'owlclaw') ORDER BY 1"),
+        "backups": ssh(host, "ls -l /var/backups/hatchet-owlclaw/hatchet "
+                             "/var/backups/hatchet-owlclaw/owlclaw").stdout,
+    }
+
+
+def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
+    host = fresh_trixie
+    prod_data = app_data(app_repo, pg_allow_restart=True)  # the operator allows the one restart
+    install_docker_and_image(host, app_repo, env="prod", extra_env=SECRETS, overrides=prod_data)
+    create_databases(host, {"hatchet": SECRETS["HATCHET_DB_PASSWORD"],
+                            "owlclaw": SECRETS["OWLCLAW_DB_PASSWORD"]})
+    create_databases(host, {"hatchet_staging": STAGING_SECRETS["HATCHET_STAGING_DB_PASSWORD"],
+                            "owlclaw_staging": STAGING_SECRETS["OWLCLAW_STAGING_DB_PASSWORD"]})
+
+    first = converge(host, env="prod", overrides=prod_data, extra_env=SECRETS)
+    assert "docker compose up (owlclaw)" in first.changed
+    # A fresh custom-format dump of each database was taken before `up`, private.
+    dumps = ssh(host, "stat -c '%a %U %n' /var/backups/hatchet-owlclaw/*/*.dump").stdout.splitlines()
+    assert len(dumps) == 2 and all(line.startswith("600 postgres ") for line in dumps), dumps
+    assert ssh(host, "head -c 5 /var/backups/hatchet-owlclaw/hatchet/*.dump").stdout == "PGDMP"
+    login = container_pg_login(host, "owlclaw", "hatchet-lite", "hatchet", SECRETS["HATCHET_DB_PASSWORD"],
+                               "hatchet")
+    assert login.returncode == 0 and login.stdout.strip().startswith("172.30.0."), login.stderr
+    before = prod_snapshot(host)
+
+    staging_data = app_data(
+        app_repo,
+        app_ref="main",
+        databases=STAGING_DATABASES,
+        pg_hba_rules=prod_rules_for_shared_host(),
+        compose_services={
+            "hatchet-lite": {"ports": ["8889:8888", "17078:7077"]},
+            "app": {"ports": ["3003:3001"]},
+            "kibana": {"disabled": True},
+        },
+    )
+    staged = converge(host, env="staging", overrides=staging_data, extra_env=STAGING_SECRETS)
+    assert "docker compose up (owlclaw_staging)" in staged.changed
+
+    # Prod: directory, .env, state, containers, ports, network, databases, backups unchanged.
+    assert prod_snapshot(host) == before
+    assert run_deploy(host, env="prod", overrides=prod_data, extra_env=SECRETS).changed == []
+    login = container_pg_login(host, "owlclaw", "hatchet-lite", "hatchet", SECRETS["HATCHET_DB_PASSWORD"],
+                               "hatchet")
+    assert login.returncode == 0, login.stderr
+
+    # Staging: its own clone, project, .env, network, remapped ports; kibana not run.
+    assert ssh(host, "stat -c '%a %U' /data/owlclaw_staging/.env").stdout.split() == ["600", "deploy"]
+    env = ssh(host, "cat /data/owlclaw_staging/.env").stdout
+    assert "@host.docker.internal:5432/hatchet_staging'" in env and "st-h-secret-3" in env
+    assert SECRETS["HATCHET_DB_PASSWORD"] not in env
+    assert http_get(host.ip, 8888) == "hatchet" and http_get(host.ip, 3001) == "app"
+    assert http_get(host.ip, 8889) == "hatchet" and http_get(host.ip, 3003) == "app"
+    config = compose_config(host, "/data/owlclaw_staging", "owlclaw_staging",
+                            "/var/lib/hatchet-owlclaw-deploy/app/owlclaw_staging")
+    assert "kibana" not in config["services"]  # profile "disabled" is never active
+    assert [(p["published"], p["target"]) for p in config["services"]["app"]["ports"]] == [("3003", 3001)]
+    assert config["services"]["app"]["ports"][0]["host_ip"] == "0.0.0.0"
+    assert config["networks"]["default"]["ipam"]["config"] == [{"subnet": "172.30.1.0/24"}]
+    assert "host.docker.internal=host-gateway" in config["services"]["hatchet-lite"]["extra_hosts"] or \
+        "host.docker.internal:host-gateway" in str(config["services"]["hatchet-lite"]["extra_hosts"])
+    running = ssh(host, "docker ps --filter label=com.docker.compose.project=owlclaw_staging "
+                        "--format '{{.Label \"com.docker.compose.service\"}}' | sort").stdout.split()
+    assert running == ["app", "hatchet-lite"]
+    login = container_pg_login(host, "owlclaw_staging", "hatchet-lite", "hatchet_staging",
+                               STAGING_SECRETS["HATCHET_STAGING_DB_PASSWORD"], "hatchet_staging")
+    assert login.returncode == 0 and login.stdout.strip().startswith("172.30.1."), login.stderr
+
+    # A new secret: .env is replaced (and compose re-run), never shown, at any verbosity, with --diff.
+    new_secrets = {**STAGING_SECRETS, "HATCHET_STAGING_DB_PASSWORD": "N3w-st4ging-S3cret"}
+    loud = run_deploy(host, env="staging", overrides=staging_data, extra_env=new_secrets,
+                      extra_args=("-vvv", "--diff"))
+    assert loud.ok, loud.describe()
+    assert {"App .env", "docker compose up (owlclaw_staging)"} <= set(loud.changed)
+    output = loud.stdout + loud.stderr
+    for secret in ("N3w-st4ging-S3cret", "st-h-secret-3", "st-o-4", SECRETS["OWLCLAW_DB_PASSWORD"]):
+        assert secret not in output
+    assert "N3w-st4ging-S3cret" in ssh(host, "cat /data/owlclaw_staging/.env").stdout
+    assert prod_snapshot(host) == before
