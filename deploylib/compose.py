@@ -324,6 +324,30 @@ fi
 """
 
 
+def candidate_check_script(packages: list[str]) -> str:
+    """Run on the host after `apt-get update`, before installing: fail, saying what to do,
+    when the compose package to be installed is older than compose v2 >= MIN_COMPOSE."""
+    wanted = ".".join(map(str, MIN_COMPOSE))
+    for package in ("docker-compose-plugin", "docker-compose-v2", "docker-compose"):
+        if package in packages:
+            message = (
+                f"the distribution's {package} is $v (compose v1 or too old); the deploy needs "
+                f"compose v2 >= {wanted}" + _compose_hint()
+            )
+            return f"""
+v=$(apt-cache policy {package} | awk '/Candidate:/ {{print $2}}')
+n=${{v#*:}}; major=${{n%%.*}}; rest=${{n#*.}}; minor=${{rest%%[!0-9]*}}
+if [ -z "$v" ] || [ "$v" = "(none)" ]; then
+    echo "{package}: no such package in the host's package sources{_compose_hint()}" >&2; exit 1
+fi
+if ! {{ [ "$major" -gt {MIN_COMPOSE[0]} ] ||
+        {{ [ "$major" -eq {MIN_COMPOSE[0]} ] && [ "${{minor:-0}}" -ge {MIN_COMPOSE[1]} ]; }}; }}; then
+    echo "{message}" >&2; exit 1
+fi
+"""
+    return ""
+
+
 def _compose_hint() -> str:
     return (
         ". Debian 13 packages it (docker.io + docker-compose); on Debian 12 add Docker's apt "

@@ -7,6 +7,8 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
+from .. import compose
+
 
 @operation()
 def engine_packages(packages: list, installed: dict, docker_cli: bool):
@@ -25,7 +27,9 @@ def engine_packages(packages: list, installed: dict, docker_cli: bool):
         return
     names = " ".join(shlex.quote(name) for name in packages)
     script = (
-        "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q; extra=; "
+        "set -e; export DEBIAN_FRONTEND=noninteractive; apt-get update -q\n"
+        + compose.candidate_check_script(packages)
+        + "\nextra=; "
         "if ! command -v docker >/dev/null 2>&1 && "
         "apt-cache show docker-cli 2>/dev/null | grep -q '^Package: docker-cli'; then extra=docker-cli; fi; "
         "apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef "

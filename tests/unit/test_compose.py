@@ -155,3 +155,18 @@ def test_compose_subnet_feeds_client_networks(project_copy):
     assert postgres_rules.client_networks(settings) == ["10.0.0.0/8", "172.31.0.0/24"]
     addresses = {rule.address for rule in postgres_rules.hba_rules(settings)}
     assert "172.31.0.0/24" in addresses
+
+
+def test_candidate_check_refuses_compose_v1(tmp_path):
+    import subprocess
+
+    script = compose.candidate_check_script(["docker.io", "docker-compose"])
+    fake = tmp_path / "apt-cache"
+    for version, ok in (("1.29.2-3", False), ("2.26.1-4", True), ("1:2.24.0", True), ("2.20.0", False)):
+        fake.write_text(f"#!/bin/sh\necho '  Candidate: {version}'\n")
+        fake.chmod(0o755)
+        proc = subprocess.run(["bash", "-c", script], env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+                              capture_output=True, text=True)
+        assert (proc.returncode == 0) == ok, (version, proc.stderr)
+        if not ok:
+            assert "compose v2 >= 2.24" in proc.stderr and version in proc.stderr
