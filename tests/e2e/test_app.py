@@ -367,3 +367,31 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     again = run_deploy(host, env="prod", overrides=prod_data, extra_env=SECRETS)
     assert again.ok and again.changed == ["PostgreSQL 17/main client rules (pg_hba.conf)"], again.describe()
     assert prod_snapshot(host) == before
+
+
+def test_dev_pushes_a_local_checkout_with_rsync(fresh_trixie, app_repo, tmp_path):
+    """dev's other source: a local checkout pushed with rsync, only when its content changed;
+    .git and node_modules never sent, .env and data/ on the host never deleted."""
+    host = fresh_trixie
+    install_docker_and_image(host, app_repo)
+    create_databases(host, {"hatchet": "hatchet", "owlclaw": "owlclaw"})
+    local = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", str(app_repo["bare"]), str(local)], check=True)
+    (local / "node_modules").mkdir()
+    (local / "node_modules" / "big.js").write_text("x")
+    data = {**app_data(app_repo), "app_repo": None, "app_local_dir": str(local)}
+    first = converge(host, overrides=data)
+    assert {"App tree from " + str(local), "docker compose up (owlclaw)"} <= set(first.changed)
+    listing = ssh(host, "cd /data/owlclaw && find . -maxdepth 1 | sort").stdout.split()
+    assert ".git" not in " ".join(listing) and "./node_modules" not in listing
+    assert "./deploy" in listing and "./.env" in listing
+    assert http_get(host.ip, 8888) == "hatchet"
+
+    ssh(host, "mkdir -p /data/owlclaw/data && echo keep > /data/owlclaw/data/file")
+    (local / "README").write_text("changed\n")
+    (local / "CHANGELOG").unlink(missing_ok=True)
+    again = run_deploy(host, overrides=data)
+    assert again.ok, again.describe()
+    assert {"App tree from " + str(local), "docker compose up (owlclaw)"} <= set(again.changed)
+    assert ssh(host, "cat /data/owlclaw/README /data/owlclaw/data/file").stdout == "changed\nkeep\n"
+    assert ssh(host, "stat -c %a /data/owlclaw/.env").stdout.strip() == "600"
