@@ -9,7 +9,7 @@ Idempotent: safe to run again.
 from pyinfra import local
 
 local.include("tasks/bootstrap_packages.py")  # PostgreSQL (+ pgvector where packaged), ufw, git, rsync
-local.include("tasks/docker.py")  # Docker Engine + compose from the distribution
+local.include("tasks/bootstrap_docker.py")  # Docker Engine + compose from the distribution
 local.include("tasks/deploy_user.py")  # deploy user: SSH key, docker group, sudo rule (visudo-checked)
 local.include("tasks/directories.py")  # data and backup directories
 local.include("tasks/prod_guard.py")  # last: prod changes need confirmation

@@ -9,9 +9,12 @@ bootstrap.py (once).
 from pyinfra import local
 
 local.include("tasks/base.py")  # packages, state directory
+# Before PostgreSQL's configuration: the Docker bridge address it listens on must exist.
+local.include("tasks/docker.py")  # Docker engine + compose v2 (when the app is deployed)
 local.include("tasks/postgres_config.py")  # postgresql.conf + pg_hba.conf, reload/restart
 local.include("tasks/firewall.py")  # PostgreSQL's port open to the client networks only
 local.include("tasks/databases.py")  # hatchet + owlclaw roles and databases, isolated, pgvector
 local.include("tasks/backups.py")  # backup script, its schedule (cron), backup directory
+local.include("tasks/app.py")  # app repo at app_ref, .env, overlay, compose up (+ backup first)
 local.include("tasks/seed.py")  # seed SQL, once per database, after the schema exists
 local.include("tasks/prod_guard.py")  # last: prod changes need confirmation

@@ -28,6 +28,15 @@ def docker_packages(configured: list[str] | None, distribution_name: str | None)
     return ["docker.io", "docker-compose"]  # Debian: Compose v2 from trixie on
 
 
+def host_docker_packages(host, settings) -> list[str]:
+    """docker_packages resolved for this host's distribution."""
+    from pyinfra.facts.server import LinuxDistribution
+
+    from .facts import cached_fact
+
+    return docker_packages(settings.docker_packages, cached_fact(host, LinuxDistribution).get("name"))
+
+
 def sudoers_rule(user: str) -> str:
     return (
         "# Managed by the hatchet-owlclaw deploy (bootstrap.py): the deploy user runs\n"

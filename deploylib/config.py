@@ -298,6 +298,74 @@ def is_databases(value):
     return out
 
 
+def is_ip_address(value):
+    try:
+        return str(ipaddress.ip_address(value))
+    except (TypeError, ValueError):
+        raise ValueError("expected an IP address such as '127.0.0.1'")
+
+
+def is_relative_path(value):
+    if not isinstance(value, str) or not value or value.startswith("/") or ".." in value.split("/"):
+        raise ValueError("expected a path relative to the repository (no leading /, no ..)")
+    return value
+
+
+def is_env_var_name(value):
+    if not isinstance(value, str) or not ENV_VAR_RE.match(value):
+        raise ValueError("expected an environment variable name (A-Z, 0-9, _)")
+    return value
+
+
+def is_env_value(value):
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or "\n" in str(value):
+        raise ValueError("expected a one-line string or a number")
+    return str(value)
+
+
+PORT_MAPPING_RE = re.compile(
+    r"^(?:(?:\[[0-9a-fA-F:]+\]|[0-9.]+):)?\d{1,5}(?:-\d{1,5})?:\d{1,5}(?:-\d{1,5})?(?:/(?:tcp|udp))?$"
+)
+SERVICE_FIELDS = ("ports", "disabled", "host_gateway")
+SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def is_compose_services(value):
+    """service -> {ports: ["HOST:CONTAINER", ...], disabled: bool, host_gateway: bool}."""
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a mapping of compose service name -> {'ports': [...], ...}")
+    out = {}
+    for name, spec in value.items():
+        where = f"service {name!r}"
+        if not isinstance(name, str) or not SERVICE_NAME_RE.match(name):
+            raise ValueError(f"{where}: expected a compose service name")
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"{where}: expected a dict with {', '.join(SERVICE_FIELDS)}")
+        unknown = set(spec) - set(SERVICE_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                f"expected {', '.join(SERVICE_FIELDS)}"
+            )
+        ports = spec.get("ports")
+        if ports is not None:
+            if not isinstance(ports, (list, tuple)):
+                raise ValueError(f"{where}: ports: expected a list of 'HOST:CONTAINER' strings")
+            for port in ports:
+                if not isinstance(port, str) or not PORT_MAPPING_RE.match(port):
+                    raise ValueError(
+                        f"{where}: ports: {port!r}: expected 'HOST:CONTAINER' such as '3003:3001'"
+                    )
+            ports = list(ports)
+        try:
+            disabled = is_bool(spec.get("disabled", False))
+            host_gateway = is_bool(spec.get("host_gateway", True))
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}")
+        out[name] = {"ports": ports, "disabled": disabled, "host_gateway": host_gateway}
+    return out
+
+
 # --------------------------------------------------------------------------- schema
 # key -> validator. Meaning and default of every key: group_data/all.py.
 
@@ -340,12 +408,32 @@ SCHEMA: dict[str, Validator] = {
     "restore_drop_old": is_bool,
     # prod guard
     "confirm_prod": is_bool,
+    # application: source, .env, docker compose
+    "app_repo": is_optional(is_str),
+    "app_ref": is_str,
+    "app_deploy_key": is_optional(is_str),
+    "app_local_dir": is_optional(is_str),
+    "app_rsync_excludes": is_list(is_str),
+    "app_dir": is_abs_path,
+    "app_user": is_name,
+    "app_env": is_mapping(is_env_var_name, is_env_value),
+    "compose_project": is_name,
+    "compose_files": is_list(is_relative_path),
+    "compose_services": is_compose_services,
+    "compose_subnet": is_optional(is_cidr),
+    "compose_bind_address": is_ip_address,
+    "compose_up_timeout": is_int(5, 3600),
+    "compose_force_up": is_bool,
 }
 
 
 # Keys staging and prod must set themselves (in group_data/<env>.py or the
 # inventory), never inherit: what a production database exposes is a decision.
 REQUIRED_OUTSIDE_DEV = ("pg_listen_addresses", "pg_client_networks")
+
+# ... and, when they deploy the application (app_repo set): staging and prod may
+# share a machine, so each names its own clone, compose project and network.
+REQUIRED_WITH_APP_OUTSIDE_DEV = ("app_dir", "compose_project", "compose_subnet")
 
 
 @dataclass
@@ -483,6 +571,14 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
                     f"group_data/{environment}.py: missing required key {key!r} "
                     f"({environment} must set it; the default in {layers[0].source} is for dev)"
                 )
+        if merged.get("app_repo"):
+            for key in REQUIRED_WITH_APP_OUTSIDE_DEV:
+                if sources[key] == layers[0].source:
+                    raise ConfigError(
+                        f"group_data/{environment}.py: missing required key {key!r} "
+                        f"({environment} deploys app_repo, so it must set its own {key}; "
+                        f"staging and prod may share a machine)"
+                    )
     values = {}
     for key, validator in SCHEMA.items():
         try:
@@ -573,6 +669,22 @@ def check_consistency(settings: Settings) -> None:
             f"{settings.source('pg_hba_auth_method')}: pg_hba_auth_method: staging and prod "
             "expected 'scram-sha-256'"
         )
+    check_app(settings)
+
+
+def check_app(settings: Settings) -> None:
+    if settings.environment != "dev" and settings.app_local_dir:
+        raise ConfigError(
+            f"{settings.source('app_local_dir')}: app_local_dir: pushing a local checkout is for "
+            "dev only; staging and prod deploy app_repo at app_ref"
+        )
+    if settings.app_repo and settings.app_local_dir:
+        raise ConfigError(
+            f"{settings.source('app_local_dir')}: app_local_dir: set either app_repo (git) or "
+            "app_local_dir (rsync), not both"
+        )
+    if not settings.compose_files:
+        raise ConfigError(f"{settings.source('compose_files')}: compose_files: expected at least one file")
 
 
 def host_layers(environment: str, host_name: str, host_data: dict) -> list[Layer]:

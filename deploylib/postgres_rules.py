@@ -26,9 +26,11 @@ def managed_setting_names(settings) -> list[str]:
 
 
 def client_networks(settings) -> list[str]:
-    """Every network allowed to reach PostgreSQL over TCP (pg_hba and the firewall use this)."""
+    """Every network allowed to reach PostgreSQL over TCP (pg_hba and the firewall use this):
+    pg_client_networks, then the compose project's pinned subnet."""
     networks = []
-    for network in settings.pg_client_networks:
+    compose_subnet = settings.compose_subnet
+    for network in [*settings.pg_client_networks, *([compose_subnet] if compose_subnet else [])]:
         if network not in networks:
             networks.append(network)
     return networks

@@ -114,9 +114,12 @@ firewall_enable = False
 # postgresql-<major>-pgvector when the host's apt sources have it).
 bootstrap_packages = ["postgresql", "ufw", "git", "rsync", "sudo", "cron", "ca-certificates"]
 
-# Docker Engine and the compose plugin, as distribution packages. None: the
-# distribution's own (Debian: docker.io + docker-compose, which is Compose v2
-# from trixie on; Ubuntu: docker.io + docker-compose-v2). Or a list of names.
+# Docker Engine and the compose plugin, as distribution packages (bootstrap.py
+# and the app step). None: the distribution's own (Debian: docker.io +
+# docker-compose, which is Compose v2 from trixie on; docker-cli is added
+# where the CLI is packaged apart; Ubuntu: docker.io + docker-compose-v2).
+# Debian 12 ships only Compose v1: use Docker's repository and list
+# docker-ce, docker-ce-cli, docker-compose-plugin here.
 docker_packages = None
 
 # The OS user deploy.py connects as after bootstrap: member of the docker
@@ -176,3 +179,79 @@ restore_drop_old = False
 # run: --data confirm_prod=True), or the environment variable CONFIRM_PROD=yes.
 # Without it the run shows the plan and stops before executing anything.
 confirm_prod = False
+
+# ---------------------------------------------------------------- application
+
+# The application repository (git URL the host clones from), or None. staging
+# and prod must set it. None together with app_local_dir None: the docker and
+# application steps are skipped (a PostgreSQL-only host).
+app_repo = None
+
+# What to deploy from app_repo: a branch, a tag or a full commit id. The host
+# fetches and checks out only when the commit it names differs from the one
+# checked out (no re-clone).
+app_ref = "main"
+
+# Optional private key (a path on the controller) for cloning app_repo over
+# SSH: uploaded mode 0600 to the app user's ~/.ssh and used through
+# GIT_SSH_COMMAND. None: the host's own credentials (or a public URL).
+app_deploy_key = None
+
+# dev only: a local checkout (path on the controller) pushed to app_dir with
+# rsync instead of cloning app_repo. Only when its content changed.
+app_local_dir = None
+
+# Paths rsync neither sends nor deletes (dev, app_local_dir): .env and data
+# on the host stay.
+app_rsync_excludes = [".git", "node_modules", ".env", "data"]
+
+# Where the application repository is checked out on the host. staging and
+# prod set their own (/data/<app>_staging vs /data/<app>): they never share it.
+# Files the repository does not track (.env, data/) are never removed.
+app_dir = "/data/owlclaw"
+
+# The user owning app_dir and .env (created as a system user in the docker
+# group when missing; git runs as this user).
+app_user = "deploy"
+
+# Extra, non-secret lines for .env (NAME -> value). The database URLs and
+# passwords come from `databases` and their secrets (templates/app.env.j2).
+app_env = {}
+
+# The docker compose project name (`-p`): containers, networks and volumes are
+# named after it. staging and prod on one machine: "owlclaw" vs "owlclaw_staging".
+compose_project = "owlclaw"
+
+# The repository's compose files (relative to app_dir), in order; the deploy's
+# own overlay (rendered from templates/compose.overlay.yml.j2, kept under
+# deploy_state_dir/app/<project>/) always comes last.
+compose_files = ["deploy/docker-compose.lite.hatchet-only.yml"]
+
+# What this environment's overlay changes, per compose service:
+#   ports:        the published ports, replacing the base file's
+#                 ("HOST:CONTAINER"; bound to compose_bind_address); [] = none
+#   disabled:     True: not started here (profiles: ["disabled"])
+#   host_gateway: add host.docker.internal -> the host (default True), so the
+#                 service reaches the host's PostgreSQL
+# Services not listed are left as the base files define them.
+compose_services = {
+    "hatchet-lite": {"ports": ["8888:8888", "17077:7077"]},
+}
+
+# The subnet (CIDR) pinned for the project's default network, or None (Docker
+# picks one). It is added to the networks allowed to reach PostgreSQL (pg_hba
+# and the firewall follow it). staging and prod must set distinct ones.
+compose_subnet = "172.30.0.0/24"
+
+# The host address published ports are bound to ("127.0.0.1": reachable only
+# through a reverse proxy on the host; "0.0.0.0": every interface). Docker's
+# published ports bypass ufw.
+compose_bind_address = "127.0.0.1"
+
+# Seconds to wait after `up` for every service to be running (and healthy,
+# when it has a health check) before the deploy fails, showing `compose ps`
+# and the failing services' last log lines.
+compose_up_timeout = 300
+
+# Run `up` even when nothing changed since the last successful deploy.
+compose_force_up = False

@@ -13,5 +13,12 @@ pg_allow_restart = False
 # another listening service would be cut off).
 firewall_enable = True
 
+# The application, deployed from master.
+app_repo = "git@git.example.internal:owlclaw/owlclaw.git"
+app_ref = "master"
+app_dir = "/data/owlclaw"
+compose_project = "owlclaw"
+compose_subnet = "172.30.0.0/24"
+
 # A backup of every database right before each application deploy.
 backup_before_deploy = True

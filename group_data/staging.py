@@ -12,5 +12,18 @@ pg_client_networks = ["172.17.0.0/16"]
 # another listening service would be cut off).
 firewall_enable = True
 
+# The application: staging's own clone, project and network, beside prod's.
+app_repo = "git@git.example.internal:owlclaw/owlclaw.git"
+app_ref = "main"  # deployed by hand from a chosen branch
+app_dir = "/data/owlclaw_staging"
+compose_project = "owlclaw_staging"
+compose_subnet = "172.30.1.0/24"
+
+# Host ports per the staging plan (STACK.md): prod's ports + 1 (Hatchet: 8889,
+# 17078); services staging does not need are disabled.
+compose_services = {
+    "hatchet-lite": {"ports": ["8889:8888", "17078:7077"]},
+}
+
 # A backup of every database right before each application deploy.
 backup_before_deploy = True

@@ -338,10 +338,80 @@ def _prepare_upper(host: HostState) -> None:
     (upper / "etc/apt/apt.conf.d/01sandbox-proxy").write_text(
         f'Acquire::http::Proxy "http://{bridge_ip()}:{PROXY_PORT}";\n'
     )
+    _prepare_docker(upper, host)
     (upper / "root/.ssh").chmod(0o700)
     keys = upper / "root/.ssh/authorized_keys"
     keys.write_text(ssh_key_path().with_suffix(".pub").read_text())
     keys.chmod(0o600)
+
+
+def cgroup_parent(host: HostState) -> str:
+    """The cgroup (in every hierarchy) a Docker engine inside `host` puts its containers under."""
+    return f"sandbox-{host.name}"
+
+
+# Sourced by Debian's /etc/init.d/docker before it raises limits: a host cannot raise its
+# hard file-descriptor limit (no CAP_SYS_RESOURCE), so `ulimit` failures must not be fatal.
+DOCKER_DEFAULTS = """\
+# Written by the sandbox (sandbox/hosts.py): dockerd inside a sandbox host.
+ulimit() { command ulimit "$@" 2>/dev/null || true; }
+"""
+
+
+def _prepare_docker(upper: Path, host: HostState) -> None:
+    """What a Docker engine needs to run inside a host (only used once the deploy installs
+    docker.io): the vfs storage driver (no overlayfs over the host's overlayfs root), its
+    containers' cgroups under one per-host parent (removed by stop_host), ulimits non-fatal."""
+    (upper / "etc/docker").mkdir(parents=True, exist_ok=True)
+    (upper / "etc/default").mkdir(parents=True, exist_ok=True)
+    daemon = {"storage-driver": "vfs", "cgroup-parent": f"/{cgroup_parent(host)}"}
+    (upper / "etc/docker/daemon.json").write_text(json.dumps(daemon, indent=2) + "\n")
+    defaults = upper / "etc/default/docker"
+    if not defaults.exists():
+        defaults.write_text(DOCKER_DEFAULTS)
+
+
+def remove_cgroups(name: str) -> list[str]:
+    """Remove cgroup `name` (and what is below it) from every cgroup v1 hierarchy and the v2
+    tree, once its processes are gone. Hierarchies not mounted here are mounted in a private
+    mount namespace for the purpose. Returns what could not be removed."""
+    hierarchies: dict[str, list[str]] = {}
+    try:
+        for line in Path("/proc/cgroups").read_text().splitlines()[1:]:
+            subsys, hierarchy, _, enabled = line.split()
+            if enabled == "1" and hierarchy != "0":
+                hierarchies.setdefault(hierarchy, []).append(subsys)
+    except OSError:
+        return []
+    options = [",".join(sorted(subsystems)) for subsystems in hierarchies.values()]
+    script = r"""
+set -u
+name=$1; shift
+left=
+tmp=$(mktemp -d)
+mount -t tmpfs none "$tmp"
+mkdir "$tmp/unified" && mount -t cgroup2 none "$tmp/unified" 2>/dev/null
+mkdir "$tmp/systemd" && mount -t cgroup -o none,name=systemd none "$tmp/systemd" 2>/dev/null
+for options in "$@"; do
+    mkdir "$tmp/$options" && mount -t cgroup -o "$options" none "$tmp/$options" 2>/dev/null
+done
+for top in "$tmp"/*; do
+    [ -d "$top/$name" ] || continue
+    for attempt in 1 2 3 4 5 6 7 8 9 10; do
+        find "$top/$name" -depth -type d -exec rmdir {} + 2>/dev/null
+        [ -d "$top/$name" ] || break
+        sleep 0.3
+    done
+    [ -d "$top/$name" ] && left="$left ${top#$tmp/}/$name"
+done
+echo "$left"
+"""
+    proc = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "cleanup", name, *options],
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout.split()
 
 
 def ssh_key_path() -> Path:
@@ -470,6 +540,9 @@ def stop_host(host: HostState) -> None:
                 time.sleep(0.1)
         # --kill-child: when unshare dies the namespace's PID 1, and so every process in it, dies.
         _kill(host.pid, _host_marker(host))
+    left = remove_cgroups(cgroup_parent(host))
+    if left:
+        print(f"sandbox: {host.name}: cgroups left behind: {' '.join(left)}", file=sys.stderr)
     delete_netns(host.netns)
 
 

@@ -5,12 +5,13 @@ from pyinfra import host
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
+from deploylib.facts import cached_fact
 from deploylib.facts.host import DistributionPostgres
 from deploylib.operations import system
 
 settings = host.data.settings
 packages = list(settings.bootstrap_packages)
-installed = host.get_fact(DebPackages)
+installed = cached_fact(host, DebPackages)
 
 apt.packages(
     name="Bootstrap packages (" + ", ".join(packages) + ")",

@@ -6,6 +6,7 @@ from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
 from deploylib import postgres_rules
+from deploylib.facts import cached_fact
 from deploylib.operations import postgres_objects
 
 settings = host.data.settings
@@ -17,7 +18,7 @@ wanted_extensions = sorted({e for spec in databases.values() for e in spec["exte
 current = postgres_rules.objects(host, settings, cluster)
 
 if settings.pgdg_apt_repository:
-    codename = host.get_fact(LinuxDistribution)["release_meta"].get("VERSION_CODENAME")
+    codename = cached_fact(host, LinuxDistribution)["release_meta"].get("VERSION_CODENAME")
     files.put(
         name="PostgreSQL project apt repository (apt.postgresql.org)",
         src=postgres_rules.pgdg_sources(codename),

@@ -1,37 +1,40 @@
-"""Bootstrap: Docker Engine and the compose plugin from the distribution, dockerd running
-where systemd controls services."""
+"""The Docker engine and compose v2, from the distribution's packages, running."""
 
 from pyinfra import host
+from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.deb import DebPackages
-from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import systemd, sysvinit
 
-from deploylib import bootstrap, notices
+from deploylib import compose
+from deploylib.bootstrap import host_docker_packages
+from deploylib.facts import cached_fact
+from deploylib.facts.app import DockerEngine
 from deploylib.facts.host import ServiceManager
+from deploylib.operations import app
+from deploylib.operations import docker as docker_ops
 
 settings = host.data.settings
-packages = bootstrap.docker_packages(
-    settings.docker_packages, host.get_fact(LinuxDistribution).get("name")
-)
-installed = host.get_fact(DebPackages)
 
-apt.packages(
-    name=f"Docker packages ({', '.join(packages)})",
-    packages=packages,
-    update=any(name not in installed for name in packages),
-)
+if settings.app_repo or settings.app_local_dir:
+    docker_packages = host_docker_packages(host, settings)
+    docker = cached_fact(host, DockerEngine, packages=[*compose.FACT_PACKAGES, *docker_packages])
+    packages = compose.docker_packages(docker_packages, docker)
+    try:
+        # Refuse before anything is installed when compose v2 cannot be had.
+        compose.compose_prefix(docker, packages)
+    except compose.ComposeUnavailable as error:
+        raise DeployError(f"{host.name}: {error}")
 
-manager = host.get_fact(ServiceManager)
-if manager == "systemd":
-    systemd.service(
-        name="Docker service running and enabled",
-        service="docker",
-        running=True,
-        enabled=True,
+    docker_ops.engine_packages(
+        name="Docker engine and compose packages",
+        packages=packages,
+        installed=cached_fact(host, DebPackages),
+        docker_cli=bool(docker.docker),
     )
-else:
-    notices.add(
-        host,
-        f"services here are not run by systemd ({manager}): dockerd is installed but not started "
-        "by this deploy. Start it the way this host starts services (e.g. service docker start).",
-    )
+
+    app.compose_v2(name="Compose v2 installed", confirmed=compose.compose_confirmed(docker))
+
+    if cached_fact(host, ServiceManager) == "systemd":
+        systemd.service(name="Docker engine running", service="docker", running=True, enabled=True)
+    else:
+        sysvinit.service(name="Docker engine running", service="docker", running=True)

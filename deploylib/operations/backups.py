@@ -24,7 +24,12 @@ def backup_now(enabled: bool, about_to_change: bool, script: str):
     if not about_to_change:
         host.noop("nothing is about to change: no backup taken")
         return
-    yield (
+    yield run_backup_script(script)
+
+
+def run_backup_script(script: str) -> str:
+    """Shell: run the installed backup script once, or say how to install it."""
+    return (
         f"if [ ! -x {script} ]; then echo '{script} is not installed: run deploy.py (its backups "
         f"step installs it) before the application step' >&2; exit 1; fi; {script} --skip-missing"
     )

@@ -178,3 +178,20 @@ def test_every_schema_key_documented_once_in_all(project_copy):
         positions = [i for i, line in enumerate(lines) if line.startswith(f"{key} = ")]
         assert len(positions) == 1, key
         assert lines[positions[0] - 1].startswith("#") or lines[positions[0] - 2].startswith("#"), key
+
+
+def test_app_keys_required_outside_dev_when_the_app_is_deployed(project_copy, db_secrets):
+    (project_copy / "group_data/staging.py").write_text(
+        'environment = "staging"\npg_listen_addresses = ["localhost"]\n'
+        'pg_client_networks = ["172.17.0.0/16"]\napp_repo = "git://example/app.git"\n'
+    )
+    with pytest.raises(ConfigError, match=r"group_data/staging.py: missing required key 'app_dir'"):
+        load(project_copy, "staging")
+
+
+def test_local_dir_is_dev_only_and_services_are_checked(project_copy, db_secrets, monkeypatch):
+    with pytest.raises(ConfigError, match="app_local_dir: pushing a local checkout is for dev only"):
+        load(project_copy, "staging", overrides={"app_local_dir": "/src"}, monkeypatch=monkeypatch)
+    with pytest.raises(ConfigError, match=r"compose_services: service 'app': ports: '3003': expected"):
+        load(project_copy, overrides={"compose_services": {"app": {"ports": ["3003"]}}},
+             monkeypatch=monkeypatch)

@@ -13,6 +13,7 @@ class FakeSettings:
     databases = {"hatchet": {"owner": "hatchet"}, "owlclaw": {"owner": "owlclaw"}}
     pg_listen_addresses = ["localhost"]
     pg_settings = {"password_encryption": "scram-sha-256"}
+    compose_subnet = None
 
 
 def test_networks_deduplicated_in_order():

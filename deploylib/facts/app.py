@@ -1,0 +1,161 @@
+"""Facts about the application on a host: its git checkout, the Docker engine, the record
+of the last successful compose deploy."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra.api import FactBase
+
+CHECKOUT_SCRIPT = r"""
+dir=$1 url=$2 key=$3
+git_() { git -c safe.directory="$dir" -C "$dir" "$@"; }
+if [ -d "$dir/.git" ]; then
+    echo "exists	git"
+    head=$(git_ rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null) && echo "head	$head"
+    origin=$(git_ remote get-url origin 2>/dev/null) && echo "origin	$origin"
+    echo "tracked_changes	$(git_ status --porcelain --untracked-files=no 2>/dev/null | wc -l)"
+elif [ -d "$dir" ]; then
+    echo "exists	dir"
+fi
+[ -n "$url" ] || exit 0
+if [ -n "$key" ] && [ -f "$key" ]; then
+    export GIT_SSH_COMMAND="ssh -i $key -o IdentitiesOnly=yes -o BatchMode=yes \
+        -o StrictHostKeyChecking=accept-new"
+fi
+export GIT_TERMINAL_PROMPT=0
+if out=$(timeout 60 git ls-remote "$url" 2>&1); then
+    printf '%s\n' "$out" | sed 's/^/ls	/'
+else
+    printf 'ls_failed	%s\n' "$(printf '%s' "$out" | tail -n1)"
+fi
+exit 0
+"""
+
+
+@dataclass
+class Checkout:
+    exists: str | None = None  # "git", "dir" (not a git checkout) or None
+    head: str | None = None
+    origin: str | None = None
+    tracked_changes: int = 0
+    remote_refs: list[str] = field(default_factory=list)  # `git ls-remote` lines
+    ls_remote_error: str | None = None
+
+
+class GitCheckout(FactBase):
+    """
+    Returns a ``Checkout`` of ``path``: whether it is a git checkout, the commit
+    checked out, its ``origin`` URL, how many tracked files are modified, and
+    the refs ``url`` offers (``git ls-remote``, with the deploy key at
+    ``key_path`` on the host when it exists), so the operation knows at plan
+    time which commit a branch or tag names.
+    """
+
+    @staticmethod
+    def default() -> Checkout:
+        return Checkout()
+
+    def command(self, path: str, url: str | None = None, key_path: str | None = None) -> str:
+        return "bash -c {} _ {} {} {}".format(
+            shlex.quote(CHECKOUT_SCRIPT), shlex.quote(path), shlex.quote(url or ""),
+            shlex.quote(key_path or ""),
+        )
+
+    def process(self, output: list[str]) -> Checkout:
+        checkout = Checkout()
+        for line in output:
+            tag, _, rest = line.partition("\t")
+            if tag == "exists":
+                checkout.exists = rest
+            elif tag == "head":
+                checkout.head = rest.strip()
+            elif tag == "origin":
+                checkout.origin = rest.strip()
+            elif tag == "tracked_changes":
+                checkout.tracked_changes = int(rest or 0)
+            elif tag == "ls":
+                checkout.remote_refs.append(rest)
+            elif tag == "ls_failed":
+                checkout.ls_remote_error = rest
+        return checkout
+
+
+DOCKER_SCRIPT = r"""
+export LC_ALL=C
+command -v docker >/dev/null 2>&1 && echo "docker	$(command -v docker)"
+command -v dockerd >/dev/null 2>&1 && echo "dockerd	$(command -v dockerd)"
+v=$(docker compose version --short 2>/dev/null) && echo "compose_plugin	$v"
+v=$(docker-compose version --short 2>/dev/null) && echo "compose_binary	$v"
+v=$(timeout 10 docker info --format '{{.ServerVersion}}' 2>/dev/null) && [ -n "$v" ] && echo "server	$v"
+if command -v apt-cache >/dev/null 2>&1; then
+    for package in "$@"; do
+        candidate=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ {print $2}')
+        [ -n "$candidate" ] && [ "$candidate" != "(none)" ] && echo "candidate	$package	$candidate"
+    done
+fi
+exit 0
+"""
+
+
+@dataclass
+class Docker:
+    docker: str | None = None
+    dockerd: str | None = None
+    compose_plugin: str | None = None  # `docker compose version --short`
+    compose_binary: str | None = None  # `docker-compose version --short`
+    server: str | None = None  # engine version when the daemon answers
+    candidates: dict[str, str] = field(default_factory=dict)  # package -> candidate version
+
+
+class DockerEngine(FactBase):
+    """
+    Returns a ``Docker``: the docker CLI and daemon binaries, compose as a CLI
+    plugin (``docker compose``) and/or standalone (``docker-compose``) with
+    their versions, the engine version when the daemon answers, and the apt
+    candidate version of each of ``packages``.
+    """
+
+    @staticmethod
+    def default() -> Docker:
+        return Docker()
+
+    def command(self, packages=()) -> str:
+        return "bash -c {} _ {}".format(
+            shlex.quote(DOCKER_SCRIPT), " ".join(shlex.quote(p) for p in packages)
+        )
+
+    def process(self, output: list[str]) -> Docker:
+        docker = Docker()
+        for line in output:
+            tag, _, rest = line.partition("\t")
+            if tag in ("docker", "dockerd", "compose_plugin", "compose_binary", "server"):
+                setattr(docker, tag, rest.strip().lstrip("v"))
+            elif tag == "candidate":
+                package, _, version = rest.partition("\t")
+                docker.candidates[package] = version
+        return docker
+
+
+class TextFile(FactBase):
+    """Returns the text of ``path`` (None when it does not exist). Not for secrets."""
+
+    def command(self, path: str) -> str:
+        return f"if [ -f {shlex.quote(path)} ]; then echo yes; cat {shlex.quote(path)}; else echo no; fi"
+
+    def process(self, output: list[str]) -> str | None:
+        if not output or output[0] != "yes":
+            return None
+        return "\n".join(output[1:]) + ("\n" if len(output) > 1 else "")
+
+
+class ComposeContainers(FactBase):
+    """Returns how many containers (any state) compose project ``project`` has (0 without docker)."""
+
+    def command(self, project: str) -> str:
+        label = shlex.quote(f"label=com.docker.compose.project={project}")
+        return f"(docker ps -aq --filter {label} 2>/dev/null || true) | wc -l"
+
+    def process(self, output: list[str]) -> int:
+        return int(output[0].strip()) if output else 0

@@ -1,0 +1,238 @@
+"""Operations for the application: its git checkout or pushed tree, secret files, and
+`docker compose up` recorded so that a re-run with the same inputs does nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from io import StringIO
+
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, OperationError, RsyncCommand, StringCommand, operation
+from pyinfra.facts.files import File, Sha256File
+
+from .. import compose
+from ..config import Secret
+from ..facts.app import Checkout
+
+
+def _bash(script: str) -> StringCommand:
+    return StringCommand("bash", "-c", shlex.quote(script))
+
+
+def as_user(user: str, script: str) -> str:
+    """`script` run by bash as `user` (root: directly), with that user's HOME."""
+    if user == "root":
+        return script
+    return (
+        f'HOME="$(getent passwd {shlex.quote(user)} | cut -d: -f6)" '
+        f"runuser -u {shlex.quote(user)} -- bash -c {shlex.quote(script)}"
+    )
+
+
+def checkout_script(path: str, url: str, ref: str, key_path: str | None) -> str:
+    """Fetch `url` into `path` (an existing directory; a repository is initialised in place, so
+    files already there, such as .env, stay) and check out the commit `ref` names, detached.
+    Untracked files are never removed; modified tracked files make git refuse."""
+    q = shlex.quote
+    lines = ["set -euo pipefail", "export GIT_TERMINAL_PROMPT=0"]
+    if key_path:
+        ssh = f"ssh -i {key_path} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
+        lines.append(f"export GIT_SSH_COMMAND={q(ssh)}")
+    lines += [
+        f"cd {q(path)}",
+        "[ -f .git/HEAD ] || git init -q .",
+        f"git remote get-url origin >/dev/null 2>&1 || git remote add origin {q(url)}",
+        f"git remote set-url origin {q(url)}",
+        "git fetch -q --force --tags origin '+refs/heads/*:refs/remotes/origin/*'",
+        f"ref={q(ref)}",
+        'commit=$(git rev-parse -q --verify "refs/remotes/origin/$ref^{commit}" '
+        '|| git rev-parse -q --verify "refs/tags/$ref^{commit}" '
+        '|| git rev-parse -q --verify "$ref^{commit}") '
+        '|| { echo "app_ref $ref: no such branch, tag or commit in the repository" >&2; exit 1; }',
+        'git checkout -q --detach "$commit"',
+        'echo "checked out $(git rev-parse HEAD) ($ref)"',
+    ]
+    return "\n".join(lines)
+
+
+@operation()
+def git_checkout(
+    path: str,
+    url: str,
+    ref: str,
+    user: str,
+    checkout: Checkout,
+    key_path: str | None = None,
+):
+    """
+    Check out ``ref`` (branch, tag or commit) of ``url`` in ``path`` as ``user``:
+    fetch and check out only when the commit ``ref`` names (from the fact's
+    ``git ls-remote``) differs from the one checked out, or ``origin`` changed.
+    Never re-clones, never removes untracked files.
+
+    + checkout: the ``GitCheckout`` fact of ``path``
+    + key_path: a private key on the host for ``GIT_SSH_COMMAND``
+    """
+    if checkout.tracked_changes:
+        raise OperationError(
+            f"{path}: {checkout.tracked_changes} tracked file(s) modified on the host; "
+            "the deploy does not overwrite local changes (commit or discard them)"
+        )
+    wanted = compose.resolve_ref(ref, checkout.remote_refs)
+    if wanted is None and not checkout.ls_remote_error:
+        raise OperationError(f"app_ref {ref!r}: no such branch or tag in {url}")
+    if wanted and checkout.head == wanted and checkout.origin == url:
+        host.noop(f"{path} is at {ref} ({wanted[:12]})")
+        return
+    yield _bash(as_user(user, checkout_script(path, url, ref, key_path)))
+
+
+def wanted_commit(ref: str, checkout: Checkout) -> str | None:
+    """The commit the checkout will be at after ``git_checkout`` (None: unknown at plan time)."""
+    return compose.resolve_ref(ref, checkout.remote_refs)
+
+
+@operation()
+def local_tree(src: str, dest: str, excludes: list, user: str, marker: str, current_marker: str | None):
+    """
+    Push the local directory ``src`` to ``dest`` with rsync (dev): only when the
+    tree's hash differs from the one recorded in ``marker`` after the last push.
+    Excluded paths are neither sent nor deleted.
+    """
+    wanted = compose.tree_hash(src, excludes)
+    if (current_marker or "").strip() == wanted:
+        host.noop(f"{dest} already has {src} ({wanted[:17]})")
+        return
+    yield RsyncCommand(src.rstrip("/") + "/", dest.rstrip("/") + "/", compose.rsync_flags(excludes))
+    q = shlex.quote
+    yield _bash(
+        f"chown -R {q(user)}: {q(dest)} && printf '%s\\n' {q(wanted)} > {q(marker)}.new "
+        f"&& mv -f {q(marker)}.new {q(marker)}"
+    )
+
+
+@operation()
+def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "600"):
+    """
+    Keep ``path`` equal to the secret ``content``, mode ``mode``, owned by
+    ``user``:``group``. Compared by sha256 on the host; uploaded without any
+    diff; the content never appears in a command line or in pyinfra's output.
+    The new file is created with its final mode before any byte is written.
+    """
+    text = content.reveal()
+    wanted_sha = hashlib.sha256(text.encode()).hexdigest()
+    current_sha = host.get_fact(Sha256File, path=path)
+    info = host.get_fact(File, path=path)
+    q = shlex.quote
+    if current_sha != wanted_sha:
+        staged = f"{path}.deploy-new"
+        yield _bash(f"install -m {mode} -o {q(user)} -g {q(group)} /dev/null {q(staged)}")
+        temp = None
+        if host.data.get("_sudo") and host.data.get("ssh_user"):
+            # pyinfra stages uploads under sudo in a temp file: make it private first.
+            temp = f"/tmp/.deploy-secret-{hashlib.sha256(path.encode()).hexdigest()[:16]}"
+            yield _bash(
+                f"install -m 600 -o {q(host.data.ssh_user)} /dev/null {q(temp)}"
+            )
+        yield FileUploadCommand(StringIO(text), staged, remote_temp_filename=temp)
+        yield _bash(f"mv -f {q(staged)} {q(path)}")
+        return
+    if info and (
+        info.get("user") != user or info.get("group") != group or f"{info.get('mode')}" != mode.lstrip("0")
+    ):
+        yield _bash(f"chown {q(user)}:{q(group)} {q(path)} && chmod {mode} {q(path)}")
+        return
+    host.noop(f"{path} is up to date")
+
+
+@operation()
+def compose_v2(confirmed: bool):
+    """Fail, saying what to do, unless compose v2 is installed (checked on the host after the
+    packages are; a no-op when the ``DockerEngine`` fact already showed it)."""
+    if confirmed:
+        host.noop("compose v2 is installed")
+        return
+    yield _bash(compose.compose_check_script())
+
+
+def wait_script(compose_argv: list[str], project: str, timeout: int) -> str:
+    """Wait until every container of `project` is running (healthy when it has a health
+    check; one-shot containers may have exited 0), on two checks in a row 2 s apart (a
+    container that dies right after starting is caught). On timeout: `compose ps` and the
+    failing services' last log lines, exit 1."""
+    cmd = compose.shell(compose_argv)
+    label = shlex.quote(f"label=com.docker.compose.project={project}")
+    fmt = shlex.quote('{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}')
+    return f"""
+deadline=$(( $(date +%s) + {int(timeout)} ))
+good=0
+while :; do
+    states=$(docker ps -a --filter {label} --format {fmt})
+    bad=$(printf '%s\\n' "$states" | awk -F'\\t' '
+        NF && !($2 == "running" && $3 !~ /health: starting|unhealthy/) &&
+              !($2 == "exited" && $3 ~ /^Exited \\(0\\)/) {{print $1}}' | sort -u)
+    if [ -n "$states" ] && [ -z "$bad" ]; then
+        good=$((good + 1))
+        if [ "$good" -ge 2 ]; then
+            echo "every service of {project} is up:"; printf '%s\\n' "$states"; exit 0
+        fi
+    else
+        good=0
+    fi
+    [ "$(date +%s)" -ge "$deadline" ] && break
+    sleep 2
+done
+echo "compose project {project}: not running/healthy after {int(timeout)}s: ${{bad:-no containers}}" >&2
+{cmd} ps -a >&2
+for service in $bad; do
+    echo "--- last log lines of $service ---" >&2
+    {cmd} logs --no-color --tail 40 "$service" >&2
+done
+exit 1
+"""
+
+
+@operation()
+def compose_up(
+    app_dir: str,
+    base_argv: list[str],
+    project: str,
+    record_path: str,
+    source_id: str | None,
+    record_rest: str,
+    current_record: str | None,
+    containers: int,
+    timeout: int,
+    force: bool = False,
+    before_up: list[str] | None = None,
+    source_command: str = "",
+):
+    """
+    ``<base_argv> up -d --remove-orphans`` in ``app_dir`` when what makes the
+    deploy differs from what the last successful deploy recorded in
+    ``record_path`` (``source <commit or tree hash>`` + ``record_rest``: the
+    overlay, .env hash and command line), when the project has no container
+    (taken down by hand), or when ``force``; then wait for every service. The
+    record is written only once the services are up, so a failed deploy is
+    retried by the next run.
+
+    + base_argv: the compose command line without a subcommand
+    + source_id: None when the commit is only known on the host (first deploy
+      with a deploy key): ``source_command`` prints it there
+    + before_up: shell scripts run first (the pre-deploy backup)
+    """
+    wanted = None if source_id is None else compose.record_text(source_id, record_rest)
+    if wanted is not None and not force and containers and compose.same_record(wanted, current_record):
+        host.noop(f"compose project {project} is deployed as recorded")
+        return
+    for script in before_up or []:
+        yield _bash(script)
+    q = shlex.quote
+    yield _bash(f"cd {q(app_dir)} && {compose.shell([*base_argv, *compose.up_args()])}")
+    yield _bash(wait_script(base_argv, project, timeout))
+    if source_id is not None:
+        write = f"printf '%s' {q(wanted)}"
+    else:
+        write = f"{{ printf 'source %s\\n' \"$({source_command})\"; printf '%s' {q(record_rest)}; }}"
+    yield _bash(f"{write} > {q(record_path)}.new && mv -f {q(record_path)}.new {q(record_path)}")

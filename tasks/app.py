@@ -1,0 +1,128 @@
+"""The application: its repository at app_ref (git) or a local checkout (rsync, dev), the
+.env with the database secrets, this environment's compose overlay, and `docker compose up`
+only when one of them changed; then every service must come up."""
+
+from io import StringIO
+
+from pyinfra import host, logger
+from pyinfra.operations import files, server
+
+from deploylib import backups, compose
+from deploylib.bootstrap import host_docker_packages
+from deploylib.config import Secret
+from deploylib.facts import cached_fact
+from deploylib.facts.app import ComposeContainers, DockerEngine, GitCheckout, TextFile
+from deploylib.operations import app
+from deploylib.operations.backups import run_backup_script
+
+settings = host.data.settings
+user = settings.app_user
+
+if not (settings.app_repo or settings.app_local_dir):
+    logger.info(f"{host.print_prefix}no app_repo or app_local_dir: application step skipped")
+else:
+    state_dir = compose.state_dir(settings)
+    parent = settings.app_dir.rsplit("/", 1)[0] or "/"
+
+    if user != "root":
+        server.group(name=f"App group {user}", group=user, system=True)
+        server.user(
+            name=f"App user {user}",
+            user=user,
+            group=user,
+            groups=["docker"],
+            append=True,
+            system=True,
+            home=f"/home/{user}",
+            create_home=True,
+            shell="/bin/bash",
+        )
+    if parent != "/":
+        files.directory(name=f"{parent} exists", path=parent, present=True)
+    files.directory(name=f"App directory {settings.app_dir}", path=settings.app_dir, user=user, group=user,
+                    mode="755")
+    files.directory(name="Compose state directory", path=state_dir, user="root", group="root", mode="700")
+
+    key_path = None
+    if settings.app_deploy_key:
+        key_path = f"{settings.app_dir}/.git/deploy-key"
+        files.directory(name="Git directory for the deploy key", path=f"{settings.app_dir}/.git",
+                        user=user, group=user, mode="755")
+        with open(settings.app_deploy_key) as key_file:
+            app.secret_file(
+                name="Deploy key",
+                path=key_path,
+                content=Secret(key_file.read(), settings.app_deploy_key),
+                user=user,
+                group=user,
+            )
+
+    if settings.app_repo:
+        checkout = host.get_fact(GitCheckout, path=settings.app_dir, url=settings.app_repo, key_path=key_path)
+        app.git_checkout(
+            name=f"App repository at {settings.app_ref}",
+            path=settings.app_dir,
+            url=settings.app_repo,
+            ref=settings.app_ref,
+            user=user,
+            checkout=checkout,
+            key_path=key_path,
+        )
+        source_id = app.wanted_commit(settings.app_ref, checkout)
+    else:
+        marker = f"{state_dir}/pushed-tree"
+        app.local_tree(
+            name=f"App tree from {settings.app_local_dir}",
+            src=settings.app_local_dir,
+            dest=settings.app_dir,
+            excludes=settings.app_rsync_excludes,
+            user=user,
+            marker=marker,
+            current_marker=host.get_fact(TextFile, path=marker),
+        )
+        source_id = compose.tree_hash(settings.app_local_dir, settings.app_rsync_excludes)
+
+    env_text = compose.render_env(settings)
+    app.secret_file(
+        name="App .env",
+        path=compose.env_path(settings),
+        content=Secret(env_text, "templates/app.env.j2"),
+        user=user,
+        group=user,
+    )
+
+    overlay = compose.render_overlay(settings)
+    files.put(
+        name=f"Compose overlay ({settings.environment})",
+        src=StringIO(overlay),
+        dest=compose.overlay_path(settings),
+        user="root",
+        group="root",
+        mode="644",
+    )
+
+    docker_packages = host_docker_packages(host, settings)
+    docker = cached_fact(host, DockerEngine, packages=[*compose.FACT_PACKAGES, *docker_packages])
+    prefix = compose.compose_prefix(docker, compose.docker_packages(docker_packages, docker))
+    base_argv = compose.compose_command(
+        prefix, settings.compose_project, compose.env_path(settings), compose.compose_files(settings)
+    )
+
+    # The installed backup script (tasks/backups.py), only when `up` is about to run.
+    before_up = [run_backup_script(backups.SCRIPT_PATH)] if settings.backup_before_deploy else []
+
+    app.compose_up(
+        name=f"docker compose up ({settings.compose_project})",
+        app_dir=settings.app_dir,
+        base_argv=base_argv,
+        project=settings.compose_project,
+        record_path=compose.record_path(settings),
+        source_id=source_id,
+        record_rest=compose.record_rest(overlay, compose.sha256_text(env_text), base_argv),
+        current_record=host.get_fact(TextFile, path=compose.record_path(settings)),
+        containers=host.get_fact(ComposeContainers, project=settings.compose_project),
+        timeout=settings.compose_up_timeout,
+        force=settings.compose_force_up,
+        before_up=before_up,
+        source_command=f"git -c safe.directory={settings.app_dir} -C {settings.app_dir} rev-parse HEAD",
+    )

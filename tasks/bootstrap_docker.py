@@ -1,0 +1,35 @@
+"""Bootstrap: Docker Engine and the compose plugin from the distribution, dockerd running
+where systemd controls services."""
+
+from pyinfra import host
+from pyinfra.facts.deb import DebPackages
+from pyinfra.operations import apt, systemd
+
+from deploylib import bootstrap, notices
+from deploylib.facts import cached_fact
+from deploylib.facts.host import ServiceManager
+
+settings = host.data.settings
+packages = bootstrap.host_docker_packages(host, settings)
+installed = cached_fact(host, DebPackages)
+
+apt.packages(
+    name=f"Docker packages ({', '.join(packages)})",
+    packages=packages,
+    update=any(name not in installed for name in packages),
+)
+
+manager = cached_fact(host, ServiceManager)
+if manager == "systemd":
+    systemd.service(
+        name="Docker service running and enabled",
+        service="docker",
+        running=True,
+        enabled=True,
+    )
+else:
+    notices.add(
+        host,
+        f"services here are not run by systemd ({manager}): dockerd is installed but not started "
+        "by this deploy. Start it the way this host starts services (e.g. service docker start).",
+    )
