@@ -182,8 +182,8 @@ confirm_prod = False
 
 # ---------------------------------------------------------------- application
 
-# The application repository (git URL the host clones from), or None. staging
-# and prod must set it. None together with app_local_dir None: the docker and
+# The application repository (git URL the host clones from), or None; staging
+# and prod set it in their own file. None together with app_local_dir None: the docker and
 # application steps are skipped (a PostgreSQL-only host).
 app_repo = None
 

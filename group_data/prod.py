@@ -14,7 +14,9 @@ pg_allow_restart = False
 firewall_enable = True
 
 # The application, deployed from master.
-app_repo = "git@git.example.internal:owlclaw/owlclaw.git"
+# Your application repository, e.g. "git@git.example.internal:owlclaw/owlclaw.git".
+# None until set: the application step is skipped (PostgreSQL, firewall, backups only).
+app_repo = None
 app_ref = "master"
 app_dir = "/data/owlclaw"
 compose_project = "owlclaw"

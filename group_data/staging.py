@@ -13,7 +13,9 @@ pg_client_networks = ["172.17.0.0/16"]
 firewall_enable = True
 
 # The application: staging's own clone, project and network, beside prod's.
-app_repo = "git@git.example.internal:owlclaw/owlclaw.git"
+# Your application repository, e.g. "git@git.example.internal:owlclaw/owlclaw.git".
+# None until set: the application step is skipped (PostgreSQL, firewall, backups only).
+app_repo = None
 app_ref = "main"  # deployed by hand from a chosen branch
 app_dir = "/data/owlclaw_staging"
 compose_project = "owlclaw_staging"
