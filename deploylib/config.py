@@ -249,6 +249,15 @@ DATABASE_FIELDS = {
 ENV_VAR_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
+def check_fields(where: str, spec: Mapping, fields) -> None:
+    """A record may hold only the known fields (a typo is an error, not a silent default)."""
+    unknown = set(spec) - set(fields)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field(s) {', '.join(sorted(unknown))}; expected {', '.join(fields)}"
+        )
+
+
 def is_databases(value):
     """name -> spec: the application databases, their owner roles and what they need."""
     if not isinstance(value, Mapping) or not value:
@@ -263,12 +272,7 @@ def is_databases(value):
             raise ValueError(f"{where}: {error}")
         if not isinstance(spec, Mapping) or "owner" not in spec:
             raise ValueError(f"{where}: expected a dict with at least 'owner'")
-        unknown = set(spec) - set(DATABASE_FIELDS)
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
-                f"expected {', '.join(DATABASE_FIELDS)}"
-            )
+        check_fields(where, spec, DATABASE_FIELDS)
         try:
             owner = is_name(spec["owner"])
             extensions = is_list(is_name)(spec.get("extensions", []))
@@ -341,12 +345,7 @@ def is_compose_services(value):
             raise ValueError(f"{where}: expected a compose service name")
         if not isinstance(spec, Mapping):
             raise ValueError(f"{where}: expected a dict with {', '.join(SERVICE_FIELDS)}")
-        unknown = set(spec) - set(SERVICE_FIELDS)
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
-                f"expected {', '.join(SERVICE_FIELDS)}"
-            )
+        check_fields(where, spec, SERVICE_FIELDS)
         ports = spec.get("ports")
         if ports is not None:
             if not isinstance(ports, (list, tuple)):
