@@ -2,10 +2,10 @@
 
 from pyinfra import host
 from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import files
 
+from deploylib import managed_paths
 from deploylib.facts import cached_fact
-from deploylib.operations import packages
+from deploylib.operations import packages, paths
 
 settings = host.data.settings
 
@@ -15,10 +15,11 @@ packages.apt_present(
     installed=cached_fact(host, DebPackages),
 )
 
-files.directory(
+paths.directory(
     name="Deploy state directory",
     path=settings.deploy_state_dir,
     user="root",
     group="root",
     mode="700",
+    current=managed_paths.state(host, settings).get(settings.deploy_state_dir),
 )
