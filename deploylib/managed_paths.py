@@ -1,4 +1,4 @@
-"""Every file and directory the deploy manages on a host, described by one fact call."""
+"""What the deploy manages on a host (files, directories, packages), each asked with one fact call."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ def managed(settings) -> list[str]:
             backups.CRON_FILE,
         }
     )
+
+
+def installed_packages(host, settings) -> dict:
+    """{package: version} of every package the deploy may install, asked once per host."""
+    from .bootstrap import host_docker_packages
+    from .facts.host import DebInstalled
+
+    names = {*settings.base_packages, "ufw", "nftables"}
+    if settings.app_repo or settings.app_local_dir:
+        names |= set(host_docker_packages(host, settings))
+    return cached_fact(host, DebInstalled, packages=sorted(names))
 
 
 def state(host, settings) -> dict:

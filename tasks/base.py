@@ -1,10 +1,8 @@
 """Base packages and the deploy's own state directory."""
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
 
 from deploylib import managed_paths
-from deploylib.facts import cached_fact
 from deploylib.operations import packages, paths
 
 settings = host.data.settings
@@ -12,7 +10,7 @@ settings = host.data.settings
 packages.apt_present(
     name="Base packages",
     packages=settings.base_packages,
-    installed=cached_fact(host, DebPackages),
+    installed=managed_paths.installed_packages(host, settings),
 )
 
 paths.directory(

@@ -2,10 +2,9 @@
 
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import systemd, sysvinit
 
-from deploylib import compose
+from deploylib import compose, managed_paths
 from deploylib.bootstrap import host_docker_packages
 from deploylib.facts import cached_fact
 from deploylib.facts.app import DockerEngine
@@ -28,7 +27,7 @@ if settings.app_repo or settings.app_local_dir:
     docker_ops.engine_packages(
         name="Docker engine and compose packages",
         packages=packages,
-        installed=cached_fact(host, DebPackages),
+        installed=managed_paths.installed_packages(host, settings),
         docker_cli=bool(docker.docker),
     )
 

@@ -2,9 +2,8 @@
 firewalld or nftables. Never turns a firewall on unless asked, never locks out SSH."""
 
 from pyinfra import host, logger
-from pyinfra.facts.deb import DebPackages
 
-from deploylib import firewall, notices, postgres_rules
+from deploylib import firewall, managed_paths, notices, postgres_rules
 from deploylib.facts import cached_fact
 from deploylib.facts.firewall import FirewalldRules, FirewallHost, NftTable, UfwRules
 from deploylib.operations import firewall as firewall_ops
@@ -32,7 +31,9 @@ if backend == "none":
         notices.add(host, message)
 elif backend == "ufw":
     packages.apt_present(
-        name="Firewall package (ufw)", packages=["ufw"], installed=cached_fact(host, DebPackages)
+        name="Firewall package (ufw)",
+        packages=["ufw"],
+        installed=managed_paths.installed_packages(host, settings),
     )
     firewall_ops.ufw_rules(
         name=f"Firewall (ufw): tcp/{cluster.port} from the client networks only",
@@ -43,7 +44,7 @@ elif backend == "nftables":
     packages.apt_present(
         name="Firewall package (nftables)",
         packages=["nftables"],
-        installed=cached_fact(host, DebPackages),
+        installed=managed_paths.installed_packages(host, settings),
     )
     firewall_ops.nftables_table(
         name=f"Firewall (nftables): tcp/{cluster.port} from the client networks only",
