@@ -45,10 +45,12 @@ def hba_rules(
     backup_dir: str,
     backups_keep: int = 10,
     on_shadowed: str = "fail",
+    tag: str | None = None,
 ):
     """
-    Keep pg_hba.conf's managed block equal to ``rules`` (in order); every line
-    outside the block is kept byte for byte. Validated with
+    Keep ``tag``'s managed block of pg_hba.conf equal to ``rules`` (in order);
+    every line outside the block (another environment's block too) is kept byte
+    for byte. Validated with
     ``pg_hba_file_rules`` before a reload; rolled back on any error.
 
     + cluster: the ``PgCluster`` from the ``PostgresServer`` fact
@@ -57,9 +59,10 @@ def hba_rules(
     + backups_keep: how many backups of pg_hba.conf to keep
     + on_shadowed: ``warn`` or ``fail`` when an earlier foreign line would
       match every connection a managed rule matches (first match wins)
+    + tag: the environment owning the block (``config.scope_tag``)
     """
     current = cluster.hba_text or ""
-    shadows = shadowing(current, rules)
+    shadows = shadowing(current, rules, tag=tag)
     if shadows:
         message = f"{cluster.hba_file}: " + "; ".join(format_shadow(s) for s in shadows)
         if on_shadowed == "fail":
@@ -68,7 +71,7 @@ def hba_rules(
             )
         logger.warning(f"{host.print_prefix}{message}")
         notices.add(host, message)
-    wanted = apply_block(current, rules)
+    wanted = apply_block(current, rules, tag=tag)
     validate = pg_commands.hba_errors(cluster.port, cluster.hba_file)
     if wanted != current:
         yield from _install(cluster.hba_file, wanted, backup_dir, backups_keep, validate)
@@ -76,7 +79,7 @@ def hba_rules(
         # Edited after the last reload (by hand, or a run that stopped half-way).
         yield _bash(pg_commands.refuse_if(validate, cluster.hba_file))
     else:
-        host.noop(f"pg_hba.conf managed block of {cluster.id} is up to date and loaded")
+        host.noop(f"pg_hba.conf managed block ({tag}) of {cluster.id} is up to date and loaded")
         return
     yield pg_commands.reload_and_wait(cluster.port)
 
