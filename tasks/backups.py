@@ -19,20 +19,28 @@ files.directory(
     mode="700",
 )
 
+script = backups.script_path(settings.environment)
+cron = backups.cron_path(settings.environment)
+
 files.put(
-    name=f"Backup script ({backups.SCRIPT_PATH})",
+    name=f"Backup script ({script})",
     src=StringIO(backups.backup_script(settings, cluster.port, cluster.id)),
-    dest=backups.SCRIPT_PATH,
+    dest=script,
     user="root",
     group="root",
     mode="700",
 )
 
 files.put(
-    name=f"Backup schedule ({backups.CRON_FILE}: {settings.backup_schedule})",
-    src=StringIO(backups.cron_file(settings.backup_schedule)),
-    dest=backups.CRON_FILE,
+    name=f"Backup schedule ({cron}: {settings.backup_schedule})",
+    src=StringIO(backups.cron_file(settings.backup_schedule, settings.environment)),
+    dest=cron,
     user="root",
     group="root",
     mode="644",
 )
+
+# The script and schedule from before they were per environment (on a shared host the last
+# run's database list): each environment's own replace them.
+for legacy in backups.LEGACY_FILES:
+    files.file(name=f"Remove {legacy} (now one per environment)", path=legacy, present=False)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 KEY = str(hosts.ssh_key_path())
 BOOTSTRAP = {"deploy_user_public_key_file": KEY + ".pub"}
 AS_DEPLOY_USER = {"ssh_user": "deploy", "_sudo": True, "ssh_key": KEY}
-SCRIPT = "/usr/local/sbin/hatchet-owlclaw-backup"
+SCRIPT = "/usr/local/sbin/hatchet-owlclaw-backup-dev"  # the sandbox runs as dev
 BACKUPS = "/var/backups/hatchet-owlclaw"
 PROD_SECRETS = {"HATCHET_DB_PASSWORD": "prod-hatchet-pw-1", "OWLCLAW_DB_PASSWORD": "prod-owlclaw-pw-1"}
 
@@ -96,7 +96,7 @@ def test_backup_restores_with_the_same_rows_and_retention(fresh_trixie):
     assert counts(host, "scratch") == counts(host, "owlclaw") == "500/2"
 
     # Scheduled: the cron file runs it, and a failing backup exits non-zero naming what failed.
-    assert f"17 3 * * * root {SCRIPT}" in ssh(host, "cat /etc/cron.d/hatchet-owlclaw-backup").stdout
+    assert f"17 3 * * * root {SCRIPT}" in ssh(host, "cat /etc/cron.d/hatchet-owlclaw-backup-dev").stdout
     ssh(host, "cd / && runuser -u postgres -- psql -q -c 'ALTER DATABASE hatchet RENAME TO hatchet_away'")
     failed = ssh(host, SCRIPT, check=False)
     assert failed.returncode == 1 and "FAILED for: hatchet" in failed.stdout
