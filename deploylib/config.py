@@ -396,6 +396,7 @@ SCHEMA: dict[str, Validator] = {
     "pg_hba_auth_method": is_choice("scram-sha-256", "md5"),
     "pg_hba_on_shadowed": is_choice("warn", "fail"),
     "pg_allow_restart": is_bool,
+    "pg_server_settings_owner": is_optional(is_choice(*ENVIRONMENTS)),
     "pg_config_backups_keep": is_int(1, 100),
     # host firewall
     "firewall_backend": is_choice("auto", "ufw", "firewalld", "nftables", "none"),

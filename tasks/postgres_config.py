@@ -20,6 +20,8 @@ postgres_config.server_settings(
     backup_dir=backups,
     backups_keep=settings.pg_config_backups_keep,
     allow_restart=settings.pg_allow_restart,
+    environment=scope_tag(settings.environment),
+    owner=settings.pg_server_settings_owner,
 )
 
 postgres_config.hba_rules(
