@@ -5,6 +5,7 @@ from pyinfra import host, logger
 from pyinfra.facts.deb import DebPackages
 
 from deploylib import firewall, notices, postgres_rules
+from deploylib.config import scope_tag
 from deploylib.facts import cached_fact
 from deploylib.facts.firewall import FirewalldRules, FirewallHost, NftTable, UfwRules
 from deploylib.operations import firewall as firewall_ops
@@ -37,6 +38,7 @@ elif backend == "ufw":
     firewall_ops.ufw_rules(
         name=f"Firewall (ufw): tcp/{cluster.port} from the client networks only",
         state=host.get_fact(UfwRules),
+        tag=scope_tag(settings.environment),
         **common,
     )
 elif backend == "nftables":
