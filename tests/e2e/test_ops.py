@@ -175,10 +175,14 @@ def prod_state(host):
                      f"ls /etc/cron.d; cd / && runuser -u postgres -- psql -tAc \"{roles}\"").stdout
 
 
+# group_data/prod.py deploys an application from a placeholder repository: PostgreSQL only here.
+PG_ONLY = {"app_repo": None}
+
+
 def test_prod_guard(fresh_trixie):
     host = fresh_trixie
     state = prod_state(host)
-    refused = run_deploy(host, env="prod", extra_env=PROD_SECRETS)
+    refused = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=PROD_SECRETS)
     assert not refused.ok
     assert "prod guard: sbx" in refused.stderr
     assert "operation(s) would change this prod host" in refused.stderr
@@ -187,18 +191,20 @@ def test_prod_guard(fresh_trixie):
     assert prod_state(host) == state
 
     # --dry shows the plan without confirmation and changes nothing either.
-    dry = run_deploy(host, env="prod", extra_env=PROD_SECRETS, extra_args=("--dry",))
+    dry = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=PROD_SECRETS, extra_args=("--dry",))
     assert dry.ok, dry.describe()
     assert prod_state(host) == state
 
     # Confirmed: applies; then a run with nothing to change needs no confirmation.
-    applied = run_deploy(host, env="prod", extra_env={**PROD_SECRETS, "CONFIRM_PROD": "yes"})
+    applied = run_deploy(host, env="prod", overrides=PG_ONLY,
+                         extra_env={**PROD_SECRETS, "CONFIRM_PROD": "yes"})
     assert applied.ok and "Role hatchet" in applied.changed, applied.describe()
-    again = run_deploy(host, env="prod", extra_env=PROD_SECRETS)
+    again = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=PROD_SECRETS)
     assert again.ok and again.changed == [], again.describe()
 
     # A change again needs confirmation; --data confirm_prod=True is one.
     rotated = {**PROD_SECRETS, "HATCHET_DB_PASSWORD": "prod-hatchet-pw-2"}
-    assert not run_deploy(host, env="prod", extra_env=rotated).ok
-    confirmed = run_deploy(host, env="prod", extra_env=rotated, extra_args=("--data", "confirm_prod=True"))
+    assert not run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=rotated).ok
+    confirmed = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=rotated,
+                           extra_args=("--data", "confirm_prod=True"))
     assert confirmed.ok and confirmed.changed == ["Role hatchet"], confirmed.describe()
