@@ -9,11 +9,30 @@ from datetime import UTC, datetime
 
 import jinja2
 
-from .config import project_dir
+from .config import project_dir, scope_tag
 
-SCRIPT_PATH = "/usr/local/sbin/hatchet-owlclaw-backup"
-CRON_FILE = "/etc/cron.d/hatchet-owlclaw-backup"  # no dot: cron ignores names with one
-LOG_FILE = "/var/log/hatchet-owlclaw-backup.log"
+# One script, schedule and log per environment (staging and prod may share a host, with
+# different database lists): <name>-<environment>. The names without it are from before.
+_SCRIPT = "/usr/local/sbin/hatchet-owlclaw-backup"
+_CRON = "/etc/cron.d/hatchet-owlclaw-backup"  # no dot: cron ignores names with one
+_LOG = "/var/log/hatchet-owlclaw-backup"
+LEGACY_FILES = (_SCRIPT, _CRON)
+
+
+def script_path(environment: str) -> str:
+    """'/usr/local/sbin/hatchet-owlclaw-backup-prod'."""
+    return f"{_SCRIPT}-{scope_tag(environment)}"
+
+
+def cron_path(environment: str) -> str:
+    """'/etc/cron.d/hatchet-owlclaw-backup-prod'."""
+    return f"{_CRON}-{scope_tag(environment)}"
+
+
+def log_path(environment: str) -> str:
+    """'/var/log/hatchet-owlclaw-backup-prod.log'."""
+    return f"{_LOG}-{scope_tag(environment)}.log"
+
 MARKER = "Managed by the hatchet-owlclaw deploy (templates/backup.sh.j2); changes are overwritten."
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -54,7 +73,8 @@ def restore_names(database: str, stamp: str) -> tuple[str, str]:
     return new, old
 
 
-def cron_file(schedule: str, script: str = SCRIPT_PATH, log: str = LOG_FILE) -> str:
+def cron_file(schedule: str, environment: str) -> str:
+    script, log = script_path(environment), log_path(environment)
     return (
         f"# {MARKER.replace('templates/backup.sh.j2', 'backup_schedule in group_data')}\n"
         "SHELL=/bin/bash\n"
@@ -91,7 +111,7 @@ def backup_script(settings, port: int, cluster_id: str) -> str:
         retention_days=settings.backup_retention_days,
         port=int(port),
         databases=list(settings.databases),
-        script_path=SCRIPT_PATH,
+        script_path=script_path(settings.environment),
     )
 
 
@@ -106,5 +126,5 @@ def pre_deploy_backup(settings, about_to_change: bool = True, name: str = "Backu
         name=name,
         enabled=settings.backup_before_deploy,
         about_to_change=about_to_change,
-        script=SCRIPT_PATH,
+        script=script_path(settings.environment),
     )

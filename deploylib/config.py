@@ -28,6 +28,15 @@ def project_dir() -> Path:
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
+
+def scope_tag(environment: str) -> str:
+    """The tag of everything one environment owns on a host, which staging and prod may
+    share: its pg_hba.conf block, firewall rules, the comment on its roles and databases,
+    its backup script and schedule. The one place that turns an environment into it."""
+    if environment not in ENVIRONMENTS:
+        raise ValueError(f"unknown environment {environment!r}: expected one of {', '.join(ENVIRONMENTS)}")
+    return environment
+
 # Keys pyinfra itself reads from host data (connection settings, global
 # operation arguments): passed through untouched, not validated here.
 PASSTHROUGH_PREFIXES = ("ssh_", "_", "sandbox_")
@@ -386,6 +395,7 @@ SCHEMA: dict[str, Validator] = {
     "pg_hba_auth_method": is_choice("scram-sha-256", "md5"),
     "pg_hba_on_shadowed": is_choice("warn", "fail"),
     "pg_allow_restart": is_bool,
+    "pg_server_settings_owner": is_optional(is_choice(*ENVIRONMENTS)),
     "pg_config_backups_keep": is_int(1, 100),
     # host firewall
     "firewall_backend": is_choice("auto", "ufw", "firewalld", "nftables", "none"),

@@ -22,8 +22,17 @@ import shlex
 from dataclasses import dataclass, field
 
 TAG = "hatchet-owlclaw-deploy"
+# Without an environment: rules from before they carried one (taken over by the next run).
 UFW_PG_COMMENT = f"{TAG} postgresql"
 UFW_SSH_COMMENT = f"{TAG} ssh"
+
+
+def ufw_comments(tag: str | None) -> tuple[str, str]:
+    """(PostgreSQL, SSH) rule comments of one environment (``config.scope_tag``):
+    'hatchet-owlclaw-deploy prod postgresql'. staging and prod may share a host's ufw."""
+    if tag is None:
+        return UFW_PG_COMMENT, UFW_SSH_COMMENT
+    return f"{TAG} {tag} postgresql", f"{TAG} {tag} ssh"
 
 NFT_TABLE = "hatchet_owlclaw_deploy"
 NFT_FILE = "/etc/nftables.d/hatchet-owlclaw-deploy.nft"
@@ -196,7 +205,25 @@ class UfwRule:
 
     @property
     def ours(self) -> bool:
+        """Created by this deploy (for any environment)."""
         return self.comment == TAG or self.comment.startswith(TAG + " ")
+
+    @property
+    def deploy_tag(self) -> str | None:
+        """The environment in our comment; "" for our rules from before it was there;
+        None for rules the deploy did not create."""
+        if not self.ours:
+            return None
+        words = self.comment[len(TAG):].split()
+        return words[0] if len(words) >= 2 else ""
+
+    def belongs_to(self, tag: str | None) -> bool:
+        """One of ``tag``'s rules (or ours from before rules carried an environment)."""
+        return self.ours and self.deploy_tag in ("", tag)
+
+    @property
+    def for_ssh(self) -> bool:
+        return self.ours and self.comment.endswith(" ssh")
 
     @property
     def spec(self) -> tuple:
@@ -327,10 +354,13 @@ def plan_ufw(
     ssh_client: str | None,
     ssh_ports: list[int],
     enable: bool,
+    tag: str | None = None,
 ) -> UfwPlan:
     """The ufw commands that take the rules from `state` to: each source allowed to `port`,
-    then the port denied to everyone else; our rules that are no longer wanted deleted;
-    foreign rules untouched. When the firewall is off, first a rule that keeps SSH open
+    then the port denied to everyone else; `tag`'s rules (one environment's) that are no
+    longer wanted deleted; other environments' rules and foreign rules untouched (a
+    source or the deny already there, whoever added it, is not added twice).
+    When the firewall is off, first a rule that keeps SSH open
     (unless a rule already lets this connection in), so enabling it can never lock out."""
     families = [False, True] if state.ipv6 else [False]
     v6_sources = [s for s in sources if family(s) == 6]
@@ -341,6 +371,7 @@ def plan_ufw(
     wanted_allows = [_ufw_allow_spec(source, port) for source in sources]
     wanted_denies = [_ufw_deny_spec(port, v6) for v6 in families]
     wanted = set(wanted_allows) | set(wanted_denies)
+    pg_comment, ssh_comment = ufw_comments(tag)
     commands: list[str] = []
     warnings: list[str] = []
 
@@ -359,13 +390,13 @@ def plan_ufw(
     if not state.active:
         for ssh_port in ssh_ports:
             if not any(rule.allows(ssh_client, ssh_port) for rule in state.rules):
-                commands.append(ufw_add("allow", None, ssh_port, UFW_SSH_COMMENT))
+                commands.append(ufw_add("allow", None, ssh_port, ssh_comment))
                 needs_ssh = True
                 for v6 in families:
                     anywhere = any_network(6 if v6 else 4)
                     append(UfwRule("allow", "tcp", str(ssh_port), anywhere, "any", anywhere, "in",
-                                   UFW_SSH_COMMENT, v6))
-    ours_pg = [rule for rule in rules if rule.ours and rule.comment != UFW_SSH_COMMENT]
+                                   ssh_comment, v6))
+    ours_pg = [rule for rule in rules if rule.belongs_to(tag) and not rule.for_ssh]
     # Our rules no longer wanted (a source removed, the port changed). SSH rules are
     # never removed by the deploy: that could cut off the next run.
     for rule in ours_pg:
@@ -398,16 +429,16 @@ def plan_ufw(
         if spec in present:
             continue
         source, v6 = spec[5], spec[7]
-        rule = UfwRule(*spec[:7], comment=UFW_PG_COMMENT, v6=v6)
+        rule = UfwRule(*spec[:7], comment=pg_comment, v6=v6)
         at = deny_index(v6)
         if at is not None and rules[at].ours:
-            commands.append(ufw_add(f"insert {at + 1} allow", source, port, UFW_PG_COMMENT))
+            commands.append(ufw_add(f"insert {at + 1} allow", source, port, pg_comment))
             rules.insert(at, rule)
         else:
-            commands.append(ufw_add("allow", source, port, UFW_PG_COMMENT))
+            commands.append(ufw_add("allow", source, port, pg_comment))
             append(rule)
     if any(deny_index(v6) is None for v6 in families):
-        commands.append(ufw_add("deny", None, port, UFW_PG_COMMENT))
+        commands.append(ufw_add("deny", None, port, pg_comment))
     if enable and not state.active:
         commands.append("ufw --force enable")
     return UfwPlan(commands, needs_ssh, warnings)

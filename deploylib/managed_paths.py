@@ -12,8 +12,9 @@ def managed(settings) -> list[str]:
         {
             settings.deploy_state_dir,
             settings.backup_dir,
-            backups.SCRIPT_PATH,
-            backups.CRON_FILE,
+            backups.script_path(settings.environment),
+            backups.cron_path(settings.environment),
+            *backups.LEGACY_FILES,
         }
     )
 

@@ -128,26 +128,55 @@ def _setting_lines(settings: Mapping[str, Value]) -> list[str]:
     return [f"{check_name(name)} = {quote_value(settings[name])}" for name in sorted(settings)]
 
 
+_WRITER_PREFIX = "# Environment: "
+
+
+def _writer_lines(environment: str | None) -> list[str]:
+    """The line recording which environment wrote the server settings (they are the
+    server's, one file for every environment on the host)."""
+    if environment is None:
+        return []
+    if any(c in environment for c in "\r\n\0"):
+        raise ValueError(f"environment must be one line: {environment!r}")
+    return [_WRITER_PREFIX + environment]
+
+
+def written_by(managed: str | None) -> str | None:
+    """The environment recorded in a drop-in or managed block (None: not recorded)."""
+    for line in split_lines(managed or ""):
+        if line.startswith(_WRITER_PREFIX):
+            return line[len(_WRITER_PREFIX):].strip() or None
+    return None
+
+
 def render_dropin(
-    settings: Mapping[str, Value], source: str = "group_data (pg_listen_addresses, pg_settings)"
+    settings: Mapping[str, Value],
+    source: str = "group_data (pg_listen_addresses, pg_settings)",
+    environment: str | None = None,
 ) -> str:
-    """A conf.d drop-in: header comment (managed; ``source``), ``name = value`` sorted by name."""
+    """A conf.d drop-in: header comment (managed; ``source``; the ``environment`` that
+    wrote it), ``name = value`` sorted by name."""
     if any(c in source for c in "\r\n\0"):
         raise ValueError(f"source must be one line: {source!r}")
     header = [
         "# Managed by hatchet-owlclaw deploy: do not edit, the next run overwrites changes.",
         f"# Source: {source}",
+        *_writer_lines(environment),
     ]
     return "".join(line + "\n" for line in header + _setting_lines(settings))
 
 
-def apply_managed_lines(text: str, settings: Mapping[str, Value]) -> str:
-    """postgresql.conf text with a managed block holding ``settings``.
+def apply_managed_lines(
+    text: str, settings: Mapping[str, Value], environment: str | None = None
+) -> str:
+    """postgresql.conf text with a managed block holding ``settings`` (first, a line
+    naming the ``environment`` that wrote it).
 
     The block is appended at the end (the last setting wins), rewritten in place
     on later runs and removed when ``settings`` is empty; other bytes are kept.
     """
-    return splice_block(text, _setting_lines(settings), len)
+    lines = _setting_lines(settings)
+    return splice_block(text, [*_writer_lines(environment), *lines] if lines else [], len)
 
 
 # --------------------------------------------------------------------------- reading

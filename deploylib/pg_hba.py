@@ -1,7 +1,9 @@
 """pg_hba.conf: read it the way PostgreSQL does, own one marked block in it, find dead rules.
 
 Pure string logic, no host access. Everything outside the managed block is kept
-byte for byte; the block sits between :data:`BEGIN_MARKER` and :data:`END_MARKER`.
+byte for byte; the block sits between the lines of :func:`markers`. Each
+environment (the block's tag) owns its own block: staging and prod may share a
+host, and one's block is foreign text to the other.
 
 Parsing follows PostgreSQL's ``hba.c`` (13-17): fields are separated by blanks,
 ``"`` quotes (``""`` is a literal quote), ``#`` outside quotes starts a comment,
@@ -18,10 +20,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-BEGIN_MARKER = "# BEGIN managed by hatchet-owlclaw deploy (do not edit inside this block)"
-END_MARKER = "# END managed by hatchet-owlclaw deploy"
-# A BEGIN line is recognised by this prefix, so a reworded suffix still counts.
+# A BEGIN/END line is recognised by its prefix, optionally followed by " (<tag>)": the
+# environment that owns the block (staging and prod may share one pg_hba.conf, each with
+# its own block). Text after that (a reworded suffix) does not matter.
 BEGIN_PREFIX = "# BEGIN managed by hatchet-owlclaw deploy"
+END_PREFIX = "# END managed by hatchet-owlclaw deploy"
+_EDIT_NOTE = "(do not edit inside this block)"
+# The untagged markers: postgresql.conf's block (server-wide), and pg_hba blocks written
+# before blocks carried an environment.
+BEGIN_MARKER = f"{BEGIN_PREFIX} {_EDIT_NOTE}"
+END_MARKER = END_PREFIX
+TAG_RE = re.compile(r"[a-z][a-z0-9_-]*")
+_MARKER_RE = re.compile(
+    rf"(?P<kind>{re.escape(BEGIN_PREFIX)}|{re.escape(END_PREFIX)})"
+    rf"(?: \((?P<tag>{TAG_RE.pattern})\))?(?:\s.*)?"
+)
 
 CONNECTION_TYPES = ("local", "host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
 INCLUDE_DIRECTIVES = ("include", "include_if_exists", "include_dir")
@@ -458,33 +471,81 @@ def _record_kwargs(record: Mapping[str, object]) -> dict[str, object]:
 # --------------------------------------------------------------------------- the managed block
 
 
-def find_block(lines: Sequence[str]) -> tuple[int, int] | None:
-    """Indexes of the BEGIN and END marker lines, None if there is no block.
+def markers(tag: str | None = None) -> tuple[str, str]:
+    """(BEGIN line, END line) of the block owned by ``tag`` (None: the untagged block)."""
+    if tag is None:
+        return BEGIN_MARKER, END_MARKER
+    if not TAG_RE.fullmatch(tag):
+        raise ValueError(f"block tag {tag!r}: expected a lowercase word such as 'prod'")
+    return f"{BEGIN_PREFIX} ({tag}) {_EDIT_NOTE}", f"{END_PREFIX} ({tag})"
 
-    ValueError for BEGIN without END, END without BEGIN, or more than one block.
+
+def marker_of(line: str) -> tuple[str, str | None] | None:
+    """("BEGIN" or "END", tag or None) when ``line`` is a block marker, else None."""
+    match = _MARKER_RE.fullmatch(line.strip())
+    if not match:
+        return None
+    return ("BEGIN" if match["kind"] == BEGIN_PREFIX else "END"), match["tag"]
+
+
+def _label(tag: str | None) -> str:
+    return f"({tag}) " if tag else "(untagged) "
+
+
+def find_blocks(lines: Sequence[str]) -> dict[str | None, tuple[int, int]]:
+    """Every managed block: tag (None: untagged) -> indexes of its BEGIN and END lines.
+
+    ValueError for BEGIN without END, END without its BEGIN, a BEGIN inside a
+    block, or two blocks with the same tag.
     """
-    begin: int | None = None
-    end: int | None = None
+    blocks: dict[str | None, tuple[int, int]] = {}
+    open_tag: str | None = None
+    open_at: int | None = None
     for i, line in enumerate(lines):
-        stripped = line.strip()
-        if stripped.startswith(BEGIN_PREFIX):
-            if begin is not None:
+        marker = marker_of(line)
+        if marker is None:
+            continue
+        kind, tag = marker
+        if kind == "BEGIN":
+            if open_at is not None:
                 raise ValueError(
                     f"managed block markers: second BEGIN marker on line {i + 1} "
-                    f"(first on line {begin + 1}); keep exactly one block"
+                    f"(the {_label(open_tag)}block opened on line {open_at + 1} has no END yet); "
+                    "keep exactly one block per environment"
                 )
-            begin = i
-        elif stripped.startswith(END_MARKER):
-            if begin is None or end is not None:
+            if tag in blocks:
                 raise ValueError(
-                    f"managed block markers: END marker on line {i + 1} without a BEGIN before it"
+                    f"managed block markers: second BEGIN marker on line {i + 1} "
+                    f"(the {_label(tag)}block's first on line {blocks[tag][0] + 1}); "
+                    "keep exactly one block per environment"
                 )
-            end = i
-    if begin is None:
-        return None
-    if end is None:
-        raise ValueError(f"managed block markers: BEGIN marker on line {begin + 1} has no END")
-    return begin, end
+            open_tag, open_at = tag, i
+        else:
+            if open_at is None or tag != open_tag:
+                raise ValueError(
+                    f"managed block markers: {_label(tag)}END marker on line {i + 1} "
+                    f"without a BEGIN before it"
+                )
+            blocks[tag] = (open_at, i)
+            open_tag, open_at = None, None
+    if open_at is not None:
+        raise ValueError(
+            f"managed block markers: {_label(open_tag)}BEGIN marker on line {open_at + 1} has no END"
+        )
+    return blocks
+
+
+def find_block(lines: Sequence[str], tag: str | None = None) -> tuple[int, int] | None:
+    """Indexes of the BEGIN and END lines of ``tag``'s block, None if there is none.
+
+    Another tag's block is foreign text. With a tag and no block of that tag, an
+    untagged block (written before blocks carried an environment) is this one:
+    the first tagged run takes it over. ValueError as :func:`find_blocks`.
+    """
+    blocks = find_blocks(lines)
+    if tag is not None and tag not in blocks:
+        return blocks.get(None)
+    return blocks.get(tag)
 
 
 def newline_of(text: str) -> str:
@@ -493,16 +554,23 @@ def newline_of(text: str) -> str:
     return "\r\n" if first > 0 and text[first - 1] == "\r" else "\n"
 
 
-def splice_block(text: str, body: Sequence[str], insert_at: Callable[[list[str]], int]) -> str:
-    """Put ``body`` lines between the markers; every other byte of ``text`` is kept.
+def splice_block(
+    text: str,
+    body: Sequence[str],
+    insert_at: Callable[[list[str]], int],
+    tag: str | None = None,
+) -> str:
+    """Put ``body`` lines between ``tag``'s markers; every other byte of ``text`` is kept
+    (other tags' blocks included).
 
     An existing block is replaced in place; otherwise the block goes before line
     index ``insert_at(lines)``. An empty ``body`` removes the block.
     """
+    begin, end = markers(tag)
     lines = split_lines(text)
-    span = find_block(lines)
+    span = find_block(lines, tag)
     nl = newline_of(text)
-    block = [BEGIN_MARKER + nl, *(line + nl for line in body), END_MARKER + nl] if body else []
+    block = [begin + nl, *(line + nl for line in body), end + nl] if body else []
     if span is not None:
         return "".join(lines[: span[0]] + block + lines[span[1] + 1 :])
     if not block:
@@ -513,12 +581,12 @@ def splice_block(text: str, body: Sequence[str], insert_at: Callable[[list[str]]
     return "".join(lines[:index] + block + lines[index:])
 
 
-def render_block(rules: Iterable[HbaRule]) -> str:
-    """The managed block: markers around one line per rule; "" when there are no rules."""
+def render_block(rules: Iterable[HbaRule], tag: str | None = None) -> str:
+    """``tag``'s managed block: markers around one line per rule; "" when there are no rules."""
     body = [rule.render() for rule in rules]
     if not body:
         return ""
-    return "".join(line + "\n" for line in [BEGIN_MARKER, *body, END_MARKER])
+    return "".join(line + "\n" for line in [*markers(tag)[:1], *body, markers(tag)[1]])
 
 
 def _is_comment(text: str) -> bool:
@@ -547,17 +615,20 @@ def top_index(lines: Sequence[str]) -> int:
     return len(lines)
 
 
-def apply_block(text: str, rules: Sequence[HbaRule], position: Position = "top") -> str:
-    """pg_hba.conf text with the managed block holding ``rules``.
+def apply_block(
+    text: str, rules: Sequence[HbaRule], position: Position = "top", tag: str | None = None
+) -> str:
+    """pg_hba.conf text with ``tag``'s managed block holding ``rules``.
 
     An existing block is rewritten in place (``position`` only places a new one:
     "top" = see :func:`top_index`, "bottom" = end of file). No rules: the block is
-    removed, and text without a block comes back unchanged.
+    removed, and text without a block comes back unchanged. Other tags' blocks are
+    kept byte for byte (a new block at the top goes above them).
     """
     if position not in ("top", "bottom"):
         raise ValueError(f"position must be 'top' or 'bottom', not {position!r}")
     where = top_index if position == "top" else len
-    return splice_block(text, [rule.render() for rule in rules], where)
+    return splice_block(text, [rule.render() for rule in rules], where, tag)
 
 
 # --------------------------------------------------------------------------- shadowing
@@ -636,16 +707,19 @@ def covers(earlier: HbaLine, managed: HbaLine) -> bool:
     )
 
 
-def shadowing(text: str, rules: Sequence[HbaRule], position: Position = "top") -> list[Shadow]:
-    """Managed rules that an earlier, unmanaged line makes dead, judged on the result.
+def shadowing(
+    text: str, rules: Sequence[HbaRule], position: Position = "top", tag: str | None = None
+) -> list[Shadow]:
+    """``tag``'s rules that an earlier line outside its block makes dead, judged on the result.
 
     The block is placed as :func:`apply_block` would place it; for each rule the
     first earlier line covering it is reported (any method: an earlier ``reject``
     refuses the connections, an earlier ``trust``/``md5`` decides them instead).
-    Lines of included files are not looked at.
+    Lines of included files are not looked at; rules in another tag's block count
+    like any other line.
     """
-    lines = split_lines(apply_block(text, rules, position))
-    span = find_block(lines)
+    lines = split_lines(apply_block(text, rules, position, tag))
+    span = find_block(lines, tag)
     if span is None:
         return []
     earlier = _entries(lines[: span[0]])

@@ -8,9 +8,23 @@ from __future__ import annotations
 
 import re
 
-# COMMENT ON ROLE/DATABASE of what this deploy created: how it knows, later,
-# which objects it managed (a database dropped from group_data is reported).
-MANAGED_COMMENT = "managed by hatchet-owlclaw deploy"
+from .config import scope_tag
+
+# COMMENT ON ROLE/DATABASE of what this deploy manages, per environment
+# (managed_comment): how it knows, later, which objects it managed (a database
+# dropped from group_data is reported), and whose they are on a host staging
+# and prod share. Before the environment was added the comment was the bare prefix.
+MANAGED_COMMENT_PREFIX = "managed by hatchet-owlclaw deploy"
+
+
+def managed_comment(environment: str) -> str:
+    """'managed by hatchet-owlclaw deploy (prod)'."""
+    return f"{MANAGED_COMMENT_PREFIX} ({scope_tag(environment)})"
+
+
+def comment_on(kind: str, name: str, comment: str) -> str:
+    """COMMENT ON ROLE/DATABASE."""
+    return f"COMMENT ON {kind} {ident(name)} IS {literal(comment)};\n"
 
 # The table in each seeded database recording which seed files ran (once, ever).
 SEED_TABLE = "public.deploy_seed_applied"

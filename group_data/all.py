@@ -86,6 +86,13 @@ pg_hba_on_shadowed = "fail"
 # False, the run ends by saying a restart is pending and why.
 pg_allow_restart = True
 
+# staging and prod may share a host, hence one PostgreSQL: pg_listen_addresses and
+# pg_settings are the server's, in one file that records which environment wrote it.
+# When another environment wrote them and this run's differ: None = stop with an
+# error naming the differences (make them equal); the name of an environment = its
+# settings win: its runs overwrite the other's, the other's runs leave them (and say so).
+pg_server_settings_owner = None
+
 # How many backups of pg_hba.conf / the managed postgresql.conf file to keep
 # (in deploy_state_dir/backups) before each change.
 pg_config_backups_keep = 10

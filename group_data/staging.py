@@ -2,6 +2,13 @@
 
 environment = "staging"
 
+# staging's own databases and roles: prod's (hatchet, owlclaw) may be on the same
+# PostgreSQL. Passwords: HATCHET_STAGING_DB_PASSWORD, OWLCLAW_STAGING_DB_PASSWORD.
+databases = {
+    "hatchet_staging": {"owner": "hatchet_staging", "settings": {"timezone": "UTC"}},
+    "owlclaw_staging": {"owner": "owlclaw_staging", "extensions": ["vector"]},
+}
+
 # Loopback plus the default Docker bridge gateway only.
 pg_listen_addresses = ["localhost", "172.17.0.1"]
 

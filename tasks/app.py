@@ -109,7 +109,8 @@ else:
     )
 
     # The installed backup script (tasks/backups.py), only when `up` is about to run.
-    before_up = [run_backup_script(backups.SCRIPT_PATH)] if settings.backup_before_deploy else []
+    backup_script = backups.script_path(settings.environment)
+    before_up = [run_backup_script(backup_script)] if settings.backup_before_deploy else []
 
     app.compose_up(
         name=f"docker compose up ({settings.compose_project})",

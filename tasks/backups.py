@@ -1,5 +1,5 @@
-"""Scheduled logical backups: the backup script, its cron entry and the backup directory.
-Restores are a separate entry point (restore.py)."""
+"""Scheduled logical backups: the backup script, its cron entry and the backup directory,
+one script and schedule per environment. Restores are a separate entry point (restore.py)."""
 
 from pyinfra import host
 
@@ -9,6 +9,8 @@ from deploylib.operations import paths
 settings = host.data.settings
 _, cluster = postgres_rules.server_and_cluster(host, settings)
 current = managed_paths.state(host, settings)
+script = backups.script_path(settings.environment)
+cron = backups.cron_path(settings.environment)
 
 paths.directory(
     name="Backup directory",
@@ -20,21 +22,30 @@ paths.directory(
 )
 
 paths.file_content(
-    name=f"Backup script ({backups.SCRIPT_PATH})",
-    path=backups.SCRIPT_PATH,
+    name=f"Backup script ({script})",
+    path=script,
     content=backups.backup_script(settings, cluster.port, cluster.id),
     user="root",
     group="root",
     mode="700",
-    current=current.get(backups.SCRIPT_PATH),
+    current=current.get(script),
 )
 
 paths.file_content(
-    name=f"Backup schedule ({backups.CRON_FILE}: {settings.backup_schedule})",
-    path=backups.CRON_FILE,
-    content=backups.cron_file(settings.backup_schedule),
+    name=f"Backup schedule ({cron}: {settings.backup_schedule})",
+    path=cron,
+    content=backups.cron_file(settings.backup_schedule, settings.environment),
     user="root",
     group="root",
     mode="644",
-    current=current.get(backups.CRON_FILE),
+    current=current.get(cron),
 )
+
+# The script and schedule from before they were per environment (on a shared host the last
+# run's database list): each environment's own replace them.
+for legacy in backups.LEGACY_FILES:
+    paths.absent(
+        name=f"Remove {legacy} (now one per environment)",
+        path=legacy,
+        current=current.get(legacy),
+    )

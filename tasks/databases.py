@@ -5,7 +5,7 @@ from pyinfra import host
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
-from deploylib import postgres_rules
+from deploylib import pg_sql, postgres_rules
 from deploylib.facts import cached_fact
 from deploylib.operations import postgres_objects
 
@@ -16,6 +16,8 @@ owners = {name: spec["owner"] for name, spec in databases.items()}
 wanted_extensions = sorted({e for spec in databases.values() for e in spec["extensions"]})
 
 current = postgres_rules.objects(host, settings, cluster)
+# On a host staging and prod share, each environment's objects carry its own comment.
+comment = pg_sql.managed_comment(settings.environment)
 
 if settings.pgdg_apt_repository:
     codename = cached_fact(host, LinuxDistribution)["release_meta"].get("VERSION_CODENAME")
@@ -43,6 +45,8 @@ for database, spec in databases.items():
         role_name=owner,
         password=settings.db_password(database),
         current=current.roles.get(owner),
+        comment=comment,
+        current_comment=current.managed_roles.get(owner),
     )
     postgres_objects.database(
         name=f"Database {database}",
@@ -52,6 +56,8 @@ for database, spec in databases.items():
         current=current.databases.get(database),
         settings=spec["settings"],
         other_owners=[o for name, o in owners.items() if name != database],
+        comment=comment,
+        current_comment=current.managed_databases.get(database),
         template_encoding=current.template_encoding,
     )
     existing = current.databases.get(database)
@@ -63,5 +69,10 @@ for database, spec in databases.items():
         installed=existing.extensions if existing else set(),
     )
 
-postgres_objects.report_unmanaged("database", current.managed_databases, set(databases))
-postgres_objects.report_unmanaged("role", current.managed_roles, set(owners.values()))
+# Only this environment's: another environment's databases on the same host are not ours.
+postgres_objects.report_unmanaged(
+    "database", current.carrying(current.managed_databases, comment), set(databases)
+)
+postgres_objects.report_unmanaged(
+    "role", current.carrying(current.managed_roles, comment), set(owners.values())
+)

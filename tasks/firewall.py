@@ -4,6 +4,7 @@ firewalld or nftables. Never turns a firewall on unless asked, never locks out S
 from pyinfra import host, logger
 
 from deploylib import firewall, managed_paths, notices, postgres_rules
+from deploylib.config import scope_tag
 from deploylib.facts import cached_fact
 from deploylib.facts.firewall import FirewalldRules, FirewallHost, NftTable, UfwRules
 from deploylib.operations import firewall as firewall_ops
@@ -38,6 +39,7 @@ elif backend == "ufw":
     firewall_ops.ufw_rules(
         name=f"Firewall (ufw): tcp/{cluster.port} from the client networks only",
         state=host.get_fact(UfwRules),
+        tag=scope_tag(settings.environment),
         **common,
     )
 elif backend == "nftables":

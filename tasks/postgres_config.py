@@ -4,6 +4,7 @@ networks, and nothing else. Reload, or restart only when a setting needs it."""
 from pyinfra import host
 
 from deploylib import postgres_rules
+from deploylib.config import scope_tag
 from deploylib.operations import postgres_config
 
 settings = host.data.settings
@@ -19,6 +20,8 @@ postgres_config.server_settings(
     backup_dir=backups,
     backups_keep=settings.pg_config_backups_keep,
     allow_restart=settings.pg_allow_restart,
+    environment=scope_tag(settings.environment),
+    owner=settings.pg_server_settings_owner,
 )
 
 postgres_config.hba_rules(
@@ -28,4 +31,5 @@ postgres_config.hba_rules(
     backup_dir=backups,
     backups_keep=settings.pg_config_backups_keep,
     on_shadowed=settings.pg_hba_on_shadowed,
+    tag=scope_tag(settings.environment),
 )

@@ -3,7 +3,7 @@
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from deploylib import backups, postgres_rules
+from deploylib import backups, pg_sql, postgres_rules
 from deploylib.operations import backups as backup_ops
 
 settings = host.data.settings
@@ -30,6 +30,7 @@ backup_ops.restore(
     settings=spec["settings"],
     other_owners=[s["owner"] for name, s in settings.databases.items() if name != database],
     backup_dir=settings.backup_dir,
+    comment=pg_sql.managed_comment(settings.environment),
     swap=settings.restore_swap,
     drop_old=settings.restore_drop_old,
 )

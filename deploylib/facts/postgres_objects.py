@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..pg_commands import as_postgres
-from ..pg_sql import MANAGED_COMMENT, SEED_TABLE, literal
+from ..pg_sql import MANAGED_COMMENT_PREFIX, SEED_TABLE, literal
 from ..scram import verifier_digest_matches
 
 ROLE_COLUMNS = (
@@ -50,8 +50,14 @@ class PgObjects:
     databases: dict[str, PgDatabase]
     available_extensions: set[str]  # installable (package present)
     template_encoding: str = "UTF8"
-    managed_databases: set[str] = field(default_factory=set)  # carry our COMMENT
-    managed_roles: set[str] = field(default_factory=set)
+    # name -> COMMENT of every database/role carrying one of the deploy's (any environment)
+    managed_databases: dict[str, str] = field(default_factory=dict)
+    managed_roles: dict[str, str] = field(default_factory=dict)
+
+    @staticmethod
+    def carrying(managed: dict[str, str], comment: str) -> set[str]:
+        """The names whose comment is exactly ``comment`` (one environment's)."""
+        return {name for name, text in managed.items() if text == comment}
 
 
 class PostgresObjects(FactBase):
@@ -84,10 +90,12 @@ class PostgresObjects(FactBase):
             f"SELECT 'available', name FROM pg_available_extensions WHERE name IN ({ext_list});",
             "SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
             "WHERE datname = 'template1';",
-            "SELECT 'managed_database', datname FROM pg_database "
-            f"WHERE shobj_description(oid, 'pg_database') = {literal(MANAGED_COMMENT)};",
-            "SELECT 'managed_role', rolname FROM pg_roles "
-            f"WHERE shobj_description(oid, 'pg_authid') = {literal(MANAGED_COMMENT)};",
+            "SELECT 'managed_database', datname, shobj_description(oid, 'pg_database') "
+            "FROM pg_database WHERE starts_with(coalesce(shobj_description(oid, 'pg_database'), ''), "
+            f"{literal(MANAGED_COMMENT_PREFIX)});",
+            "SELECT 'managed_role', rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
+            "WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), "
+            f"{literal(MANAGED_COMMENT_PREFIX)});",
         ]
         for database in databases:
             script += [
@@ -129,9 +137,9 @@ def parse_objects(lines: list[str]) -> PgObjects:
         elif tag == "available":
             objects.available_extensions.add(fields[0])
         elif tag == "managed_database":
-            objects.managed_databases.add(fields[0])
+            objects.managed_databases[fields[0]] = fields[1] if len(fields) > 1 else ""
         elif tag == "managed_role":
-            objects.managed_roles.add(fields[0])
+            objects.managed_roles[fields[0]] = fields[1] if len(fields) > 1 else ""
         elif tag == "template":
             objects.template_encoding = fields[0]
         elif tag == "extension" and fields[0] in objects.databases:

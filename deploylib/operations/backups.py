@@ -45,6 +45,7 @@ def restore(
     settings: dict,
     other_owners: list[str],
     backup_dir: str,
+    comment: str,
     swap: bool = False,
     drop_old: bool = False,
 ):
@@ -61,7 +62,7 @@ def restore(
     prepare_sql = (
         pg_sql.isolation_sql(new_db, owner, "", other_owners)
         + pg_sql.set_database_settings(new_db, settings)
-        + f"COMMENT ON DATABASE {pg_sql.ident(new_db)} IS {pg_sql.literal(pg_sql.MANAGED_COMMENT)};\n"
+        + pg_sql.comment_on("DATABASE", new_db, comment)
     )
     old_comment = (
         f"COMMENT ON DATABASE {pg_sql.ident(old_db)} IS "

@@ -41,12 +41,13 @@ def ufw_rules(
     port: int,
     enable: bool = False,
     ssh_port: int | None = None,
+    tag: str | None = None,
 ):
     """
     Keep ufw's rules for ``port``: one ``allow`` per source, then a ``deny``
-    for everyone else, each commented ``hatchet-owlclaw-deploy postgresql``.
-    Our rules that are no longer wanted are deleted; other rules are never
-    touched. While ufw is off, first an ``allow`` for the SSH port of this
+    for everyone else, each commented ``hatchet-owlclaw-deploy <tag> postgresql``.
+    ``tag``'s rules that are no longer wanted are deleted; other environments'
+    and other rules are never touched. While ufw is off, first an ``allow`` for the SSH port of this
     connection (``hatchet-owlclaw-deploy ssh``) unless a rule already lets it
     in, so enabling ufw can never lock the operator out.
 
@@ -59,7 +60,7 @@ def ufw_rules(
     """
     ssh_ports = firewall.ssh_ports(fw, ssh_port)
     try:
-        plan = firewall.plan_ufw(state, sources, port, fw.ssh_client, ssh_ports, enable)
+        plan = firewall.plan_ufw(state, sources, port, fw.ssh_client, ssh_ports, enable, tag)
     except FirewallPlanError as error:
         raise OperationError(f"ufw: {error}")
     for warning in plan.warnings:

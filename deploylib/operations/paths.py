@@ -44,3 +44,12 @@ def file_content(path: str, content: str, mode: str, user: str, group: str, curr
         yield " && ".join(commands)
     elif current is not None:
         host.noop(f"file {path} is as wanted")
+
+
+@operation()
+def absent(path: str, current: PathState | None):
+    """No file at ``path``."""
+    if current is None:
+        host.noop(f"{path} is absent")
+        return
+    yield f"rm -f {shlex.quote(path)}"

@@ -24,6 +24,7 @@ from ..pg_conf import (
     parse_conf,
     render_dropin,
     unquote_value,
+    written_by,
 )
 from ..pg_hba import apply_block, format_shadow, shadowing
 
@@ -45,10 +46,12 @@ def hba_rules(
     backup_dir: str,
     backups_keep: int = 10,
     on_shadowed: str = "fail",
+    tag: str | None = None,
 ):
     """
-    Keep pg_hba.conf's managed block equal to ``rules`` (in order); every line
-    outside the block is kept byte for byte. Validated with
+    Keep ``tag``'s managed block of pg_hba.conf equal to ``rules`` (in order);
+    every line outside the block (another environment's block too) is kept byte
+    for byte. Validated with
     ``pg_hba_file_rules`` before a reload; rolled back on any error.
 
     + cluster: the ``PgCluster`` from the ``PostgresServer`` fact
@@ -57,9 +60,10 @@ def hba_rules(
     + backups_keep: how many backups of pg_hba.conf to keep
     + on_shadowed: ``warn`` or ``fail`` when an earlier foreign line would
       match every connection a managed rule matches (first match wins)
+    + tag: the environment owning the block (``config.scope_tag``)
     """
     current = cluster.hba_text or ""
-    shadows = shadowing(current, rules)
+    shadows = shadowing(current, rules, tag=tag)
     if shadows:
         message = f"{cluster.hba_file}: " + "; ".join(format_shadow(s) for s in shadows)
         if on_shadowed == "fail":
@@ -68,7 +72,7 @@ def hba_rules(
             )
         logger.warning(f"{host.print_prefix}{message}")
         notices.add(host, message)
-    wanted = apply_block(current, rules)
+    wanted = apply_block(current, rules, tag=tag)
     validate = pg_commands.hba_errors(cluster.port, cluster.hba_file)
     if wanted != current:
         yield from _install(cluster.hba_file, wanted, backup_dir, backups_keep, validate)
@@ -76,7 +80,7 @@ def hba_rules(
         # Edited after the last reload (by hand, or a run that stopped half-way).
         yield _bash(pg_commands.refuse_if(validate, cluster.hba_file))
     else:
-        host.noop(f"pg_hba.conf managed block of {cluster.id} is up to date and loaded")
+        host.noop(f"pg_hba.conf managed block ({tag}) of {cluster.id} is up to date and loaded")
         return
     yield pg_commands.reload_and_wait(cluster.port)
 
@@ -85,6 +89,46 @@ def changed_setting_names(old_text: str | None, new_text: str) -> set[str]:
     old = {name: unquote_value(raw) for _, name, raw in parse_conf(old_text or "")}
     new = {name: unquote_value(raw) for _, name, raw in parse_conf(new_text)}
     return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
+
+
+def shared_settings_decision(
+    writer: str | None, environment: str | None, owner: str | None, differ: bool
+) -> str:
+    """What a run does with server settings another environment may have written:
+    "write" (no other writer, or this environment owns them), "keep" (the other's file
+    has the same settings), "leave" (they differ, the writer owns them: notice),
+    "fail" (they differ and nobody, or a third environment, owns them)."""
+    if not writer or not environment or writer == environment or owner == environment:
+        return "write"
+    if not differ:
+        return "keep"
+    return "leave" if owner == writer else "fail"
+
+
+def server_settings_conflict(
+    writer: str, environment: str, owner: str | None, old_managed: str, new_managed: str
+) -> str:
+    """What differs between the server settings ``writer`` wrote and ``environment``'s,
+    and what to do about it (an error, or with ``owner == writer`` a notice)."""
+    old = {name: unquote_value(raw) for _, name, raw in parse_conf(old_managed)}
+    new = {name: unquote_value(raw) for _, name, raw in parse_conf(new_managed)}
+    diffs = "; ".join(
+        f"{name}: {writer} {old.get(name, '(unset)')!r}, {environment} {new.get(name, '(unset)')!r}"
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    )
+    if owner == writer:
+        return (
+            f"server settings (postgresql.conf) on this host belong to {writer} "
+            f"(pg_server_settings_owner); {environment}'s differ and were left as {writer} wrote "
+            f"them: {diffs}"
+        )
+    return (
+        f"{environment} and {writer} disagree on server settings for this host: {diffs}. "
+        "PostgreSQL has one postgresql.conf: make pg_listen_addresses/pg_settings equal in "
+        f"group_data/{environment}.py and group_data/{writer}.py, or set pg_server_settings_owner "
+        f"(in both) to the environment whose settings win. Nothing was changed."
+    )
 
 
 def dropin_path(cluster: PgCluster, dropin_name: str) -> str | None:
@@ -107,6 +151,8 @@ def server_settings(
     backup_dir: str,
     backups_keep: int = 10,
     allow_restart: bool = True,
+    environment: str | None = None,
+    owner: str | None = None,
 ):
     """
     Keep ``settings`` (name -> value) in one managed drop-in under the
@@ -115,17 +161,34 @@ def server_settings(
     (``postgres -C``, ``pg_file_settings``) before activation. Reloads; restarts
     only when PostgreSQL reports ``pending_restart`` (a changed setting of
     context ``postmaster``), and only if ``allow_restart``.
+
+    The settings are the server's, not an environment's: the file records the
+    ``environment`` that wrote it. When another environment wrote it and these
+    settings differ from its (see :func:`server_settings_conflict`), ``owner``
+    (``pg_server_settings_owner``) decides.
     """
     path = dropin_path(cluster, dropin_name)
     if path:
-        which, current, wanted = "dropin", cluster.dropin_text or "", render_dropin(settings)
+        which, current = "dropin", cluster.dropin_text or ""
+        wanted = render_dropin(settings, environment=environment)
         old_managed, new_managed = current, wanted
     else:
         which, path, current = "conf", cluster.config_file, cluster.conf_text or ""
-        wanted = apply_managed_lines(current, settings)
+        wanted = apply_managed_lines(current, settings, environment)
         old_managed, new_managed = managed_part(current), managed_part(wanted)
 
     changed = changed_setting_names(old_managed, new_managed)
+    writer = written_by(old_managed)
+    decision = shared_settings_decision(writer, environment, owner, bool(changed))
+    if decision in ("fail", "leave"):
+        message = server_settings_conflict(writer, environment, owner, old_managed, new_managed)
+        if decision == "fail":
+            raise OperationError(message)
+        notices.add(host, message)
+    if decision != "write":
+        # Another environment's file with the same settings (or theirs to decide): kept
+        # as it is, header included, so alternating runs change nothing.
+        wanted, changed = current, set()
     restart_for = sorted(
         {n for n in changed if n in cluster.settings and cluster.settings[n].context == "postmaster"}
         | set(cluster.pending_restart)

@@ -27,22 +27,32 @@ def _sql_on_stdin(port: int, sql: str, database: str = "postgres") -> StringComm
 
 
 @operation()
-def role(port: int, role_name: str, password: Secret, current: PgRole | None):
+def role(
+    port: int,
+    role_name: str,
+    password: Secret,
+    current: PgRole | None,
+    comment: str,
+    current_comment: str | None = None,
+):
     """
     A LOGIN role with no other power (not superuser, no CREATEDB/CREATEROLE/
-    REPLICATION/BYPASSRLS) whose password is ``password``. Attributes converge;
-    the password changes only when the stored verifier does not match.
+    REPLICATION/BYPASSRLS) whose password is ``password``, carrying ``comment``
+    (``pg_sql.managed_comment``). Attributes and the comment converge; the
+    password changes only when the stored verifier does not match.
     """
-    comment = f"COMMENT ON ROLE {pg_sql.ident(role_name)} IS {pg_sql.literal(pg_sql.MANAGED_COMMENT)};\n"
+    set_comment = pg_sql.comment_on("ROLE", role_name, comment)
     if current is None:
         verifier = scram_sha256_verifier(password.reveal())
-        yield _sql_on_stdin(port, pg_sql.create_role(role_name, verifier) + comment)
+        yield _sql_on_stdin(port, pg_sql.create_role(role_name, verifier) + set_comment)
         return
     drift = pg_sql.attribute_drift(current.attributes)
     verifier = None
     if not current.password_matches(password.reveal()):
         verifier = scram_sha256_verifier(password.reveal())
     sql = pg_sql.alter_role(role_name, drift, verifier)
+    if current_comment != comment:
+        sql += set_comment
     if not sql:
         host.noop(f"role {role_name} is up to date")
         return
@@ -57,12 +67,14 @@ def database(
     current: PgDatabase | None,
     settings: dict,
     other_owners: list[str],
+    comment: str,
+    current_comment: str | None = None,
     template_encoding: str = "UTF8",
 ):
     """
     A UTF8 database owned by ``owner``, with ``settings`` (ALTER DATABASE ...
     SET), that only its owner may connect to (CONNECT revoked from PUBLIC and
-    from the other managed roles).
+    from the other managed roles), carrying ``comment`` (``pg_sql.managed_comment``).
     """
     sql = ""
     if current is None:
@@ -70,10 +82,9 @@ def database(
             port, pg_sql.create_database(database_name, owner, template_encoding)
         )
         current = PgDatabase(database_name, owner, "UTF8", acl="")
-        sql += (
-            f"COMMENT ON DATABASE {pg_sql.ident(database_name)} IS "
-            f"{pg_sql.literal(pg_sql.MANAGED_COMMENT)};\n"
-        )
+        current_comment = None
+    if current_comment != comment:
+        sql += pg_sql.comment_on("DATABASE", database_name, comment)
     if current.owner != owner:
         sql += f"ALTER DATABASE {pg_sql.ident(database_name)} OWNER TO {pg_sql.ident(owner)};\n"
     if current.encoding != "UTF8":

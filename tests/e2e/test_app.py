@@ -250,23 +250,31 @@ def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
     assert ssh(host, "cat /var/lib/hatchet-owlclaw-deploy/app/owlclaw/deployed").stdout == record
 
 
-def prod_rules_for_shared_host() -> list[dict]:
-    """pg_hba.conf has one managed block per host (tasks/postgres_config.py): a staging deploy
-    on prod's machine must carry prod's client rules, or it drops them (and prod's next run
-    drops staging's: see the end of the staging test)."""
-    return [
-        {"type": "host", "database": db, "user": db, "address": network,
-         "method": "scram-sha-256", "comment": "prod, same host"}
-        for network in ("172.17.0.0/16", "172.30.0.0/24")
-        for db in ("hatchet", "owlclaw")
-    ]
-
-
 STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-4"}
 STAGING_DATABASES = {
     "hatchet_staging": {"owner": "hatchet_staging", "settings": {"timezone": "UTC"}},
     "owlclaw_staging": {"owner": "owlclaw_staging"},
 }
+
+
+def managed_state(host, env: str, databases: tuple[str, ...]) -> dict:
+    """What one environment owns on a shared host besides its app: its pg_hba.conf block,
+    its firewall rules (ufw, when there), its backup script and schedule, its databases."""
+    begin = f"# BEGIN managed by hatchet-owlclaw deploy ({env})"
+    end = f"# END managed by hatchet-owlclaw deploy ({env})"
+    hba = ssh(host, "cat $(cd / && runuser -u postgres -- psql -tAc 'SHOW hba_file')").stdout
+    block = hba[hba.index(begin):hba.index(end)] if begin in hba else None
+    tag_hex = f"hatchet-owlclaw-deploy {env} ".encode().hex()
+    names = ", ".join(f"'{name}'" for name in databases)
+    return {
+        "hba_block": block,
+        "ufw": ssh(host, f"grep -h '^### tuple.*comment={tag_hex}' /etc/ufw/user*.rules 2>/dev/null; true"
+                   ).stdout,
+        "backup": ssh(host, f"sha256sum /usr/local/sbin/hatchet-owlclaw-backup-{env} "
+                            f"/etc/cron.d/hatchet-owlclaw-backup-{env}").stdout,
+        "comments": psql(host, "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+                               f"WHERE datname IN ({names}) ORDER BY 1"),
+    }
 
 
 def prod_snapshot(host) -> dict:
@@ -284,12 +292,14 @@ def prod_snapshot(host) -> dict:
                             "WHERE rolname IN ('hatchet', 'owlclaw') ORDER BY 1"),
         "backups": ssh(host, "ls -l /var/backups/hatchet-owlclaw/hatchet "
                              "/var/backups/hatchet-owlclaw/owlclaw").stdout,
+        **managed_state(host, "prod", ("hatchet", "owlclaw")),
     }
 
 
 def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     host = fresh_trixie
-    prod_data = app_data(app_repo, pg_allow_restart=True)  # the operator allows the one restart
+    # The operator allows the one restart and confirms prod's changes (the prod guard).
+    prod_data = app_data(app_repo, pg_allow_restart=True, confirm_prod=True)
     install_docker_and_image(host, app_repo, env="prod", extra_env=SECRETS, overrides=prod_data)
     create_databases(host, {"hatchet": SECRETS["HATCHET_DB_PASSWORD"],
                             "owlclaw": SECRETS["OWLCLAW_DB_PASSWORD"]})
@@ -300,7 +310,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     assert "docker compose up (owlclaw)" in first.changed
     # A fresh custom-format dump of each database was taken before `up`, private.
     dumps = ssh(host, "stat -c '%a %U %n' /var/backups/hatchet-owlclaw/*/*.dump").stdout.splitlines()
-    assert len(dumps) == 2 and all(line.startswith("600 postgres ") for line in dumps), dumps
+    assert len(dumps) == 2 and all(line.startswith("600 root ") for line in dumps), dumps
     assert ssh(host, "head -c 5 /var/backups/hatchet-owlclaw/hatchet/*.dump").stdout == "PGDMP"
     login = container_pg_login(host, "owlclaw", "hatchet-lite", "hatchet", SECRETS["HATCHET_DB_PASSWORD"],
                                "hatchet")
@@ -311,7 +321,6 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
         app_repo,
         app_ref="main",
         databases=STAGING_DATABASES,
-        pg_hba_rules=prod_rules_for_shared_host(),
         compose_services={
             "hatchet-lite": {"ports": ["8889:8888", "17078:7077"]},
             "app": {"ports": ["3003:3001"]},
@@ -361,12 +370,31 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     assert "N3w-st4ging-S3cret" in ssh(host, "cat /data/owlclaw_staging/.env").stdout
     assert prod_snapshot(host) == before
 
-    # Known limitation (not this issue's code): pg_hba.conf has ONE managed block per host, so
-    # prod's next run rewrites it to prod's rules (dropping staging's), and staging's next run
-    # back. Nothing of the application changes: only that operation.
-    again = run_deploy(host, env="prod", overrides=prod_data, extra_env=SECRETS)
-    assert again.ok and again.changed == ["PostgreSQL 17/main client rules (pg_hba.conf)"], again.describe()
-    assert prod_snapshot(host) == before
+    # staging's own pg_hba block, backup script and comment, beside prod's (kept byte for byte).
+    staging_state = managed_state(host, "staging", tuple(STAGING_DATABASES))
+    assert staging_state["hba_block"] and "hatchet_staging" in staging_state["hba_block"]
+    assert "hatchet_staging" not in before["hba_block"]
+    assert "managed by hatchet-owlclaw deploy (staging)" in staging_state["comments"]
+    assert "managed by hatchet-owlclaw deploy (prod)" in before["comments"]
+    assert ssh(host, "ls /usr/local/sbin/hatchet-owlclaw-backup /etc/cron.d/hatchet-owlclaw-backup",
+               check=False).returncode != 0  # one per environment, none shared
+    assert "hatchet_staging" not in ssh(host, "cat /usr/local/sbin/hatchet-owlclaw-backup-prod").stdout
+
+    # Alternating runs, prod then staging then prod, change nothing at all: neither
+    # rewrites the other's pg_hba block, firewall rules, backups or databases.
+    for env, data, secrets in (("prod", prod_data, SECRETS), ("staging", staging_data, new_secrets),
+                               ("prod", prod_data, SECRETS)):
+        again = run_deploy(host, env=env, overrides=data, extra_env=secrets)
+        assert again.ok and again.changed == [], (env, again.describe())
+        assert prod_snapshot(host) == before
+        assert managed_state(host, "staging", tuple(STAGING_DATABASES)) == staging_state
+    # Both applications still reach their own databases.
+    login = container_pg_login(host, "owlclaw", "hatchet-lite", "hatchet", SECRETS["HATCHET_DB_PASSWORD"],
+                               "hatchet")
+    assert login.returncode == 0, login.stderr
+    login = container_pg_login(host, "owlclaw_staging", "hatchet-lite", "hatchet_staging",
+                               "N3w-st4ging-S3cret", "hatchet_staging")
+    assert login.returncode == 0, login.stderr
 
 
 def test_dev_pushes_a_local_checkout_with_rsync(fresh_trixie, app_repo, tmp_path):

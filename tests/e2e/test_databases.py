@@ -194,7 +194,7 @@ def test_removed_database_is_reported_not_dropped(fresh_trixie):
     # Only scratch's derived pg_hba rule goes (and the backup script stops dumping it);
     # the database and role stay.
     assert result.ok and result.changed == ["PostgreSQL 17/main client rules (pg_hba.conf)",
-                                            "Backup script (/usr/local/sbin/hatchet-owlclaw-backup)"]
+                                            "Backup script (/usr/local/sbin/hatchet-owlclaw-backup-dev)"]
     assert "database scratch is no longer in group_data; left in place" in result.stderr
     assert "role scratch is no longer in group_data" in result.stderr
     assert psql(host, "SELECT count(*) FROM pg_database WHERE datname = 'scratch'") == "1"

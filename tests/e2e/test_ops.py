@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 KEY = str(hosts.ssh_key_path())
 BOOTSTRAP = {"deploy_user_public_key_file": KEY + ".pub"}
 AS_DEPLOY_USER = {"ssh_user": "deploy", "_sudo": True, "ssh_key": KEY}
-SCRIPT = "/usr/local/sbin/hatchet-owlclaw-backup"
+SCRIPT = "/usr/local/sbin/hatchet-owlclaw-backup-dev"  # the sandbox runs as dev
 BACKUPS = "/var/backups/hatchet-owlclaw"
 PROD_SECRETS = {"HATCHET_DB_PASSWORD": "prod-hatchet-pw-1", "OWLCLAW_DB_PASSWORD": "prod-owlclaw-pw-1"}
 
@@ -96,7 +96,7 @@ def test_backup_restores_with_the_same_rows_and_retention(fresh_trixie):
     assert counts(host, "scratch") == counts(host, "owlclaw") == "500/2"
 
     # Scheduled: the cron file runs it, and a failing backup exits non-zero naming what failed.
-    assert f"17 3 * * * root {SCRIPT}" in ssh(host, "cat /etc/cron.d/hatchet-owlclaw-backup").stdout
+    assert f"17 3 * * * root {SCRIPT}" in ssh(host, "cat /etc/cron.d/hatchet-owlclaw-backup-dev").stdout
     ssh(host, "cd / && runuser -u postgres -- psql -q -c 'ALTER DATABASE hatchet RENAME TO hatchet_away'")
     failed = ssh(host, SCRIPT, check=False)
     assert failed.returncode == 1 and "FAILED for: hatchet" in failed.stdout
@@ -175,10 +175,14 @@ def prod_state(host):
                      f"ls /etc/cron.d; cd / && runuser -u postgres -- psql -tAc \"{roles}\"").stdout
 
 
+# group_data/prod.py deploys an application from a placeholder repository: PostgreSQL only here.
+PG_ONLY = {"app_repo": None}
+
+
 def test_prod_guard(fresh_trixie):
     host = fresh_trixie
     state = prod_state(host)
-    refused = run_deploy(host, env="prod", extra_env=PROD_SECRETS)
+    refused = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=PROD_SECRETS)
     assert not refused.ok
     assert "prod guard: sbx" in refused.stderr
     assert "operation(s) would change this prod host" in refused.stderr
@@ -187,18 +191,20 @@ def test_prod_guard(fresh_trixie):
     assert prod_state(host) == state
 
     # --dry shows the plan without confirmation and changes nothing either.
-    dry = run_deploy(host, env="prod", extra_env=PROD_SECRETS, extra_args=("--dry",))
+    dry = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=PROD_SECRETS, extra_args=("--dry",))
     assert dry.ok, dry.describe()
     assert prod_state(host) == state
 
     # Confirmed: applies; then a run with nothing to change needs no confirmation.
-    applied = run_deploy(host, env="prod", extra_env={**PROD_SECRETS, "CONFIRM_PROD": "yes"})
+    applied = run_deploy(host, env="prod", overrides=PG_ONLY,
+                         extra_env={**PROD_SECRETS, "CONFIRM_PROD": "yes"})
     assert applied.ok and "Role hatchet" in applied.changed, applied.describe()
-    again = run_deploy(host, env="prod", extra_env=PROD_SECRETS)
+    again = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=PROD_SECRETS)
     assert again.ok and again.changed == [], again.describe()
 
     # A change again needs confirmation; --data confirm_prod=True is one.
     rotated = {**PROD_SECRETS, "HATCHET_DB_PASSWORD": "prod-hatchet-pw-2"}
-    assert not run_deploy(host, env="prod", extra_env=rotated).ok
-    confirmed = run_deploy(host, env="prod", extra_env=rotated, extra_args=("--data", "confirm_prod=True"))
+    assert not run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=rotated).ok
+    confirmed = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=rotated,
+                           extra_args=("--data", "confirm_prod=True"))
     assert confirmed.ok and confirmed.changed == ["Role hatchet"], confirmed.describe()

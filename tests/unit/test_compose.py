@@ -49,8 +49,8 @@ def test_compose_files_end_with_the_overlay(project_copy):
 
 
 def test_overlay_remaps_binds_disables_and_pins_subnet(project_copy, monkeypatch):
-    monkeypatch.setenv("HATCHET_DB_PASSWORD", "h")
-    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o")
+    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o")
     settings = settings_for(
         project_copy, "staging",
         compose_bind_address="10.0.0.5",
@@ -77,13 +77,16 @@ def test_bind_port_ipv6_and_explicit_address():
 
 
 def test_env_has_urls_with_quoted_secrets(project_copy, monkeypatch):
-    monkeypatch.setenv("HATCHET_DB_PASSWORD", "p@ss word/$x")
-    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "it's")
+    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "p@ss word/$x")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "it's")
     settings = settings_for(project_copy, "staging", app_env={"LOG_LEVEL": "debug"})
     env = compose.render_env(settings)
-    assert "HATCHET_DATABASE_PASSWORD='p@ss word/$x'" in env
-    assert "DATABASE_URL='postgresql://hatchet:p%40ss%20word%2F%24x@host.docker.internal:5432/hatchet'" in env
-    assert "OWLCLAW_DATABASE_PASSWORD=\"it's\"" in env
+    # staging's own databases (group_data/staging.py), by their configured names.
+    assert "HATCHET_STAGING_DATABASE_PASSWORD='p@ss word/$x'" in env
+    assert "HATCHET_STAGING_DATABASE_USER=hatchet_staging" in env
+    assert ("\nDATABASE_URL='postgresql://hatchet_staging:p%40ss%20word%2F%24x"
+            "@host.docker.internal:5432/hatchet_staging'") in env
+    assert "OWLCLAW_STAGING_DATABASE_PASSWORD=\"it's\"" in env
     assert "LOG_LEVEL='debug'" in env
     assert "COMPOSE_PROJECT_NAME=owlclaw_staging" in env
 

@@ -18,13 +18,31 @@ def load(project, env="dev", host_data=None, overrides=None, monkeypatch=None):
 def db_secrets(monkeypatch):
     monkeypatch.setenv("HATCHET_DB_PASSWORD", "h-secret")
     monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o-secret")
+    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "hs-secret")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "os-secret")
+
+
+# The hatchet database of each shipped environment, and its password (db_secrets).
+HATCHET_DB = {"dev": ("hatchet", "h-secret"), "prod": ("hatchet", "h-secret"),
+              "staging": ("hatchet_staging", "hs-secret")}
 
 
 @pytest.mark.parametrize("env", config.ENVIRONMENTS)
 def test_shipped_data_is_valid(project_copy, env, db_secrets):
     settings = load(project_copy, env)
     assert settings.environment == env
-    assert settings.db_password("hatchet").reveal() == "h-secret"
+    database, password = HATCHET_DB[env]
+    assert settings.db_password(database).reveal() == password
+
+
+def test_staging_and_prod_share_no_database_or_role(project_copy, db_secrets):
+    staging, prod = load(project_copy, "staging"), load(project_copy, "prod")
+    assert set(staging.databases) == {"hatchet_staging", "owlclaw_staging"}
+    assert staging.databases["hatchet_staging"]["settings"] == {"timezone": "UTC"}
+    assert staging.databases["owlclaw_staging"]["extensions"] == ["vector"]
+    assert not set(staging.databases) & set(prod.databases)
+    owners = {env.environment: {s["owner"] for s in env.databases.values()} for env in (staging, prod)}
+    assert not owners["staging"] & owners["prod"]
 
 
 def test_dev_falls_back_to_upstream_default_passwords(project_copy, monkeypatch):
@@ -34,30 +52,37 @@ def test_dev_falls_back_to_upstream_default_passwords(project_copy, monkeypatch)
     assert "hatchet" not in repr(settings.db_password("hatchet"))
 
 
-@pytest.mark.parametrize("env", ["staging", "prod"])
-def test_missing_secret_refused_outside_dev(project_copy, env, monkeypatch):
-    monkeypatch.delenv("HATCHET_DB_PASSWORD", raising=False)
-    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o-secret")
+@pytest.mark.parametrize(("env", "database", "variable"), [
+    ("staging", "hatchet_staging", "HATCHET_STAGING_DB_PASSWORD"),
+    ("prod", "hatchet", "HATCHET_DB_PASSWORD"),
+])
+def test_missing_secret_refused_outside_dev(project_copy, env, database, variable, monkeypatch,
+                                            db_secrets):
+    monkeypatch.delenv(variable, raising=False)
     with pytest.raises(ConfigError) as error:
         load(project_copy, env)
     message = str(error.value)
-    assert "databases['hatchet']: no password" in message
-    assert "HATCHET_DB_PASSWORD" in message and f"secrets/{env}.env" in message
+    assert f"databases[{database!r}]: no password" in message
+    assert variable in message and f"secrets/{env}.env" in message
 
 
 def test_secrets_file_must_be_private(project_copy, monkeypatch):
-    monkeypatch.delenv("HATCHET_DB_PASSWORD", raising=False)
-    monkeypatch.delenv("OWLCLAW_DB_PASSWORD", raising=False)
+    monkeypatch.delenv("HATCHET_STAGING_DB_PASSWORD", raising=False)
+    monkeypatch.delenv("OWLCLAW_STAGING_DB_PASSWORD", raising=False)
     path = project_copy / "secrets" / "staging.env"
     path.parent.mkdir()
-    path.write_text("HATCHET_DB_PASSWORD=from file = with equals\nOWLCLAW_DB_PASSWORD=o\n")
+    path.write_text(
+        "HATCHET_STAGING_DB_PASSWORD=from file = with equals\nOWLCLAW_STAGING_DB_PASSWORD=o\n"
+    )
     path.chmod(0o644)
     with pytest.raises(ConfigError, match=r"secrets/staging.env: mode 0644 .* chmod 600"):
         load(project_copy, "staging")
     path.chmod(0o600)
     settings = load(project_copy, "staging")
-    assert settings.db_password("hatchet").reveal() == "from file = with equals"
-    assert settings.db_password("hatchet").source == "secrets/staging.env:HATCHET_DB_PASSWORD"
+    assert settings.db_password("hatchet_staging").reveal() == "from file = with equals"
+    assert settings.db_password("hatchet_staging").source == (
+        "secrets/staging.env:HATCHET_STAGING_DB_PASSWORD"
+    )
 
 
 def test_env_var_wins_over_file(project_copy, monkeypatch):

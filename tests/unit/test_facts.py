@@ -4,6 +4,7 @@ import base64
 
 from deploylib.facts.postgres import PostgresServer, parse_server
 from deploylib.facts.postgres_objects import PostgresObjects, parse_objects
+from deploylib.pg_sql import managed_comment
 from deploylib.scram import scram_sha256_verifier
 
 
@@ -58,8 +59,10 @@ def test_parse_objects_and_password_check():
         "setting\thatchet\tTimeZone=UTC",
         "available\tvector",
         "template\tUTF8",
-        "managed_database\thatchet",
-        "managed_role\thatchet",
+        "managed_database\thatchet\tmanaged by hatchet-owlclaw deploy (prod)",
+        "managed_database\thatchet_staging\tmanaged by hatchet-owlclaw deploy (staging)",
+        "managed_role\thatchet\tmanaged by hatchet-owlclaw deploy (prod)",
+        "managed_role\told\tmanaged by hatchet-owlclaw deploy",
         "extension\thatchet\tplpgsql",
         "seedtable\thatchet\tpresent",
         "seed\thatchet\tabc\tseed.sql",
@@ -72,7 +75,14 @@ def test_parse_objects_and_password_check():
     assert db.settings == {"timezone": "UTC"} and db.extensions == {"plpgsql"}
     assert db.seeds == {"abc": "seed.sql"}
     assert objects.available_extensions == {"vector"}
-    assert objects.managed_databases == {"hatchet"} and objects.managed_roles == {"hatchet"}
+    prod, staging = managed_comment("prod"), managed_comment("staging")
+    assert prod == "managed by hatchet-owlclaw deploy (prod)"
+    assert objects.carrying(objects.managed_databases, prod) == {"hatchet"}
+    assert objects.carrying(objects.managed_databases, staging) == {"hatchet_staging"}
+    assert objects.carrying(objects.managed_roles, prod) == {"hatchet"}
+    # The comment from before it carried the environment belongs to no environment.
+    assert objects.managed_roles["old"] == "managed by hatchet-owlclaw deploy"
+    assert objects.carrying(objects.managed_roles, staging) == set()
 
 
 def test_objects_fact_never_selects_the_verifier_keys():

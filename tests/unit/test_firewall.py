@@ -368,3 +368,74 @@ def test_firewalld_stopped_enable_allows_ssh_first_then_starts():
         "systemctl enable --now firewalld",
     ]
     assert plan_firewalld(state, ["10.0.0.0/8"], 5432, [2222], enable=False) == []
+
+
+# --------------------------------------------------------------------------- ufw: one host, two environments
+
+
+def test_ufw_comment_tags_per_environment():
+    from deploylib.firewall import ufw_comments
+
+    assert ufw_comments("prod") == (
+        "hatchet-owlclaw-deploy prod postgresql", "hatchet-owlclaw-deploy prod ssh"
+    )
+    prod = rule("allow tcp 5432 0.0.0.0/0 any 10.0.0.0/8 in", "hatchet-owlclaw-deploy prod postgresql")
+    staging_ssh = rule("allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", "hatchet-owlclaw-deploy staging ssh")
+    legacy = rule("allow tcp 5432 0.0.0.0/0 any 10.0.0.0/8 in", PG)
+    foreign = rule("allow tcp 5432 0.0.0.0/0 any 10.0.0.0/8 in", "mine")
+    assert (prod.deploy_tag, staging_ssh.deploy_tag, legacy.deploy_tag, foreign.deploy_tag) == (
+        "prod", "staging", "", None)
+    assert prod.belongs_to("prod") and not prod.belongs_to("staging")
+    assert legacy.belongs_to("staging") and legacy.belongs_to("prod")  # taken over by the next run
+    assert not foreign.belongs_to("prod") and staging_ssh.for_ssh and not prod.for_ssh
+
+
+def apply_ufw(rules: list[UfwRule], commands: list[str]) -> list[UfwRule]:
+    """A small ufw: add/insert/delete of tcp rules as plan_ufw writes them (IPv4 only)."""
+    import re
+    import shlex
+
+    rules = list(rules)
+    for command in commands:
+        words = shlex.split(command)
+        if words[1] == "delete":
+            src, dport = words[words.index("from") + 1], words[-1]
+            rules = [r for r in rules if not (r.action == words[2] and r.src == src and r.dport == dport)]
+            continue
+        comment = words[-1]
+        at = None
+        if words[1] == "insert":
+            at, words = int(words[2]) - 1, [words[0], *words[3:]]
+        action = words[1]
+        src = words[words.index("from") + 1] if "from" in words else "0.0.0.0/0"
+        port = re.search(r"port (\d+)", command)[1]
+        new = UfwRule(action, "tcp", port, "0.0.0.0/0", "any", src, "in", comment)
+        if any(r.spec == new.spec for r in rules):
+            continue  # ufw: "Skipping adding existing rule"
+        rules.insert(at if at is not None else len(rules), new)
+    return rules
+
+
+def test_two_environments_keep_each_others_ufw_rules():
+    on = UfwState(installed=True, active=True, ipv6=False)
+    prod_sources, staging_sources = ["172.17.0.0/16", "172.30.0.0/24"], ["172.17.0.0/16", "172.30.1.0/24"]
+
+    def run(state_rules, sources, tag):
+        state = UfwState(installed=True, active=True, ipv6=False, rules=state_rules)
+        plan = plan_ufw(state, sources, 5432, "10.0.0.9", [22], enable=False, tag=tag)
+        return plan.commands, apply_ufw(state_rules, plan.commands)
+
+    commands, after_staging = run(on.rules, staging_sources, "staging")
+    assert commands
+    commands, after_prod = run(after_staging, prod_sources, "prod")
+    # prod adds only its own source, before the (shared) deny; staging's rules stay.
+    assert commands == ["ufw insert 3 allow proto tcp from 172.30.0.0/24 to any port 5432 "
+                        "comment 'hatchet-owlclaw-deploy prod postgresql'"]
+    assert [r.src for r in after_prod] == ["172.17.0.0/16", "172.30.1.0/24", "172.30.0.0/24", "0.0.0.0/0"]
+    assert after_prod[-1].action == "deny"
+    # Every later run, of either, changes nothing.
+    assert run(after_prod, staging_sources, "staging")[0] == []
+    assert run(after_prod, prod_sources, "prod")[0] == []
+    # staging drops a source: only its own rule goes, prod's stay.
+    commands, _ = run(after_prod, ["172.17.0.0/16"], "staging")
+    assert commands == ["ufw delete allow proto tcp from 172.30.1.0/24 to 0.0.0.0/0 port 5432"]

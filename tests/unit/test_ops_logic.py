@@ -43,9 +43,14 @@ def test_cron_schedule_rejects(schedule, expected):
 
 
 def test_cron_file_runs_the_script_as_root():
-    text = backups.cron_file("17 3 * * *")
-    assert f"17 3 * * * root {backups.SCRIPT_PATH} >> {backups.LOG_FILE} 2>&1\n" in text
-    assert "." not in backups.CRON_FILE.rsplit("/", 1)[-1]  # cron skips names with a dot
+    text = backups.cron_file("17 3 * * *", "prod")
+    assert backups.script_path("prod") == "/usr/local/sbin/hatchet-owlclaw-backup-prod"
+    assert backups.cron_path("staging") == "/etc/cron.d/hatchet-owlclaw-backup-staging"
+    script, log = backups.script_path("prod"), backups.log_path("prod")
+    assert f"17 3 * * * root {script} >> {log} 2>&1\n" in text
+    assert "staging" not in text
+    for env in ("dev", "staging", "prod"):
+        assert "." not in backups.cron_path(env).rsplit("/", 1)[-1]  # cron skips names with a dot
 
 
 # ------------------------------------------------------------------ names
@@ -151,6 +156,7 @@ class FakeSettings:
     backup_dir = ""
     backup_retention_days = 7
     databases = {"owlclaw": {}}
+    environment = "prod"
 
 
 @pytest.fixture

@@ -327,3 +327,50 @@ def test_managed_part_and_overrides_after_block():
     assert managed_part(DEBIAN_CONF) == ""
     assert overridden_after_block(text) == [(6, "max_connections", "50")]
     assert overridden_after_block(DEBIAN_CONF) == []
+
+
+# --------------------------------------------------------------------------- shared host: server settings
+
+
+def test_dropin_and_block_record_the_environment():
+    from deploylib.pg_conf import written_by
+
+    dropin = render_dropin({"port": 5432}, environment="prod")
+    assert "# Environment: prod\n" in dropin and written_by(dropin) == "prod"
+    assert written_by(render_dropin({"port": 5432})) is None  # from before it was recorded
+    block = managed_part(apply_managed_lines("port = 1\n", {"port": 5432}, "staging"))
+    assert written_by(block) == "staging" and "port = 5432" in block
+    assert apply_managed_lines(apply_managed_lines("x = 1\n", {"a": 1}, "prod"), {}, "prod") == "x = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("writer", "environment", "owner", "differ", "decision"),
+    [
+        (None, "prod", None, True, "write"),  # first run, or a file from before
+        ("prod", "prod", None, True, "write"),  # its own settings
+        ("prod", "staging", None, False, "keep"),  # the same settings: nothing to change
+        ("prod", "staging", None, True, "fail"),  # disagreement, nobody decided
+        ("prod", "staging", "staging", True, "write"),  # staging's win
+        ("prod", "staging", "prod", True, "leave"),  # prod's win: staging leaves them
+        ("prod", "staging", "dev", True, "fail"),
+    ],
+)
+def test_shared_settings_decision(writer, environment, owner, differ, decision):
+    from deploylib.operations.postgres_config import shared_settings_decision
+
+    assert shared_settings_decision(writer, environment, owner, differ) == decision
+
+
+def test_server_settings_conflict_names_the_differences_and_the_fix():
+    from deploylib.operations.postgres_config import server_settings_conflict
+
+    prod = render_dropin({"listen_addresses": ["localhost", "172.17.0.1"], "port": 5432}, environment="prod")
+    staging = render_dropin({"listen_addresses": ["localhost"], "port": 5432}, environment="staging")
+    message = server_settings_conflict("prod", "staging", None, prod, staging)
+    assert message.startswith("staging and prod disagree on server settings for this host: "
+                              "listen_addresses: prod 'localhost,172.17.0.1', staging 'localhost'.")
+    assert "port" not in message.split(".")[0]
+    assert "group_data/staging.py and group_data/prod.py" in message
+    assert "pg_server_settings_owner" in message
+    left = server_settings_conflict("prod", "staging", "prod", prod, staging)
+    assert "belong to prod" in left and "left as prod wrote them" in left

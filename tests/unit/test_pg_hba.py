@@ -14,7 +14,9 @@ from deploylib.pg_hba import (
     Token,
     apply_block,
     find_block,
+    find_blocks,
     format_shadow,
+    markers,
     parse_line,
     parse_text,
     render_block,
@@ -646,3 +648,81 @@ def test_format_shadow():
     assert "rejected" in message
     other = format_shadow(Shadow(OWLCLAW, 3, "host all all 10.0.0.0/8 trust", "trust"))
     assert "use 'trust' instead of 'scram-sha-256'" in other
+
+
+# --------------------------------------------------------------------------- one block per environment
+
+PROD_RULE = HbaRule("host", "hatchet", "hatchet", "172.30.0.0/24", "scram-sha-256")
+STAGING_RULE = HbaRule("host", "hatchet_staging", "hatchet_staging", "172.30.1.0/24", "scram-sha-256")
+
+
+def test_markers_carry_the_environment():
+    assert markers("prod") == (
+        "# BEGIN managed by hatchet-owlclaw deploy (prod) (do not edit inside this block)",
+        "# END managed by hatchet-owlclaw deploy (prod)",
+    )
+    assert markers(None) == (BEGIN_MARKER, END_MARKER)
+    assert render_block([PROD_RULE], tag="prod").splitlines()[::2] == list(markers("prod"))
+    with pytest.raises(ValueError, match="block tag"):
+        markers("Prod (x)")
+
+
+def test_two_environments_keep_two_blocks_each_rewritten_alone():
+    both = apply_block(apply_block(DEBIAN, [PROD_RULE], tag="prod"), [STAGING_RULE], tag="staging")
+    blocks = find_blocks(split_lines(both))
+    assert set(blocks) == {"prod", "staging"}
+    assert render_block([PROD_RULE], tag="prod") in both
+    assert render_block([STAGING_RULE], tag="staging") in both
+    # Each run is idempotent and leaves the other block byte for byte.
+    assert apply_block(both, [PROD_RULE], tag="prod") == both
+    assert apply_block(both, [STAGING_RULE], tag="staging") == both
+    other = HbaRule("host", "hatchet_staging", "hatchet_staging", "10.9.0.0/16", "scram-sha-256")
+    rewritten = apply_block(both, [other], tag="staging")
+    assert render_block([PROD_RULE], tag="prod") in rewritten
+    assert render_block([other], tag="staging") in rewritten
+    assert rewritten.replace(render_block([other], tag="staging"), "") == both.replace(
+        render_block([STAGING_RULE], tag="staging"), ""
+    )
+
+
+def test_removing_one_environments_rules_removes_only_its_block():
+    prod_only = apply_block(DEBIAN, [PROD_RULE], tag="prod")
+    both = apply_block(prod_only, [STAGING_RULE], tag="staging")
+    assert apply_block(both, [], tag="staging") == prod_only
+    assert apply_block(apply_block(both, [], tag="prod"), [], tag="staging") == DEBIAN
+    assert find_block(split_lines(both), "dev") is None
+
+
+def test_an_untagged_block_is_taken_over_by_the_first_tagged_run():
+    legacy = apply_block(DEBIAN, [HATCHET])
+    taken = apply_block(legacy, [PROD_RULE], tag="prod")
+    assert taken == apply_block(DEBIAN, [PROD_RULE], tag="prod")
+    # ... and once a block of its own exists, the untagged one is not this tag's.
+    assert set(find_blocks(split_lines(apply_block(legacy, [STAGING_RULE], tag="staging")))) == {
+        "staging"
+    }
+
+
+def test_another_environments_rules_can_shadow():
+    prod_all = HbaRule("host", "all", "all", "172.30.0.0/16", "reject")
+    text = apply_block(DEBIAN, [prod_all], tag="prod", position="top")
+    # staging's block goes above prod's at the top, so prod's reject does not shadow it...
+    assert shadowing(text, [STAGING_RULE], tag="staging") == []
+    # ... but at the bottom it comes after prod's block, whose rule wins.
+    shadows = shadowing(text, [STAGING_RULE], tag="staging", position="bottom")
+    assert [(s.rule, s.method) for s in shadows] == [(STAGING_RULE, "reject")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (render_block([PROD_RULE], "prod") + render_block([PROD_RULE], "prod"),
+         "second BEGIN marker on line 4"),
+        (markers("prod")[0] + "\n" + markers("staging")[1] + "\n", "END marker on line 2 without"),
+        (markers("prod")[0] + "\n" + render_block([STAGING_RULE], "staging"),
+         "second BEGIN marker on line 2"),
+    ],
+)
+def test_malformed_tagged_markers(text, message):
+    with pytest.raises(ValueError, match=message):
+        apply_block(text, [STAGING_RULE], tag="staging")

@@ -59,3 +59,18 @@ def test_seed_sql_runs_as_owner_and_records():
     sql = pg_sql.seed_sql("owlclaw", "abc", "seed.sql", "INSERT INTO t VALUES (1);")
     assert sql.index('SET ROLE "owlclaw"') < sql.index("INSERT INTO t")
     assert "INSERT INTO public.deploy_seed_applied (sha256, file) VALUES ('abc', 'seed.sql');" in sql
+
+
+def test_managed_comment_per_environment():
+    from deploylib.pg_sql import MANAGED_COMMENT_PREFIX, comment_on, managed_comment
+
+    assert managed_comment("prod") == "managed by hatchet-owlclaw deploy (prod)"
+    assert managed_comment("staging") != managed_comment("prod")
+    assert managed_comment("staging").startswith(MANAGED_COMMENT_PREFIX)
+    assert comment_on("DATABASE", "hatchet", managed_comment("prod")) == (
+        "COMMENT ON DATABASE \"hatchet\" IS 'managed by hatchet-owlclaw deploy (prod)';\n"
+    )
+    import pytest
+
+    with pytest.raises(ValueError, match="unknown environment"):
+        managed_comment("qa")
