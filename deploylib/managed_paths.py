@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import backups
+from . import backups, compose
 from .facts import cached_fact
 from .facts.paths import PathsState
 
@@ -26,7 +26,8 @@ def installed_packages(host, settings) -> dict:
 
     names = {*settings.base_packages, "ufw", "nftables"}
     if settings.app_repo or settings.app_local_dir:
-        names |= set(host_docker_packages(host, settings))
+        # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
+        names |= {*host_docker_packages(host, settings), *compose.FACT_PACKAGES}
     return cached_fact(host, DebInstalled, packages=sorted(names))
 
 
