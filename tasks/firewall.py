@@ -30,32 +30,22 @@ if backend == "none":
         message = "no firewall tool found (ufw, firewalld, nft): PostgreSQL's port is not filtered"
         logger.warning(f"{host.print_prefix}{message}")
         notices.add(host, message)
-elif backend == "ufw":
-    packages.apt_present(
-        name="Firewall package (ufw)",
-        packages=["ufw"],
-        installed=managed_paths.installed_packages(host, settings),
-    )
-    firewall_ops.ufw_rules(
-        name=f"Firewall (ufw): tcp/{cluster.port} from the client networks only",
-        state=host.get_fact(UfwRules),
-        tag=scope_tag(settings.environment),
-        **common,
-    )
-elif backend == "nftables":
-    packages.apt_present(
-        name="Firewall package (nftables)",
-        packages=["nftables"],
-        installed=managed_paths.installed_packages(host, settings),
-    )
-    firewall_ops.nftables_table(
-        name=f"Firewall (nftables): tcp/{cluster.port} from the client networks only",
-        nft=host.get_fact(NftTable),
-        **common,
-    )
-elif backend == "firewalld":
-    firewall_ops.firewalld_rules(
-        name=f"Firewall (firewalld): tcp/{cluster.port} from the client networks only",
-        state=host.get_fact(FirewalldRules),
-        **common,
-    )
+else:
+    rules_name = f"Firewall ({backend}): tcp/{cluster.port} from the client networks only"
+    if backend in ("ufw", "nftables"):  # the distribution package is named after the tool
+        packages.apt_present(
+            name=f"Firewall package ({backend})",
+            packages=[backend],
+            installed=managed_paths.installed_packages(host, settings),
+        )
+    if backend == "ufw":
+        firewall_ops.ufw_rules(
+            name=rules_name,
+            state=host.get_fact(UfwRules),
+            tag=scope_tag(settings.environment),
+            **common,
+        )
+    elif backend == "nftables":
+        firewall_ops.nftables_table(name=rules_name, nft=host.get_fact(NftTable), **common)
+    elif backend == "firewalld":
+        firewall_ops.firewalld_rules(name=rules_name, state=host.get_fact(FirewalldRules), **common)

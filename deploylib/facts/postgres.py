@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..pg_sql import literal
+
 # Runs as root (sudo when the connection user isn't). Every cluster on the
 # host is listed (Debian's pg_lsclusters; one default cluster elsewhere); for
 # each online one, what PostgreSQL itself reports. Files are sent base64 so
@@ -140,7 +142,7 @@ class PostgresServer(FactBase):
     """
 
     def command(self, dropin: str = "conf.d/zz-managed.conf", setting_names=()) -> str:
-        names = "".join(f", {quote_literal(name)}" for name in sorted(setting_names))
+        names = "".join(f", {literal(name)}" for name in sorted(setting_names))
         dropin_dir, _, dropin_name = dropin.rpartition("/")
         return "bash -c " + shlex.quote(
             SCRIPT.replace("__NAMES__", names)
@@ -150,10 +152,6 @@ class PostgresServer(FactBase):
 
     def process(self, output: list[str]) -> PgServer:
         return parse_server(output)
-
-
-def quote_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def parse_server(lines: list[str]) -> PgServer:
