@@ -6,7 +6,11 @@ Runs as root (or a sudo user); afterwards deploy.py connects as deploy_user with
 Idempotent: safe to run again.
 """
 
-from pyinfra import local
+from pyinfra import host, local
+
+from deploylib.ssh_nodelay import disable_nagle
+
+disable_nagle(host)  # before the first remote command: ~40 ms less per command
 
 local.include("tasks/bootstrap_packages.py")  # PostgreSQL (+ pgvector where packaged), ufw, git, rsync
 local.include("tasks/bootstrap_docker.py")  # Docker Engine + compose from the distribution

@@ -6,7 +6,11 @@ Each step is one task file; the order is the runbook's. A fresh server first nee
 bootstrap.py (once).
 """
 
-from pyinfra import local
+from pyinfra import host, local
+
+from deploylib.ssh_nodelay import disable_nagle
+
+disable_nagle(host)  # before the first remote command: ~40 ms less per command
 
 local.include("tasks/base.py")  # packages, state directory
 # Before PostgreSQL's configuration: the Docker bridge address it listens on must exist.

@@ -6,7 +6,11 @@
 Restores into a new database and verifies it; swaps only with restore_swap = True.
 """
 
-from pyinfra import local
+from pyinfra import host, local
+
+from deploylib.ssh_nodelay import disable_nagle
+
+disable_nagle(host)  # before the first remote command: ~40 ms less per command
 
 local.include("tasks/restore.py")  # restore into <db>_restore_<ts>, verify, swap when asked
 local.include("tasks/prod_guard.py")  # last: prod changes need confirmation

@@ -5,10 +5,12 @@
 
 On sandbox hosts (indexes --first..): for each size N, a full converge of N fresh
 hosts, a no-op re-run on the same hosts, and the floor (`pyinfra <inventory>
-exec -- true`) in the same run; remote commands per host in the no-op run
-(counted from pyinfra's --debug log) and the controller's peak memory (ru_maxrss
-of the pyinfra process). Packages are pre-cached by a warm-up converge, so the
-network is not measured. Prints a table and writes bench/results.csv.
+exec -- true`) in the same run, all timed as operators run them (no --debug);
+then one more no-op run with --debug, untimed, whose log gives the remote
+commands per host (and proves it changed nothing); the controller's peak memory
+(ru_maxrss of the pyinfra process). Packages are pre-cached by a warm-up
+converge, so the network is not measured. Prints a table and writes
+bench/results.csv.
 """
 
 from __future__ import annotations
@@ -34,13 +36,13 @@ PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 COMMAND_LINE = re.compile(r"Running command on (\S+):|Attempting upload of")
 
 
-def run_pyinfra(indexes: list[int], *args: str, env_name: str = "dev") -> dict:
+def run_pyinfra(indexes: list[int], *args: str, debug: bool = False, env_name: str = "dev") -> dict:
     env = {**os.environ, "SANDBOX_HOSTS": ",".join(map(str, indexes)), "SANDBOX_ENV": env_name,
            "PYINFRA_PROGRESS": "off"}
     env.pop("DEPLOY_OVERRIDES", None)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [PYINFRA, "-y", "--debug", "inventory/sandbox.py", *args],
+        [PYINFRA, "-y", *(["--debug"] if debug else []), "inventory/sandbox.py", *args],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     output = proc.stdout.read()
@@ -93,8 +95,11 @@ def main() -> int:
                 sys.exit(f"the no-op run changed {second['changed']} operations")
             noop.append(second["seconds"])
             rss.append(max(first["maxrss_mib"], second["maxrss_mib"]))
-            commands.append(max(second["commands"].values()))
             floor.append(run_pyinfra(indexes, "exec", "--", "true")["seconds"])
+        counted = run_pyinfra(indexes, "deploy.py", debug=True)
+        if counted["changed"]:
+            sys.exit(f"the no-op run changed {counted['changed']} operations")
+        commands.append(max(counted["commands"].values()))
         row = {
             "hosts": size,
             "converge_s": statistics.median(converge),

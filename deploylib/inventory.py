@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import prod_guard
+from . import operation_order, prod_guard
 from .config import ConfigError, connection_data, host_layers, validate
 
 
@@ -15,6 +15,9 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     the run here: pyinfra loads inventories before it connects to anything.
     """
     prod_guard.capture_run_mode()
+    # Every run (deploy, bootstrap, restore) loads an inventory first: the place to
+    # swap in pyinfra's operation ordering without per-call source reads.
+    operation_order.install()
     result = []
     try:
         for entry in hosts:

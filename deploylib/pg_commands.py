@@ -15,6 +15,17 @@ def as_postgres(argv: str) -> str:
     return f"env -C / runuser -u postgres -- {argv}"
 
 
+def psql_program(version: str) -> str:
+    """The psql binary of a cluster's major version (Debian layout), else `psql` from PATH.
+
+    Debian's /usr/bin/psql is a Perl wrapper that picks the version: on a no-op run
+    it cost more CPU than the queries it ran.
+    """
+    if version and version.replace(".", "").isdigit():
+        return f"/usr/lib/postgresql/{version}/bin/psql"
+    return "psql"
+
+
 def psql(port: int, sql: str, database: str = "postgres") -> str:
     """psql with the statement in argv: only for SQL that holds no secret."""
     return as_postgres(

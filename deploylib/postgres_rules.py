@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api.exceptions import DeployError
 
+from . import pg_commands
 from .facts.postgres import PgCluster, PgServer
 from .pg_hba import HbaRule
 
@@ -80,6 +81,7 @@ def objects(host, settings, cluster: PgCluster):
         roles=sorted(spec["owner"] for spec in databases.values()),
         databases=sorted(databases),
         extensions=sorted({e for spec in databases.values() for e in spec["extensions"]}),
+        psql=pg_commands.psql_program(cluster.version),
     )
 
 

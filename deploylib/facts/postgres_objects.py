@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
@@ -68,7 +69,7 @@ class PostgresObjects(FactBase):
     extensions the server could create, and which seed files were applied.
     """
 
-    def command(self, port: int, roles=(), databases=(), extensions=()) -> str:
+    def command(self, port: int, roles=(), databases=(), extensions=(), psql="psql") -> str:
         role_list = ", ".join(literal(r) for r in roles) or "NULL"
         db_list = ", ".join(literal(d) for d in databases) or "NULL"
         ext_list = ", ".join(literal(e) for e in extensions) or "NULL"
@@ -110,10 +111,11 @@ class PostgresObjects(FactBase):
                 "\\endif",
                 "\\endif",
             ]
-        psql = as_postgres(
-            f"psql -X -A -t -q -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\" -p {int(port)} -d postgres"
+        session = as_postgres(
+            f"{shlex.quote(psql)} -X -A -t -q -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\" "
+            f"-p {int(port)} -d postgres"
         )
-        return f"{psql} <<'PGOBJECTS_SQL'\n" + "\n".join(script) + "\nPGOBJECTS_SQL"
+        return f"{session} <<'PGOBJECTS_SQL'\n" + "\n".join(script) + "\nPGOBJECTS_SQL"
 
     def process(self, output: list[str]) -> PgObjects:
         return parse_objects(output)

@@ -17,6 +17,7 @@ def test_parse_server():
     lines = [
         "manager\tsysvinit",
         "pg_ctlcluster\tyes",
+        "listed_by\tpg_lsclusters",
         "cluster\t17\tmain\t5432\tonline",
         "cluster\t16\told\t5433\tdown",
         "server\t5432",
@@ -31,6 +32,7 @@ def test_parse_server():
     ]
     server = parse_server(lines)
     assert server.service_manager == "sysvinit" and server.has_pg_ctlcluster
+    assert server.listed_by == "pg_lsclusters"
     main, old = server.clusters
     assert (main.id, main.port, main.online, old.online) == ("17/main", 5432, True, False)
     assert main.major_version == 17
@@ -89,3 +91,19 @@ def test_objects_fact_never_selects_the_verifier_keys():
     command = PostgresObjects().command(port=5432, roles=["hatchet"], databases=["hatchet"])
     assert "split_part(coalesce(rolpassword" in command
     assert "coalesce(rolpassword, '') FROM" not in command
+
+
+def test_postgres_facts_call_the_clusters_own_psql_not_the_perl_wrapper():
+    from deploylib.pg_commands import psql_program
+
+    assert psql_program("17") == "/usr/lib/postgresql/17/bin/psql"
+    assert psql_program("9.6") == "/usr/lib/postgresql/9.6/bin/psql"
+    assert psql_program("") == "psql"  # no Debian layout: whatever psql is on PATH
+    assert psql_program("17; rm -rf /") == "psql"
+    command = PostgresObjects().command(port=5433, databases=["hatchet"], psql=psql_program("15"))
+    assert "runuser -u postgres -- /usr/lib/postgresql/15/bin/psql -X" in command
+    assert "-p 5433 -d postgres" in command
+    server = PostgresServer().command()
+    assert 'bin=/usr/lib/postgresql/$1/bin/psql' in server
+    # pg_lsclusters only when the listing from PID and lock files can't answer.
+    assert server.index("running_debian_clusters)") < server.index("pg_lsclusters -h")

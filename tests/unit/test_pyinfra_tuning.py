@@ -1,0 +1,104 @@
+"""The two places where the deploy makes pyinfra itself cheaper: both must change nothing else."""
+
+import importlib
+import socket
+import types
+
+import pyinfra
+import pytest
+from pyinfra.api import util as pyinfra_util
+
+from deploylib import operation_order
+from deploylib.ssh_nodelay import disable_nagle
+
+pyinfra_operation = importlib.import_module("pyinfra.api.operation")
+
+# A deploy file of its own (compiled under its own name): nested helpers, a
+# multi-line call, a call inside a loop, as tasks call operations.
+DEPLOY_SOURCE = '''
+def helper(probe):
+    return probe(
+        "multi-line",
+    )
+
+
+def nested(probe):
+    results = []
+    for _ in range(2):
+        results.append(helper(probe))
+    return results
+
+
+RESULTS = nested(PROBE) + [PROBE("top level")]
+'''
+
+
+@pytest.fixture
+def cli_mode(monkeypatch):
+    monkeypatch.setattr(pyinfra, "is_cli", True)
+
+
+def both_orders(state):
+    """pyinfra's function and ours, called from the same frame and line."""
+    original, ours = pyinfra_util.get_operation_order_from_stack(state), operation_order.operation_order_from_stack(state)  # noqa: E501
+    return original, ours
+
+
+@pytest.mark.parametrize("deploy_filename", ["tasks/fake_deploy.py", None])
+def test_same_line_numbers_as_pyinfra(cli_mode, deploy_filename):
+    state = types.SimpleNamespace(current_deploy_filename=deploy_filename, current_op_file_number=7)
+    code = compile(DEPLOY_SOURCE, "tasks/fake_deploy.py", "exec")
+    namespace = {"PROBE": lambda _label: both_orders(state)}
+    exec(code, namespace)
+    assert len(namespace["RESULTS"]) == 3
+    for original, ours in namespace["RESULTS"]:
+        assert ours == original
+        assert ours[0] == 7  # the op file number leads in CLI mode
+    # Different call sites give different orders (the property pyinfra relies on).
+    assert len({tuple(ours) for _, ours in namespace["RESULTS"]}) == 2
+
+
+def test_install_replaces_only_the_checked_pyinfra_function(monkeypatch):
+    monkeypatch.setattr(
+        pyinfra_operation, "get_operation_order_from_stack", pyinfra_util.get_operation_order_from_stack
+    )
+    assert operation_order.install()
+    assert pyinfra_operation.get_operation_order_from_stack is operation_order.operation_order_from_stack
+
+    # Another pyinfra (its function's source differs): pyinfra keeps its own.
+    monkeypatch.setattr(
+        pyinfra_operation, "get_operation_order_from_stack", pyinfra_util.get_operation_order_from_stack
+    )
+    monkeypatch.setattr(operation_order, "CHECKED_SOURCE_SHA256", "0" * 64)
+    assert not operation_order.install()
+    assert pyinfra_operation.get_operation_order_from_stack is pyinfra_util.get_operation_order_from_stack
+
+
+def test_the_checked_source_is_this_pyinfra():
+    """A pyinfra upgrade changes the hash: re-check operation_order_from_stack against it."""
+    assert (
+        operation_order.source_sha256(pyinfra_util.get_operation_order_from_stack)
+        == operation_order.CHECKED_SOURCE_SHA256
+    )
+
+
+def host_with_socket(sock):
+    transport = types.SimpleNamespace(sock=sock)
+    client = types.SimpleNamespace(get_transport=lambda: transport)
+    return types.SimpleNamespace(connector=types.SimpleNamespace(client=client))
+
+
+def test_nodelay_set_on_a_tcp_connection():
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        with socket.create_connection(server.getsockname()) as conn:
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+            assert disable_nagle(host_with_socket(conn))
+            assert conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_nodelay_leaves_other_connections_alone():
+    left, right = socket.socketpair()  # a unix socket, as under a ProxyCommand-like channel
+    with left, right:
+        assert not disable_nagle(host_with_socket(left))
+    assert not disable_nagle(host_with_socket(object()))  # paramiko ProxyCommand
+    assert not disable_nagle(types.SimpleNamespace(connector=object()))  # @local: no client
