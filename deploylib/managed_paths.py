@@ -19,18 +19,56 @@ def managed(settings) -> list[str]:
     )
 
 
-def installed_packages(host, settings) -> dict:
-    """{package: version} of every package the deploy may install, asked once per host."""
-    from .bootstrap import host_docker_packages
+def packages_request(settings) -> tuple[type, dict]:
+    """DebInstalled for every package the deploy may install on any distribution
+    (dpkg is asked about names only: a name it doesn't know costs nothing)."""
+    from .bootstrap import docker_packages
     from .facts.host import DebInstalled
 
     names = {*settings.base_packages, "ufw", "nftables"}
-    if settings.app_repo or settings.app_local_dir:
+    if app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
-        names |= {*host_docker_packages(host, settings), *compose.FACT_PACKAGES}
-    return cached_fact(host, DebInstalled, packages=sorted(names))
+        for distribution in ("debian", "ubuntu"):
+            names |= set(docker_packages(settings.docker_packages, distribution))
+        names |= set(compose.FACT_PACKAGES)
+    return DebInstalled, {"packages": sorted(names)}
+
+
+def paths_request(settings) -> tuple[type, dict]:
+    return PathsState, {"paths": managed(settings)}
+
+
+def app_enabled(settings) -> bool:
+    return bool(settings.app_repo or settings.app_local_dir)
+
+
+def installed_packages(host, settings) -> dict:
+    """{package: version} of every package the deploy may install, asked once per host."""
+    fact_cls, kwargs = packages_request(settings)
+    return cached_fact(host, fact_cls, **kwargs)
 
 
 def state(host, settings) -> dict:
     """{path: PathState} for every managed path (absent ones missing), asked once per host."""
-    return cached_fact(host, PathsState, paths=managed(settings))
+    fact_cls, kwargs = paths_request(settings)
+    return cached_fact(host, fact_cls, **kwargs)
+
+
+def prefetch_host_facts(host, settings) -> None:
+    """What a run asks about the host, in one remote command (facts.prefetch): its
+    packages, the managed paths, the PostgreSQL server with our roles and databases,
+    and (for the application) the distribution."""
+    from pyinfra.facts.server import LinuxDistribution
+
+    from .facts import prefetch
+    from .facts.postgres import PostgresServer
+    from .postgres_rules import server_request
+
+    requests = [
+        packages_request(settings),
+        paths_request(settings),
+        (PostgresServer, server_request(settings)),
+    ]
+    if app_enabled(settings):
+        requests.append((LinuxDistribution, {}))
+    prefetch(host, requests)

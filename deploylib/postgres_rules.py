@@ -55,32 +55,48 @@ def hba_rules(settings) -> list[HbaRule]:
     return rules
 
 
+def objects_request(settings) -> dict:
+    """Which roles, databases and extensions PostgresObjects reports: ours."""
+    databases = settings.databases
+    return {
+        "roles": sorted(spec["owner"] for spec in databases.values()),
+        "databases": sorted(databases),
+        "extensions": sorted({e for spec in databases.values() for e in spec["extensions"]}),
+    }
+
+
+def server_request(settings) -> dict:
+    """PostgresServer's arguments, the same on every call (so it is gathered once per host):
+    with our objects on the managed cluster, in the same remote command."""
+    return {
+        "dropin": DROPIN,
+        "setting_names": managed_setting_names(settings),
+        "objects": {"cluster": settings.pg_cluster or "", **objects_request(settings)},
+    }
+
+
 def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:
-    """The PostgresServer fact (always asked with the same arguments, so gathered once per
-    host) and the cluster to manage."""
+    """The PostgresServer fact and the cluster to manage."""
     from .facts import cached_fact
     from .facts.postgres import PostgresServer
 
-    server = cached_fact(
-        host, PostgresServer, dropin=DROPIN, setting_names=managed_setting_names(settings)
-    )
+    server = cached_fact(host, PostgresServer, **server_request(settings))
     return server, select_cluster(server, settings.pg_cluster, host.name)
 
 
 def objects(host, settings, cluster: PgCluster):
-    """The PostgresObjects fact for our roles, databases and extensions (same arguments
-    everywhere, so gathered once per host)."""
+    """PgObjects for our roles, databases and extensions on `cluster`: from the
+    PostgresServer fact's run when it covered this cluster, else asked (once)."""
     from .facts import cached_fact
-    from .facts.postgres_objects import PostgresObjects
+    from .facts.postgres_objects import PostgresObjects, parse_objects
 
-    databases = settings.databases
+    if cluster.objects_lines is not None:
+        return parse_objects(cluster.objects_lines)
     return cached_fact(
         host,
         PostgresObjects,
         port=cluster.port,
-        roles=sorted(spec["owner"] for spec in databases.values()),
-        databases=sorted(databases),
-        extensions=sorted({e for spec in databases.values() for e in spec["extensions"]}),
+        **objects_request(settings),
         psql=pg_commands.psql_program(cluster.version),
     )
 
@@ -129,5 +145,11 @@ def select_cluster(server: PgServer, wanted: str | None, host_name: str) -> PgCl
         raise ClusterChoiceError(
             f"{host_name}: PostgreSQL cluster {cluster.id} is {cluster.status or 'not answering'}; "
             f"start it first (pg_ctlcluster {cluster.version} {cluster.name} start)"
+        )
+    if cluster.hba_text is None or cluster.conf_text is None:
+        # Never edit a file whose current content is unknown (it would be rewritten).
+        raise ClusterChoiceError(
+            f"{host_name}: could not read {cluster.hba_file} or {cluster.config_file} "
+            f"of PostgreSQL cluster {cluster.id}"
         )
     return cluster

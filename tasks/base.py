@@ -7,6 +7,9 @@ from deploylib.operations import packages, paths
 
 settings = host.data.settings
 
+# Everything later tasks ask about the host, in one remote command.
+managed_paths.prefetch_host_facts(host, settings)
+
 packages.apt_present(
     name="Base packages",
     packages=settings.base_packages,

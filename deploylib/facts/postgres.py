@@ -9,26 +9,46 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..pg_sql import literal
+from .postgres_objects import objects_script
 
 # Runs as root (sudo when the connection user isn't), on every host on every
 # run, so it avoids Perl (Debian's pg_lsclusters and psql wrapper) when it can.
 # Every cluster on the host is listed (Debian's clusters; one default cluster
 # elsewhere); for each online one, what PostgreSQL itself reports. Files are sent base64 so
 # the controller sees their exact bytes. One line per item: "<tag>\t<values>".
+# What the server reports about itself and its files (read by the server, as a
+# superuser may: no process per file on the host).
+SERVER_SQL = r"""
+SELECT 'setting', name, setting, context, pending_restart::text FROM pg_settings
+ WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
+                'server_version_num', 'listen_addresses' __NAMES__)
+UNION ALL SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
+UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
+                 extract(epoch FROM pg_conf_load_time())::text, '', '';
+SELECT 'file', f.which, replace(encode(pg_read_binary_file(f.path), 'base64'), E'\n', ''),
+       extract(epoch FROM s.modification)::bigint::text
+  FROM (VALUES ('hba', current_setting('hba_file')),
+               ('dropin', regexp_replace(current_setting('config_file'), '[^/]*$', '')
+                          || __DROPIN__),
+               ('conf', current_setting('config_file'))) AS f(which, path)
+ CROSS JOIN LATERAL pg_stat_file(f.path, true) AS s
+ WHERE s.size IS NOT NULL AND NOT s.isdir;
+SELECT 'postmaster_pid', split_part(pg_read_file('postmaster.pid'), E'\n', 1);
+"""
+
 SCRIPT = r"""
 export LC_ALL=C
+TAB=$'\t'
+cd /  # for the postgres user, whatever directory the session started in
 as_postgres() {
     if command -v runuser >/dev/null 2>&1; then runuser -u postgres -- "$@"
     else su postgres -s /bin/sh -c "$(printf '%q ' "$@")"; fi
 }
 # Each cluster's own psql binary: Debian's /usr/bin/psql is a Perl wrapper that
-# costs more CPU than the query (this runs on every host on every run).
-sql() {
+# costs more CPU than the query. A psql script on stdin, output on stdout.
+sql_script() {
     bin=/usr/lib/postgresql/$1/bin/psql; [ -n "$1" ] && [ -x "$bin" ] || bin=psql
-    ( cd / && as_postgres "$bin" -X -A -t -q -F "$(printf '\t')" -p "$2" -d postgres -c "$3" )
-}
-b64() {
-    [ -f "$1" ] && printf 'file\t%s\t%s\t%s\n' "$2" "$(base64 -w0 < "$1")" "$(stat -c %Y "$1")"
+    as_postgres "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d postgres
 }
 
 if [ -d /run/systemd/system ]; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
@@ -56,11 +76,11 @@ running_debian_clusters() {
         found="$found$version $name $port online
 "
     done
-    printf '%s' "$found"
+    clusters=$found
 }
 # "version name port status" per cluster. pg_lsclusters is exact but Perl (~45 ms of
 # CPU, more than the rest of this script): only when the cheap listing can't answer.
-if clusters=$(running_debian_clusters) && [ -n "$clusters" ]; then
+if running_debian_clusters && [ -n "$clusters" ]; then
     echo "listed_by	files"
 elif command -v pg_lsclusters >/dev/null 2>&1; then
     echo "listed_by	pg_lsclusters"
@@ -71,30 +91,47 @@ elif command -v psql >/dev/null 2>&1; then
 else
     clusters=""
 fi
-printf '%s\n' "$clusters" | while read -r version name port status; do
-    [ -n "$name" ] && printf 'cluster\t%s\t%s\t%s\t%s\n' "${version#-}" "$name" "$port" "$status"
-done
-setting() { printf '%s\n' "$out" | awk -F '\t' -v name="$1" '$1 == "setting" && $2 == name {print $3}'; }
-printf '%s\n' "$clusters" | while read -r version name port status; do
+count=0
+while read -r version name port status; do
+    [ -n "$name" ] || continue
+    count=$((count + 1))
+    printf 'cluster\t%s\t%s\t%s\t%s\n' "${version#-}" "$name" "$port" "$status"
+done <<CLUSTERS
+$clusters
+CLUSTERS
+SERVER_SQL=__SERVER_SQL__
+objects_sql=__OBJECTS_SQL__ objects_cluster=__OBJECTS_CLUSTER__
+while read -r version name port status; do
     case "$status" in *online*) ;; *) continue ;; esac
     version=${version#-}
+    id=${version:+$version/}$name
     echo "server	$port"
-    # One session per cluster: every number and path below comes from this query.
-    out=$(sql "$version" "$port" "SELECT 'setting', name, setting, context, pending_restart::text FROM pg_settings
-                 WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
-                                'server_version_num', 'listen_addresses' __NAMES__)
-                 UNION ALL SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
-                 UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
-                                  extract(epoch FROM pg_conf_load_time())::text, '', ''") \
-        || { echo "error	$port"; continue; }
+    # The roles/databases script (PostgresObjects) too on the cluster the deploy
+    # manages (named, or the only one). The controller still decides which cluster
+    # it manages; for another choice it asks PostgresObjects on its own.
+    with_objects=""
+    if [ -n "$objects_sql" ] && { [ "$id" = "$objects_cluster" ] || { [ -z "$objects_cluster" ] && [ "$count" = 1 ]; }; }; then
+        with_objects=yes
+    fi
+    # One session per cluster: every number, path and file below comes from it.
+    out=$( { printf '%s\n' "$SERVER_SQL"
+             [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
+           } | sql_script "$version" "$port" )
+    psql_status=$?
+    pid=""
+    while IFS=$TAB read -r tag value _; do
+        [ "$tag" = postmaster_pid ] && pid=$value
+    done <<OUT
+$out
+OUT
+    # postmaster_pid is the server part's last line: without it, that part failed.
+    [ -n "$pid" ] || { echo "error	$port"; continue; }
     printf '%s\n' "$out"
-    conf=$(setting config_file) hba=$(setting hba_file) data=$(setting data_directory)
-    b64 "$hba" hba
-    b64 "$(dirname "$conf")/__DROPIN_DIR__/__DROPIN__" dropin
-    b64 "$conf" conf
-    pid=$(head -n1 "$data/postmaster.pid" 2>/dev/null)
-    [ -n "$pid" ] && printf 'postgres_bin\t%s\n' "$(readlink "/proc/$pid/exe")"
-done
+    [ -n "$with_objects" ] && echo "objects_end	$psql_status"
+    printf 'postgres_bin\t%s\n' "$(readlink "/proc/$pid/exe")"
+done <<CLUSTERS
+$clusters
+CLUSTERS
 exit 0
 """
 
@@ -122,6 +159,9 @@ class PgCluster:
     dropin_text: str | None = None
     postgres_bin: str | None = None
     query_failed: bool = False
+    # PostgresObjects output for this cluster when PostgresServer was asked for it
+    # (None: not asked, or its script failed).
+    objects_lines: list[str] | None = None
 
     @property
     def id(self) -> str:
@@ -178,28 +218,58 @@ class PostgresServer(FactBase):
 
     ``dropin`` is the drop-in file name, relative to the directory of
     postgresql.conf (``conf.d/<name>`` on Debian); ``setting_names`` are the
-    extra settings whose context and value to report.
+    extra settings whose context and value to report. With ``objects``
+    (``{"cluster": id or "", "roles": [...], "databases": [...], "extensions": [...]}``)
+    the PostgresObjects script also runs on that cluster (or the only one) and
+    its output is kept, unparsed, in ``PgCluster.objects_lines``.
     """
 
-    def command(self, dropin: str = "conf.d/zz-managed.conf", setting_names=()) -> str:
-        names = "".join(f", {literal(name)}" for name in sorted(setting_names))
-        dropin_dir, _, dropin_name = dropin.rpartition("/")
+    def command(
+        self, dropin: str = "conf.d/zz-managed.conf", setting_names=(), objects: dict | None = None
+    ) -> str:
+        objects = objects or {}
+        objects_sql = (
+            objects_script(objects.get("roles", ()), objects.get("databases", ()), objects.get("extensions", ()))
+            if objects
+            else ""
+        )
         return "bash -c " + shlex.quote(
-            SCRIPT.replace("__NAMES__", names)
-            .replace("__DROPIN_DIR__", dropin_dir or ".")
-            .replace("__DROPIN__", dropin_name)
+            SCRIPT.replace("__SERVER_SQL__", shlex.quote(server_sql(dropin, setting_names)))
+            .replace("__OBJECTS_SQL__", shlex.quote(objects_sql))
+            .replace("__OBJECTS_CLUSTER__", shlex.quote(objects.get("cluster") or ""))
         )
 
     def process(self, output: list[str]) -> PgServer:
         return parse_server(output)
 
 
+def server_sql(dropin: str, setting_names=()) -> str:
+    """SERVER_SQL for our drop-in (relative to postgresql.conf's directory) and settings."""
+    names = "".join(f", {literal(name)}" for name in sorted(setting_names))
+    dropin_dir, _, dropin_name = dropin.rpartition("/")
+    return SERVER_SQL.replace("__NAMES__", names).replace(
+        "__DROPIN__", literal(f"{dropin_dir or '.'}/{dropin_name}")
+    )
+
+
 def parse_server(lines: list[str]) -> PgServer:
     server = PgServer(service_manager="sysvinit", has_pg_ctlcluster=False, clusters=[])
     current: PgCluster | None = None
+    objects: list[str] | None = None  # collecting PostgresObjects output
     for line in lines:
         tag, _, rest = line.partition("\t")
         fields = rest.split("\t")
+        if objects is not None:
+            if tag != "objects_end":
+                objects.append(line)
+            else:
+                if current is not None and fields[0] == "0":
+                    current.objects_lines = objects
+                objects = None
+            continue
+        if tag == "objects_begin":
+            objects = []
+            continue
         if tag == "manager":
             server.service_manager = fields[0]
         elif tag == "pg_ctlcluster":

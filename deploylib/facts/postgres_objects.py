@@ -70,55 +70,62 @@ class PostgresObjects(FactBase):
     """
 
     def command(self, port: int, roles=(), databases=(), extensions=(), psql="psql") -> str:
-        role_list = ", ".join(literal(r) for r in roles) or "NULL"
-        db_list = ", ".join(literal(d) for d in databases) or "NULL"
-        ext_list = ", ".join(literal(e) for e in extensions) or "NULL"
-        # One psql session (a script on stdin, no secrets in it): \c visits each
-        # existing database for its extensions and seed records.
-        script = [
-            f"SELECT 'role', rolname, {', '.join(c + '::text' for c in ROLE_COLUMNS)}, "
-            # Only the verifier's head (method, iterations, salt) and a digest of
-            # the whole leave the host: enough to check a password, no keys in output.
-            "split_part(coalesce(rolpassword, ''), '$', 1) || '$' || "
-            "split_part(coalesce(rolpassword, ''), '$', 2), "
-            "encode(sha256(convert_to(coalesce(rolpassword, ''), 'UTF8')), 'hex') "
-            f"FROM pg_authid WHERE rolname IN ({role_list});",
-            "SELECT 'database', datname, pg_get_userbyid(datdba), pg_encoding_to_char(encoding), "
-            f"coalesce(datacl::text, '') FROM pg_database WHERE datname IN ({db_list});",
-            "SELECT 'setting', d.datname, unnest(s.setconfig) FROM pg_db_role_setting s "
-            "JOIN pg_database d ON d.oid = s.setdatabase "
-            f"WHERE s.setrole = 0 AND d.datname IN ({db_list});",
-            f"SELECT 'available', name FROM pg_available_extensions WHERE name IN ({ext_list});",
-            "SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
-            "WHERE datname = 'template1';",
-            "SELECT 'managed_database', datname, shobj_description(oid, 'pg_database') "
-            "FROM pg_database WHERE starts_with(coalesce(shobj_description(oid, 'pg_database'), ''), "
-            f"{literal(MANAGED_COMMENT_PREFIX)});",
-            "SELECT 'managed_role', rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
-            "WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), "
-            f"{literal(MANAGED_COMMENT_PREFIX)});",
-        ]
-        for database in databases:
-            script += [
-                f"SELECT count(*) > 0 AS db_exists FROM pg_database "
-                f"WHERE datname = {literal(database)} \\gset",
-                "\\if :db_exists",
-                f"\\c {database}",
-                "SELECT 'extension', current_database(), extname FROM pg_extension;",
-                f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",
-                "\\if :has_seeds",
-                f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE};",
-                "\\endif",
-                "\\endif",
-            ]
         session = as_postgres(
             f"{shlex.quote(psql)} -X -A -t -q -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\" "
             f"-p {int(port)} -d postgres"
         )
-        return f"{session} <<'PGOBJECTS_SQL'\n" + "\n".join(script) + "\nPGOBJECTS_SQL"
+        sql = objects_script(roles, databases, extensions)
+        return f"{session} <<'PGOBJECTS_SQL'\n{sql}\nPGOBJECTS_SQL"
 
     def process(self, output: list[str]) -> PgObjects:
         return parse_objects(output)
+
+
+def objects_script(roles=(), databases=(), extensions=()) -> str:
+    """The psql script (no secrets in it) whose output parse_objects reads.
+
+    One session: \\c visits each existing database for its extensions and seed records.
+    """
+    role_list = ", ".join(literal(r) for r in roles) or "NULL"
+    db_list = ", ".join(literal(d) for d in databases) or "NULL"
+    ext_list = ", ".join(literal(e) for e in extensions) or "NULL"
+    script = [
+        f"SELECT 'role', rolname, {', '.join(c + '::text' for c in ROLE_COLUMNS)}, "
+        # Only the verifier's head (method, iterations, salt) and a digest of
+        # the whole leave the host: enough to check a password, no keys in output.
+        "split_part(coalesce(rolpassword, ''), '$', 1) || '$' || "
+        "split_part(coalesce(rolpassword, ''), '$', 2), "
+        "encode(sha256(convert_to(coalesce(rolpassword, ''), 'UTF8')), 'hex') "
+        f"FROM pg_authid WHERE rolname IN ({role_list});",
+        "SELECT 'database', datname, pg_get_userbyid(datdba), pg_encoding_to_char(encoding), "
+        f"coalesce(datacl::text, '') FROM pg_database WHERE datname IN ({db_list});",
+        "SELECT 'setting', d.datname, unnest(s.setconfig) FROM pg_db_role_setting s "
+        "JOIN pg_database d ON d.oid = s.setdatabase "
+        f"WHERE s.setrole = 0 AND d.datname IN ({db_list});",
+        f"SELECT 'available', name FROM pg_available_extensions WHERE name IN ({ext_list});",
+        "SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
+        "WHERE datname = 'template1';",
+        "SELECT 'managed_database', datname, shobj_description(oid, 'pg_database') "
+        "FROM pg_database WHERE starts_with(coalesce(shobj_description(oid, 'pg_database'), ''), "
+        f"{literal(MANAGED_COMMENT_PREFIX)});",
+        "SELECT 'managed_role', rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
+        "WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), "
+        f"{literal(MANAGED_COMMENT_PREFIX)});",
+    ]
+    for database in databases:
+        script += [
+            f"SELECT count(*) > 0 AS db_exists FROM pg_database "
+            f"WHERE datname = {literal(database)} \\gset",
+            "\\if :db_exists",
+            f"\\c {database}",
+            "SELECT 'extension', current_database(), extname FROM pg_extension;",
+            f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",
+            "\\if :has_seeds",
+            f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE};",
+            "\\endif",
+            "\\endif",
+        ]
+    return "\n".join(script)
 
 
 def parse_objects(lines: list[str]) -> PgObjects:

@@ -1,8 +1,9 @@
 """Fact output parsing (the remote commands themselves run in the e2e tests)."""
 
 import base64
+import shlex
 
-from deploylib.facts.postgres import PostgresServer, parse_server
+from deploylib.facts.postgres import PostgresServer, parse_server, server_sql
 from deploylib.facts.postgres_objects import PostgresObjects, parse_objects
 from deploylib.pg_sql import managed_comment
 from deploylib.scram import scram_sha256_verifier
@@ -44,9 +45,12 @@ def test_parse_server():
 
 
 def test_server_fact_command_asks_for_settings():
+    sql = server_sql(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
+    assert "'work_mem'" in sql and "'o''dd'" in sql
+    assert "|| 'conf.d/x.conf')" in sql
     command = PostgresServer().command(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
-    assert "'work_mem'" in command and "o''dd" in command.replace("'\"'\"'", "'")
-    assert "x.conf" in command
+    assert shlex.split(command)[:2] == ["bash", "-c"]
+    assert "SERVER_SQL=" + shlex.quote(sql) in shlex.split(command)[2]
 
 
 def test_parse_objects_and_password_check():
@@ -106,4 +110,4 @@ def test_postgres_facts_call_the_clusters_own_psql_not_the_perl_wrapper():
     server = PostgresServer().command()
     assert 'bin=/usr/lib/postgresql/$1/bin/psql' in server
     # pg_lsclusters only when the listing from PID and lock files can't answer.
-    assert server.index("running_debian_clusters)") < server.index("pg_lsclusters -h")
+    assert server.index("if running_debian_clusters &&") < server.index("pg_lsclusters -h")

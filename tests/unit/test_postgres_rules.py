@@ -44,6 +44,7 @@ def cluster(version, name, status="online", hba="/x/pg_hba.conf"):
         from deploylib.facts.postgres import PgSetting
 
         found.settings["hba_file"] = PgSetting(hba, "sighup", False)
+        found.hba_text, found.conf_text = "local all all peer\n", ""
     return found
 
 
