@@ -3,6 +3,7 @@ and ``pre_deploy_backup`` for the application step."""
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from datetime import UTC, datetime
@@ -83,6 +84,7 @@ def cron_file(schedule: str, environment: str) -> str:
     )
 
 
+@functools.cache  # one per run: templates are compiled once, not once per host
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(project_dir() / "templates")),

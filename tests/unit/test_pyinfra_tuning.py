@@ -8,10 +8,11 @@ import pyinfra
 import pytest
 from pyinfra.api import util as pyinfra_util
 
-from deploylib import operation_order
+from deploylib import pyinfra_speedups
 from deploylib.ssh_nodelay import disable_nagle
 
 pyinfra_operation = importlib.import_module("pyinfra.api.operation")
+pyinfra_arguments = importlib.import_module("pyinfra.api.arguments")
 
 # A deploy file of its own (compiled under its own name): nested helpers, a
 # multi-line call, a call inside a loop, as tasks call operations.
@@ -40,7 +41,7 @@ def cli_mode(monkeypatch):
 
 def both_orders(state):
     """pyinfra's function and ours, called from the same frame and line."""
-    original, ours = pyinfra_util.get_operation_order_from_stack(state), operation_order.operation_order_from_stack(state)  # noqa: E501
+    original, ours = pyinfra_util.get_operation_order_from_stack(state), pyinfra_speedups.operation_order_from_stack(state)  # noqa: E501
     return original, ours
 
 
@@ -58,28 +59,36 @@ def test_same_line_numbers_as_pyinfra(cli_mode, deploy_filename):
     assert len({tuple(ours) for _, ours in namespace["RESULTS"]}) == 2
 
 
-def test_install_replaces_only_the_checked_pyinfra_function(monkeypatch):
-    monkeypatch.setattr(
-        pyinfra_operation, "get_operation_order_from_stack", pyinfra_util.get_operation_order_from_stack
-    )
-    assert operation_order.install()
-    assert pyinfra_operation.get_operation_order_from_stack is operation_order.operation_order_from_stack
+def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
+    originals = pyinfra_speedups.ORIGINALS
+    for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
+        for module in modules:
+            monkeypatch.setattr(module, name, originals[name])
+    assert pyinfra_speedups.install() == {name: True for name in originals}
+    assert pyinfra_operation.get_operation_order_from_stack is pyinfra_speedups.operation_order_from_stack
+    assert pyinfra_arguments.all_global_arguments is pyinfra_speedups.global_arguments_once
 
     # Another pyinfra (its function's source differs): pyinfra keeps its own.
-    monkeypatch.setattr(
-        pyinfra_operation, "get_operation_order_from_stack", pyinfra_util.get_operation_order_from_stack
-    )
-    monkeypatch.setattr(operation_order, "CHECKED_SOURCE_SHA256", "0" * 64)
-    assert not operation_order.install()
-    assert pyinfra_operation.get_operation_order_from_stack is pyinfra_util.get_operation_order_from_stack
+    for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
+        for module in modules:
+            monkeypatch.setattr(module, name, originals[name])
+    monkeypatch.setitem(pyinfra_speedups.CHECKED_SOURCE_SHA256, "all_global_arguments", "0" * 64)
+    assert pyinfra_speedups.install() == {"get_operation_order_from_stack": True, "all_global_arguments": False}
+    assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
 
-def test_the_checked_source_is_this_pyinfra():
-    """A pyinfra upgrade changes the hash: re-check operation_order_from_stack against it."""
-    assert (
-        operation_order.source_sha256(pyinfra_util.get_operation_order_from_stack)
-        == operation_order.CHECKED_SOURCE_SHA256
-    )
+def test_the_checked_sources_are_this_pyinfra():
+    """A pyinfra upgrade changes a hash: re-check the replacement against the new source."""
+    for name, original in pyinfra_speedups.ORIGINALS.items():
+        assert pyinfra_speedups.source_sha256(original) == pyinfra_speedups.CHECKED_SOURCE_SHA256[name]
+
+
+def test_global_arguments_once_equal_to_pyinfras():
+    original = pyinfra_speedups.ORIGINALS["all_global_arguments"]
+    first, second = pyinfra_speedups.global_arguments_once(), pyinfra_speedups.global_arguments_once()
+    assert first == second == original()
+    first.clear()  # callers get their own list, as from pyinfra
+    assert pyinfra_speedups.global_arguments_once() == original()
 
 
 def host_with_socket(sock):
