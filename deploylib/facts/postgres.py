@@ -11,11 +11,6 @@ from pyinfra.api import FactBase
 from ..pg_sql import literal
 from .postgres_objects import objects_script
 
-# Runs as root (sudo when the connection user isn't), on every host on every
-# run, so it avoids Perl (Debian's pg_lsclusters and psql wrapper) when it can.
-# Every cluster on the host is listed (Debian's clusters; one default cluster
-# elsewhere); for each online one, what PostgreSQL itself reports. Files are sent base64 so
-# the controller sees their exact bytes. One line per item: "<tag>\t<values>".
 # What the server reports about itself and its files (read by the server, as a
 # superuser may: no process per file on the host).
 SERVER_SQL = r"""
@@ -36,6 +31,11 @@ SELECT 'file', f.which, replace(encode(pg_read_binary_file(f.path), 'base64'), E
 SELECT 'postmaster_pid', split_part(pg_read_file('postmaster.pid'), E'\n', 1);
 """
 
+# Runs as root (sudo when the connection user isn't), on every host on every
+# run, so it avoids Perl (Debian's pg_lsclusters and psql wrapper) when it can.
+# Every cluster on the host is listed (Debian's clusters; one default cluster
+# elsewhere); for each online one, what PostgreSQL itself reports (SERVER_SQL).
+# Files are sent base64 so the controller sees their exact bytes. One line per item: "<tag>\t<values>".
 SCRIPT = r"""
 export LC_ALL=C
 TAB=$'\t'
