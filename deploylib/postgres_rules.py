@@ -88,10 +88,10 @@ def objects(host, settings, cluster: PgCluster):
     """PgObjects for our roles, databases and extensions on `cluster`: from the
     PostgresServer fact's run when it covered this cluster, else asked (once)."""
     from .facts import cached_fact
-    from .facts.postgres_objects import PostgresObjects, parse_objects
+    from .facts.postgres_objects import PostgresObjects
 
-    if cluster.objects_lines is not None:
-        return parse_objects(cluster.objects_lines)
+    if cluster.objects is not None:
+        return cluster.objects
     return cached_fact(
         host,
         PostgresObjects,

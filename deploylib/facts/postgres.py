@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..pg_sql import literal
-from .postgres_objects import objects_script
+from .postgres_objects import PgObjects, objects_script, parse_objects
 
 # What the server reports about itself and its files (read by the server, as a
 # superuser may: no process per file on the host).
@@ -159,9 +159,9 @@ class PgCluster:
     dropin_text: str | None = None
     postgres_bin: str | None = None
     query_failed: bool = False
-    # PostgresObjects output for this cluster when PostgresServer was asked for it
+    # PostgresObjects' answer for this cluster when PostgresServer was asked for it
     # (None: not asked, or its script failed).
-    objects_lines: list[str] | None = None
+    objects: PgObjects | None = None
 
     @property
     def id(self) -> str:
@@ -221,7 +221,7 @@ class PostgresServer(FactBase):
     extra settings whose context and value to report. With ``objects``
     (``{"cluster": id or "", "roles": [...], "databases": [...], "extensions": [...]}``)
     the PostgresObjects script also runs on that cluster (or the only one) and
-    its output is kept, unparsed, in ``PgCluster.objects_lines``.
+    its answer is in ``PgCluster.objects``.
     """
 
     def command(
@@ -255,20 +255,20 @@ def server_sql(dropin: str, setting_names=()) -> str:
 def parse_server(lines: list[str]) -> PgServer:
     server = PgServer(service_manager="sysvinit", has_pg_ctlcluster=False, clusters=[])
     current: PgCluster | None = None
-    objects: list[str] | None = None  # collecting PostgresObjects output
+    objects_output: list[str] | None = None  # between objects_begin and objects_end
     for line in lines:
         tag, _, rest = line.partition("\t")
         fields = rest.split("\t")
-        if objects is not None:
+        if objects_output is not None:
             if tag != "objects_end":
-                objects.append(line)
+                objects_output.append(line)
             else:
                 if current is not None and fields[0] == "0":
-                    current.objects_lines = objects
-                objects = None
+                    current.objects = parse_objects(objects_output)
+                objects_output = None
             continue
         if tag == "objects_begin":
-            objects = []
+            objects_output = []
             continue
         if tag == "manager":
             server.service_manager = fields[0]

@@ -111,3 +111,15 @@ def test_postgres_facts_call_the_clusters_own_psql_not_the_perl_wrapper():
     assert 'bin=/usr/lib/postgresql/$1/bin/psql' in server
     # pg_lsclusters only when the listing from PID and lock files can't answer.
     assert server.index("if running_debian_clusters &&") < server.index("pg_lsclusters -h")
+
+
+def test_parse_server_keeps_objects_only_when_their_script_succeeded():
+    head = ["cluster\t17\tmain\t5432\tonline", "server\t5432",
+            "setting\thba_file\t/etc/postgresql/17/main/pg_hba.conf\tsighup\tfalse"]
+    objects = ["objects_begin", "database\thatchet\thatchet\tUTF8\t", "setting\thatchet\tTimeZone=UTC"]
+    (ok,) = parse_server(head + objects + ["objects_end\t0", "postgres_bin\t/x/postgres"]).clusters
+    assert ok.objects.databases["hatchet"].settings == {"timezone": "UTC"}
+    assert ok.setting("hba_file").endswith("pg_hba.conf")  # objects' "setting" lines stay apart
+    assert ok.postgres_bin == "/x/postgres"
+    (failed,) = parse_server(head + objects + ["objects_end\t3"]).clusters
+    assert failed.objects is None  # asked again on its own (postgres_rules.objects)
