@@ -46,6 +46,11 @@ def _env() -> jinja2.Environment:
 # --------------------------------------------------------------------------- paths
 
 
+def app_enabled(settings) -> bool:
+    """Is there an application to deploy on this host (app_repo, or app_local_dir for dev)?"""
+    return bool(settings.app_repo or settings.app_local_dir)
+
+
 def state_dir(settings) -> str:
     return f"{settings.deploy_state_dir}/{STATE_SUBDIR}/{settings.compose_project}"
 

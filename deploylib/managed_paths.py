@@ -26,7 +26,7 @@ def packages_request(settings) -> tuple[type, dict]:
     from .facts.host import DebInstalled
 
     names = {*settings.base_packages, "ufw", "nftables"}
-    if app_enabled(settings):
+    if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
         for distribution in ("debian", "ubuntu"):
             names |= set(docker_packages(settings.docker_packages, distribution))
@@ -36,10 +36,6 @@ def packages_request(settings) -> tuple[type, dict]:
 
 def paths_request(settings) -> tuple[type, dict]:
     return PathsState, {"paths": managed(settings)}
-
-
-def app_enabled(settings) -> bool:
-    return bool(settings.app_repo or settings.app_local_dir)
 
 
 def installed_packages(host, settings) -> dict:
@@ -69,6 +65,6 @@ def prefetch_host_facts(host, settings) -> None:
         paths_request(settings),
         (PostgresServer, server_request(settings)),
     ]
-    if app_enabled(settings):
+    if compose.app_enabled(settings):
         requests.append((LinuxDistribution, {}))
     prefetch(host, requests)

@@ -18,7 +18,7 @@ from deploylib.operations.backups import run_backup_script
 settings = host.data.settings
 user = settings.app_user
 
-if not (settings.app_repo or settings.app_local_dir):
+if not compose.app_enabled(settings):
     logger.info(f"{host.print_prefix}no app_repo or app_local_dir: application step skipped")
 else:
     state_dir = compose.state_dir(settings)

@@ -14,7 +14,7 @@ from deploylib.operations import docker as docker_ops
 
 settings = host.data.settings
 
-if settings.app_repo or settings.app_local_dir:
+if compose.app_enabled(settings):
     docker_packages = host_docker_packages(host, settings)
     docker = cached_fact(host, DockerEngine, packages=[*compose.FACT_PACKAGES, *docker_packages])
     packages = compose.docker_packages(docker_packages, docker)
