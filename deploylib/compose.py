@@ -11,6 +11,7 @@ except reading this repository's templates).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -31,6 +32,7 @@ STATE_SUBDIR = "app"
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
+@functools.cache  # one per run: templates compiled once, not once per host (as backups.py)
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
