@@ -18,35 +18,78 @@ def _short(name: str) -> str:
     return name.split(" | ", 1)[-1].strip()
 
 
+class UnreadableRun(AssertionError):
+    """pyinfra's --json output could not be read: the harness refuses to judge the run."""
+
+
+def parse_run_json(stdout: str) -> dict | None:
+    """The payload `pyinfra --json` prints as its last line of stdout (None if there is none)."""
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            payload = json.loads(line)
+        except json.JSONDecodeError:
+            return None
+        return payload if isinstance(payload, dict) and "plan" in payload else None
+    return None
+
+
 @dataclass
 class DeployResult:
     returncode: int
     stdout: str
     stderr: str
-    results: dict | None
+    payload: dict | None
+    dry: bool = False
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
 
     @property
+    def results(self) -> dict | None:
+        return self.payload.get("results") if self.payload else None
+
+    def _operations(self) -> list[dict]:
+        """The per-operation results; never silently empty when they could not be read."""
+        if self.dry:
+            raise UnreadableRun("a --dry run has no results to judge changes by:\n" + self.describe())
+        results = self.results
+        if not isinstance(results, dict) or not isinstance(results.get("operations"), list):
+            raise UnreadableRun("pyinfra's --json results could not be read:\n" + self.describe())
+        return results["operations"]
+
+    @property
     def changed(self) -> list[str]:
         """Names of operations that changed something on any host."""
-        if not self.results:
-            return []
-        return [_short(op["name"]) for op in self.results["operations"] if op["success"]]
+        return [_short(op["name"]) for op in self._operations() if op["success"]]
 
     @property
     def failed(self) -> list[str]:
-        if not self.results:
-            return []
-        return [_short(op["name"]) for op in self.results["operations"] if op["error"]]
+        return [_short(op["name"]) for op in self._operations() if op["error"]]
 
     def describe(self) -> str:
-        return (
-            f"rc={self.returncode}\nchanged={self.changed}\nfailed={self.failed}\n"
-            f"--- stderr ---\n{self.stderr[-6000:]}"
-        )
+        if isinstance(self.results, dict) and isinstance(self.results.get("operations"), list):
+            ops = self.results["operations"]
+            changed = [_short(op["name"]) for op in ops if op["success"]]
+            failed = [_short(op["name"]) for op in ops if op["error"]]
+            summary = f"changed={changed}\nfailed={failed}"
+        else:
+            summary = "results: unreadable or absent"
+        return f"rc={self.returncode}\n{summary}\n--- stderr ---\n{self.stderr[-6000:]}"
+
+    def check_readable(self) -> DeployResult:
+        """A run pyinfra calls successful must have results the harness can read."""
+        if self.ok and self.payload is None:
+            raise UnreadableRun(
+                "pyinfra exited 0 but printed no readable --json payload:\n"
+                + self.describe() + "\n--- stdout ---\n" + self.stdout[-3000:]
+            )
+        if self.ok and not self.dry:
+            self._operations()
+        return self
 
 
 # Debian 12 has no pgvector package (and the sandbox cannot reach apt.postgresql.org):
@@ -109,14 +152,10 @@ def run_deploy(
         text=True,
         timeout=900,
     )
-    results = None
-    start = proc.stdout.find("{")
-    if start >= 0:
-        try:
-            results = json.loads(proc.stdout[start:]).get("results")
-        except json.JSONDecodeError:
-            results = None
-    return DeployResult(proc.returncode, proc.stdout, proc.stderr, results)
+    dry = "--dry" in extra_args
+    return DeployResult(
+        proc.returncode, proc.stdout, proc.stderr, parse_run_json(proc.stdout), dry=dry
+    ).check_readable()
 
 
 def converge(host, **kwargs) -> DeployResult:
@@ -140,14 +179,18 @@ def ssh(host, command: str, check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-def in_client(name: str, ip: str, argv: list[str], timeout: float = 60):
-    """Run argv inside a probe namespace at `ip` on the sandbox bridge."""
+def in_client(name: str, ip: str, argv: list[str], timeout: float = 60, check: bool = True):
+    """Run argv inside a probe namespace at `ip` on the sandbox bridge (a non-zero exit fails
+    the test unless check is False: a crashed probe must not read as an answer)."""
     from sandbox import hosts
 
     netns = hosts.client(name, ip)
-    return subprocess.run(
+    proc = subprocess.run(
         ["ip", "netns", "exec", netns, *argv], capture_output=True, text=True, timeout=timeout
     )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"probe {name} at {ip} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    return proc
 
 
 PG_PROBE = """
@@ -170,7 +213,15 @@ def pg_connect_from(client_ip: str, host, user: str, password: str, dbname: str)
     result = in_client(
         name, client_ip, [sys.executable, "-c", PG_PROBE, host.ip, user, password, dbname]
     )
-    return (result.stdout + result.stderr).strip()
+    return probe_answer(result, ("connected", "refused: "))
+
+
+def probe_answer(result: subprocess.CompletedProcess, answers: tuple[str, ...]) -> str:
+    """A probe's one-line answer, which must start with one of `answers` (anything else fails)."""
+    answer = result.stdout.strip()
+    if not answer.startswith(answers):
+        raise AssertionError(f"probe gave no answer of {answers}: {answer!r}\n{result.stderr[-3000:]}")
+    return answer
 
 
 def psql(host, sql: str, database: str = "postgres") -> str:

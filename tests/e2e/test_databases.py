@@ -5,7 +5,16 @@ import subprocess
 
 import pytest
 
-from .harness import DATABASES_WITHOUT_VECTOR, REPO, converge, in_client, psql, run_deploy, ssh
+from .harness import (
+    DATABASES_WITHOUT_VECTOR,
+    REPO,
+    converge,
+    in_client,
+    probe_answer,
+    psql,
+    run_deploy,
+    ssh,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +55,7 @@ def query_as(host, user, password, dbname, sql="SELECT 1"):
     import sys
 
     result = in_client("p201", INSIDE, [sys.executable, "-c", VERIFY, host.ip, user, password, dbname, sql])
-    return (result.stdout + result.stderr).strip()
+    return probe_answer(result, ("",))
 
 
 def test_converge_isolate_and_verify(fresh_trixie):

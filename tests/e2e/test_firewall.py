@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from .harness import converge, in_client, pg_connect_from, run_deploy, ssh
+from .harness import converge, in_client, pg_connect_from, probe_answer, run_deploy, ssh
 from .test_postgres_config import APP_NET, PROBE_RULE, make_probe_role
 
 pytestmark = pytest.mark.e2e
@@ -38,11 +38,17 @@ except OSError as error:
 """
 
 
+# PostgreSQL's port from the host itself (loopback is never filtered); prints "open" or fails.
+LOCAL_PG_CONNECT = (
+    "python3 -c \"import socket; socket.create_connection(('127.0.0.1', 5432), 3); print('open')\""
+)
+
+
 def tcp_from(client_ip: str, host, port: int = 5432) -> str:
     """'open', 'timeout' or 'refused: ...' for a TCP connect from a probe namespace."""
     name = "p" + client_ip.rsplit(".", 1)[-1]
     result = in_client(name, client_ip, [sys.executable, "-c", TCP_PROBE, host.ip, str(port)])
-    return (result.stdout + result.stderr).strip()
+    return probe_answer(result, ("open", "timeout", "refused: "))
 
 
 def data(backend: str, enable: bool, networks=(APP_NET,)) -> dict:
@@ -85,7 +91,7 @@ def test_ufw_rules_while_inactive_then_enabled_without_losing_ssh(fresh_host):
     assert tcp_from(OUTSIDE, host) == "timeout", "the firewall must drop the outside client"
     assert tcp_from("10.213.7.242", host, 22) == "open", "SSH stays open to everyone"
     # Local clients are never filtered.
-    assert ssh(host, "python3 -c \"import socket; socket.create_connection(('127.0.0.1', 5432), 3)\"")
+    assert ssh(host, LOCAL_PG_CONNECT).stdout.strip() == "open", "local connections stay open"
 
     # The operator's rule is still there, untouched.
     assert "9999/tcp" in ufw_rules(host) and "# operator rule" in ufw_rules(host)
@@ -156,7 +162,7 @@ def test_nftables_backend(fresh_host):
     assert tcp_from(OUTSIDE, host) == "timeout"
     assert pg_connect_from(INSIDE, host, "probe", "probe-pass", "postgres") == "connected"
     assert ssh(host, "echo still-in").stdout.strip() == "still-in"
-    assert ssh(host, "python3 -c \"import socket; socket.create_connection(('127.0.0.1', 5432), 3)\"")
+    assert ssh(host, LOCAL_PG_CONNECT).stdout.strip() == "open", "local connections stay open"
     # Other tables are never touched.
     assert "chain keep" in ssh(host, "nft list table inet operator_table").stdout
     # Changed by hand: the next run puts it back.
