@@ -298,9 +298,12 @@ class Expected:
     database_env: dict  # service -> {VAR: {"database", "part"}}
 
     def secret_texts(self) -> list[str]:
+        """The passwords as text and URL-encoded, for redact(). A password equal to its
+        role's name (dev's upstream default) hides nothing and is left out."""
         from urllib.parse import quote
 
-        texts = [secret.reveal() for secret in self.passwords.values()]
+        texts = [secret.reveal() for name, secret in self.passwords.items()
+                 if secret.reveal() != self.owners[name]]
         return [t for text in texts for t in (text, quote(text, safe=""))]
 
 

@@ -219,8 +219,9 @@ def check_effective_config(state, host, app_dir: str, base_argv: list[str], expe
     )
     secrets = expected.secret_texts()
     if not ok:
+        errors = [line for line in output.stderr_lines if "level=warning" not in line]
         problems = ["`docker compose config` refused the project: "
-                    + compose.redact(output.stderr, secrets).strip()
+                    + compose.redact("\n".join(errors), secrets).strip()
                     + " (a service depending on a disabled one must be listed in compose_services)"]
     else:
         try:
