@@ -120,6 +120,33 @@ def test_overlay_for_the_root_dev_file_points_every_database_variable_at_the_env
     assert "environment" not in services["langfuse"]
 
 
+def test_overlay_for_the_prod_and_cron_files(project_copy, monkeypatch):
+    """README's prod configuration: hatchet-server and owlclaw on the host's databases, both
+    freed from owlclaw-db; owlclaw's token comes from app_secrets through the .env."""
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "h")
+    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o")
+    monkeypatch.setenv("HATCHET_API_TOKEN", "tok-123")
+    settings = settings_for(
+        project_copy, "prod", app_repo="git@example.invalid:owlclaw.git",
+        compose_files=["deploy/docker-compose.prod.yml", "deploy/docker-compose.cron.yml"],
+        app_secrets=["HATCHET_API_TOKEN"],
+        compose_services={
+            "owlclaw-db": {"disabled": True, "host_gateway": False},
+            "prometheus": {"ports": ["9090:9090"]},
+            "hatchet-server": {"ports": ["7077:7077", "8081:8080"], "database_env": {"DATABASE_URL": "hatchet"}},
+            "owlclaw": {"ports": ["8080:8080"], "database_env": {"OWLCLAW_DATABASE_URL": "owlclaw"}},
+        },
+    )
+    services = yaml.load(compose.render_overlay(settings), Loader=OverlayLoader)["services"]
+    assert services["owlclaw"]["environment"] == {
+        "OWLCLAW_DATABASE_URL": "${OWLCLAW_DATABASE_URL:?the deploy's .env sets it}"}
+    assert services["hatchet-server"]["environment"] == {
+        "DATABASE_URL": "${HATCHET_DATABASE_URL:?the deploy's .env sets it}"}
+    for name in ("owlclaw", "hatchet-server", "prometheus"):
+        assert services[name]["depends_on"] == {"owlclaw-db": ("reset", "null")}
+    assert "HATCHET_API_TOKEN='tok-123'" in compose.render_env(settings, 5432)
+
+
 def test_overlay_advertises_each_environments_own_published_ports(project_copy, monkeypatch):
     monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h")
     monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o")
