@@ -19,6 +19,7 @@ import textwrap
 
 import pytest
 
+from ..owlclaw_services import DEV_ROOT_SERVICES, HATCHET_LITE, PROD_SERVICES
 from .harness import converge, psql, run_deploy, ssh
 from .test_app import _git, http_get, serve_repository
 
@@ -166,29 +167,12 @@ volumes:
 
 # ---------------------------------------------------------------- the configurations (README)
 
-HATCHET_LITE = {
-    "ports": ["17077:7078", "8888:8888"],
-    "database_env": {"DATABASE_URL": "hatchet"},
-    "environment": {
-        "SERVER_GRPC_BROADCAST_ADDRESS": "host.docker.internal:{published:7078}",
-        "SERVER_URL": "http://host.docker.internal:{published:8888}",
-    },
-}
-DEV_ROOT_SERVICES = {
-    "owlclaw-db": {"disabled": True, "host_gateway": False},
-    "langfuse": {"disabled": True},
-    "redis": {"ports": ["6379:6379"]},
-    "hatchet-lite": HATCHET_LITE,
-}
+# Beside prod on one machine: its own ports (STACK.md's staging plan) and database.
 STAGING_ROOT_SERVICES = {
     **DEV_ROOT_SERVICES,
     "redis": {"ports": ["6380:6379"]},
     "hatchet-lite": {**HATCHET_LITE, "ports": ["17078:7078", "8889:8888"],
                      "database_env": {"DATABASE_URL": "hatchet_staging"}},
-}
-PROD_SERVICES = {
-    "owlclaw-db": {"disabled": True, "host_gateway": False},
-    "hatchet-server": {"ports": ["7077:7077", "8080:8080"], "database_env": {"DATABASE_URL": "hatchet"}},
 }
 
 SECRET = "h-Secret'with$odd chars#1"

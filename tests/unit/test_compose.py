@@ -6,6 +6,8 @@ from deploylib import compose
 from deploylib.config import host_layers, validate
 from deploylib.facts.app import Docker
 
+from ..owlclaw_services import DEV_ROOT_SERVICES, HATCHET_LITE
+
 
 class OverlayLoader(yaml.SafeLoader):
     """Reads compose's merge tags back as ("override", value) / ("reset", value)."""
@@ -80,24 +82,6 @@ def test_overlay_remaps_binds_disables_and_pins_subnet(project_copy, monkeypatch
     assert data["services"]["kibana"] == {"profiles": ("override", ["disabled"])}
     assert data["services"]["worker"]["ports"] == ("override", [])
     assert data["networks"]["default"]["ipam"]["config"] == [{"subnet": "172.30.1.0/24"}]
-
-
-# The shapes of OwlClaw's own compose files (see the e2e fixtures), as compose_services
-# configurations: root docker-compose.dev.yml for dev, deploy/docker-compose.prod.yml +
-# deploy/docker-compose.cron.yml for prod.
-HATCHET_LITE = {
-    "ports": ["17077:7078", "8888:8888"],
-    "database_env": {"DATABASE_URL": "hatchet"},
-    "environment": {
-        "SERVER_GRPC_BROADCAST_ADDRESS": "host.docker.internal:{published:7078}",
-        "SERVER_URL": "http://host.docker.internal:{published:8888}",
-    },
-}
-DEV_ROOT_SERVICES = {
-    "owlclaw-db": {"disabled": True, "host_gateway": False},
-    "langfuse": {"disabled": True},
-    "hatchet-lite": HATCHET_LITE,
-}
 
 
 def test_overlay_for_the_root_dev_file_points_every_database_variable_at_the_env(project_copy, monkeypatch):
