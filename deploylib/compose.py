@@ -296,14 +296,16 @@ class Expected:
     owners: dict  # database -> owner role
     passwords: dict  # database -> Secret
     database_env: dict  # service -> {VAR: {"database", "part"}}
+    app_secrets: tuple = ()  # Secrets: only hidden from messages
 
     def secret_texts(self) -> list[str]:
-        """The passwords as text and URL-encoded, for redact(). A password equal to its
-        role's name (dev's upstream default) hides nothing and is left out."""
+        """The passwords (as text and URL-encoded) and the app secrets, for redact(). A
+        password equal to its role's name (dev's upstream default) hides nothing: left out."""
         from urllib.parse import quote
 
         texts = [secret.reveal() for name, secret in self.passwords.items()
                  if secret.reveal() != self.owners[name]]
+        texts += [secret.reveal() for secret in self.app_secrets]
         return [t for text in texts for t in (text, quote(text, safe=""))]
 
 
@@ -318,6 +320,7 @@ def expected_config(settings, port: int) -> Expected:
             for name, spec in settings.compose_services.items()
             if not spec["disabled"]
         },
+        app_secrets=tuple(settings.app_secret_values.values()),
     )
 
 

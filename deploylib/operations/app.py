@@ -222,7 +222,8 @@ def check_effective_config(state, host, app_dir: str, base_argv: list[str], expe
         errors = [line for line in output.stderr_lines if "level=warning" not in line]
         problems = ["`docker compose config` refused the project: "
                     + compose.redact("\n".join(errors), secrets).strip()
-                    + " (a service depending on a disabled one must be listed in compose_services)"]
+                    + " (compose_services lists only services of compose_files, and every"
+                    " service that depends on a disabled one)"]
     else:
         try:
             problems = compose.check_effective_config(json.loads(output.stdout), expected)

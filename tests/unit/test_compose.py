@@ -314,6 +314,8 @@ def test_redact_hides_secrets_and_their_url_form():
     exp = expected()
     text = "error near 'postgresql://hatchet:h%24ecret%2F1@x' and h$ecret/1"
     assert compose.redact(text, exp.secret_texts()) == "error near 'postgresql://hatchet:<secret>@x' and <secret>"
+    exp.app_secrets = (Secret("tok-9", "test"),)
+    assert compose.redact("token tok-9", exp.secret_texts()) == "token <secret>"
     # dev's default password (= the role name) is no secret: names stay readable.
     exp.passwords["owlclaw"] = Secret("owlclaw", "dev default")
     assert "o-secret" not in exp.secret_texts() and "owlclaw" not in exp.secret_texts()
