@@ -4,10 +4,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from io import StringIO
-
-import json
 
 from pyinfra import host, logger
 from pyinfra.api import (
