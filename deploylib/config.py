@@ -339,12 +339,65 @@ def is_env_value(value):
 PORT_MAPPING_RE = re.compile(
     r"^(?:(?:\[[0-9a-fA-F:]+\]|[0-9.]+):)?\d{1,5}(?:-\d{1,5})?:\d{1,5}(?:-\d{1,5})?(?:/(?:tcp|udp))?$"
 )
-SERVICE_FIELDS = ("ports", "disabled", "host_gateway")
+SERVICE_FIELDS = ("ports", "disabled", "host_gateway", "database_env", "environment")
 SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+# What a database_env entry may carry: "<database>" (its URL) or "<database>.<part>".
+DATABASE_PARTS = ("url", "user", "password", "host", "port", "name")
+PUBLISHED_RE = re.compile(r"\{published:(\d{1,5})\}")
+
+
+def is_database_env(value):
+    """VAR -> "<database>" (the URL) or "<database>.<part>" -> {VAR: {"database", "part"}}."""
+    if not isinstance(value, Mapping):
+        raise ValueError("database_env: expected a mapping VAR -> '<database>' or '<database>.<part>'")
+    out = {}
+    for variable, reference in value.items():
+        where = f"database_env: {variable!r}"
+        try:
+            is_env_var_name(variable)
+        except ValueError as error:
+            raise ValueError(f"{where}: {error}")
+        database, _, part = reference.partition(".") if isinstance(reference, str) else ("", "", "")
+        part = part or "url"
+        if not NAME_RE.match(database or "-") or part not in DATABASE_PARTS:
+            raise ValueError(
+                f"{where}: {reference!r}: expected a database of `databases` ('hatchet'), or "
+                f"'<database>.<part>' with part one of {', '.join(DATABASE_PARTS)}"
+            )
+        out[variable] = {"database": database, "part": part}
+    return out
+
+
+def container_port(mapping: str) -> str:
+    """'127.0.0.1:17077:7078/tcp' -> '7078'."""
+    return mapping.rsplit(":", 1)[-1].split("/")[0]
+
+
+def is_service_environment(value, ports):
+    """VAR -> a literal, non-secret value; '{published:N}' stands for the host port this
+    environment publishes container port N on (from the service's own `ports`)."""
+    if not isinstance(value, Mapping):
+        raise ValueError("environment: expected a mapping VAR -> value")
+    out = {}
+    for variable, text in value.items():
+        try:
+            is_env_var_name(variable)
+            text = is_env_value(text)
+        except ValueError as error:
+            raise ValueError(f"environment: {variable!r}: {error}")
+        published = {container_port(p): p for p in ports or []}
+        for wanted in PUBLISHED_RE.findall(text):
+            if wanted not in published or "-" in published[wanted]:
+                raise ValueError(
+                    f"environment: {variable!r}: {{published:{wanted}}} names container port {wanted}, "
+                    f"which this service's ports do not publish (ports: {ports or []})"
+                )
+        out[variable] = text
+    return out
 
 
 def is_compose_services(value):
-    """service -> {ports: ["HOST:CONTAINER", ...], disabled: bool, host_gateway: bool}."""
+    """service -> {ports, disabled, host_gateway, database_env, environment} (group_data/all.py)."""
     if not isinstance(value, Mapping):
         raise ValueError("expected a mapping of compose service name -> {'ports': [...], ...}")
     out = {}
@@ -368,9 +421,25 @@ def is_compose_services(value):
         try:
             disabled = is_bool(spec.get("disabled", False))
             host_gateway = is_bool(spec.get("host_gateway", True))
+            database_env = is_database_env(spec.get("database_env", {}))
+            environment = is_service_environment(spec.get("environment", {}), ports)
         except ValueError as error:
             raise ValueError(f"{where}: {error}")
-        out[name] = {"ports": ports, "disabled": disabled, "host_gateway": host_gateway}
+        if database_env and not host_gateway:
+            raise ValueError(
+                f"{where}: database_env needs host_gateway (host.docker.internal is how the "
+                "container reaches the host's PostgreSQL)"
+            )
+        both = sorted(set(database_env) & set(environment))
+        if both:
+            raise ValueError(f"{where}: {', '.join(both)} in both database_env and environment")
+        out[name] = {
+            "ports": ports,
+            "disabled": disabled,
+            "host_gateway": host_gateway,
+            "database_env": database_env,
+            "environment": environment,
+        }
     return out
 
 
@@ -429,6 +498,7 @@ SCHEMA: dict[str, Validator] = {
     "compose_project": is_name,
     "compose_files": is_list(is_relative_path),
     "compose_services": is_compose_services,
+    "app_secrets": is_list(is_env_var_name),
     "compose_subnet": is_optional(is_cidr),
     "compose_bind_address": is_ip_address,
     "compose_up_timeout": is_int(5, 3600),
@@ -459,6 +529,7 @@ class Settings:
     values: dict
     sources: dict
     secrets: dict = field(default_factory=dict)
+    app_secret_values: dict = field(default_factory=dict)  # app_secrets: name -> Secret
 
     def __getattr__(self, key):
         try:
@@ -602,6 +673,7 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
     settings = Settings(environment, values, sources)
     check_consistency(settings)
     settings.secrets = resolve_secrets(settings)
+    settings.app_secret_values = resolve_app_secrets(settings)
     return settings
 
 
@@ -627,6 +699,36 @@ def read_secrets_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _secret_from(variable: str, from_file: dict[str, str], environment: str) -> Secret | None:
+    """`variable` from the controller's environment, else from secrets/<env>.env."""
+    if os.environ.get(variable):
+        return Secret(os.environ[variable], f"${variable}")
+    if from_file.get(variable):
+        return Secret(from_file[variable], f"{_rel(secrets_file(environment))}:{variable}")
+    return None
+
+
+def resolve_app_secrets(settings: Settings) -> dict[str, Secret]:
+    """The application's secrets beyond database passwords (app_secrets, e.g. HATCHET_API_TOKEN),
+    from the same sources as the passwords. dev leaves a missing one out of the .env (the
+    compose file's own default applies); staging and prod refuse to start without it."""
+    if not (settings.app_repo or settings.app_local_dir):
+        return {}
+    from_file = read_secrets_file(secrets_file(settings.environment))
+    values = {}
+    for variable in settings.app_secrets:
+        secret = _secret_from(variable, from_file, settings.environment)
+        if secret is not None:
+            values[variable] = secret
+        elif settings.environment != "dev":
+            raise ConfigError(
+                f"{settings.source('app_secrets')}: app_secrets: {variable}: not set: set the "
+                f"environment variable {variable} or add {variable}=... to "
+                f"{_rel(secrets_file(settings.environment))} (mode 0600, git-ignored)"
+            )
+    return values
+
+
 def resolve_secrets(settings: Settings) -> dict[str, Secret]:
     """Every database password, from the environment variable its spec names, else
     secrets/<env>.env; dev may fall back to the upstream default (password = role name)."""
@@ -634,12 +736,9 @@ def resolve_secrets(settings: Settings) -> dict[str, Secret]:
     secrets = {}
     for database, spec in settings.databases.items():
         variable = spec["password_env"]
-        if os.environ.get(variable):
-            secrets[database] = Secret(os.environ[variable], f"${variable}")
-        elif from_file.get(variable):
-            secrets[database] = Secret(
-                from_file[variable], f"{_rel(secrets_file(settings.environment))}:{variable}"
-            )
+        secret = _secret_from(variable, from_file, settings.environment)
+        if secret is not None:
+            secrets[database] = secret
         elif settings.allow_dev_default_passwords:
             secrets[database] = Secret(spec["owner"], "dev default (password = role name)")
         else:
@@ -694,6 +793,20 @@ def check_app(settings: Settings) -> None:
         )
     if not settings.compose_files:
         raise ConfigError(f"{settings.source('compose_files')}: compose_files: expected at least one file")
+    for service, spec in settings.compose_services.items():
+        for variable, reference in spec["database_env"].items():
+            if reference["database"] not in settings.databases:
+                raise ConfigError(
+                    f"{settings.source('compose_services')}: compose_services: service {service!r}: "
+                    f"database_env: {variable!r}: {reference['database']!r} is not a managed database; "
+                    f"expected one of {', '.join(settings.databases)}"
+                )
+    clash = sorted(set(settings.app_secrets) & set(settings.app_env))
+    if clash:
+        raise ConfigError(
+            f"{settings.source('app_secrets')}: app_secrets: {', '.join(clash)} also in app_env "
+            "(a secret is never written as plain configuration)"
+        )
 
 
 def host_layers(environment: str, host_name: str, host_data: dict) -> list[Layer]:

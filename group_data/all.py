@@ -234,16 +234,58 @@ compose_project = "owlclaw"
 # deploy_state_dir/app/<project>/) always comes last.
 compose_files = ["deploy/docker-compose.lite.hatchet-only.yml"]
 
-# What this environment's overlay changes, per compose service:
+# What this environment's overlay changes, per compose service of compose_files
+# (list only services those files define; services not listed are left as the
+# base files define them). Fields:
 #   ports:        the published ports, replacing the base file's
 #                 ("HOST:CONTAINER"; bound to compose_bind_address); [] = none
-#   disabled:     True: not started here (profiles: ["disabled"])
+#   disabled:     True: not started here (profiles: ["disabled"]); every listed
+#                 service's depends_on on it is removed (compose refuses a
+#                 dependency on a disabled service). A containerised PostgreSQL
+#                 (OwlClaw's owlclaw-db) is disabled: the host's PostgreSQL serves
 #   host_gateway: add host.docker.internal -> the host (default True), so the
 #                 service reaches the host's PostgreSQL
-# Services not listed are left as the base files define them.
+#   database_env: VAR -> "<database>" (its URL) or "<database>.<part>", part one
+#                 of url, user, password, host, port, name; <database> a key of
+#                 `databases`. The overlay sets VAR to ${<DATABASE>_DATABASE_<PART>}
+#                 from the .env (no secret in the overlay): the host's PostgreSQL
+#                 at host.docker.internal, the managed cluster's real port, the
+#                 database's owner role and its secret, whatever the base file
+#                 says. Before `up` the effective configuration (`docker compose
+#                 config`) is checked: every PostgreSQL URL of every enabled
+#                 service must name exactly that, or the run stops.
+#   environment:  VAR -> a literal, non-secret value; "{published:N}" is the
+#                 host port `ports` publishes container port N on, so advertised
+#                 addresses follow each environment's ports
+# The OwlClaw repository's services (README, Application) and what they read:
+#   hatchet-lite (deploy/docker-compose.lite.hatchet-only.yml, root
+#     docker-compose.dev.yml): DATABASE_URL -> hatchet; advertises
+#     SERVER_GRPC_BROADCAST_ADDRESS (gRPC, container port 7078) and SERVER_URL (8888)
+#   hatchet-server (hatchet-engine; deploy/docker-compose.prod.yml, .cron.yml):
+#     DATABASE_URL -> hatchet
+#   owlclaw (deploy/docker-compose.cron.yml): OWLCLAW_DATABASE_URL -> owlclaw
+#   langfuse (root docker-compose.dev.yml, profile "full"): DATABASE_URL and
+#     DIRECT_URL -> its own langfuse database, which the deploy does not manage:
+#     disabled unless `databases` gets one
+#   owlclaw-db: the containerised PostgreSQL, disabled
+# The default is for the default compose_files (Hatchet Lite only).
 compose_services = {
-    "hatchet-lite": {"ports": ["8888:8888", "17077:7077"]},
+    "hatchet-lite": {
+        "ports": ["17077:7078", "8888:8888"],
+        "database_env": {"DATABASE_URL": "hatchet"},
+        "environment": {
+            "SERVER_GRPC_BROADCAST_ADDRESS": "host.docker.internal:{published:7078}",
+            "SERVER_URL": "http://host.docker.internal:{published:8888}",
+        },
+    },
 }
+
+# The application's secrets besides database passwords, by variable name (e.g.
+# "HATCHET_API_TOKEN", which OwlClaw reads as ${HATCHET_API_TOKEN:-}): each from
+# the environment variable of that name, else secrets/<env>.env, written to the
+# .env for compose to interpolate. staging and prod stop, before any host is
+# contacted, when one is missing; dev leaves it out (the file's default applies).
+app_secrets = []
 
 # The subnet (CIDR) pinned for the project's default network, or None (Docker
 # picks one). It is added to the networks allowed to reach PostgreSQL (pg_hba

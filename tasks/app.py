@@ -7,7 +7,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.operations import files, server
 
-from deploylib import backups, compose
+from deploylib import backups, compose, postgres_rules
 from deploylib.bootstrap import host_docker_packages
 from deploylib.config import Secret
 from deploylib.facts import cached_fact
@@ -82,7 +82,9 @@ else:
         )
         source_id = compose.tree_hash(settings.app_local_dir, settings.app_rsync_excludes)
 
-    env_text = compose.render_env(settings)
+    # One source for the port: the managed cluster's, as pg_hba, the firewall and the backups.
+    _, cluster = postgres_rules.server_and_cluster(host, settings)
+    env_text = compose.render_env(settings, cluster.port)
     app.secret_file(
         name="App .env",
         path=compose.env_path(settings),
@@ -126,4 +128,5 @@ else:
         force=settings.compose_force_up,
         before_up=before_up,
         source_command=f"git -c safe.directory={settings.app_dir} -C {settings.app_dir} rev-parse HEAD",
+        expected=compose.expected_config(settings, cluster.port),
     )

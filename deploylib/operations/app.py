@@ -4,11 +4,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from io import StringIO
 
-from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, RsyncCommand, StringCommand, operation
+from pyinfra import host, logger
+from pyinfra.api import (
+    FileUploadCommand,
+    FunctionCommand,
+    OperationError,
+    RsyncCommand,
+    StringCommand,
+    operation,
+)
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
 from .. import compose
@@ -193,6 +202,40 @@ exit 1
 """
 
 
+def check_effective_config(state, host, app_dir: str, base_argv: list[str], expected: compose.Expected):
+    """Run on the controller while the operation executes: `docker compose ... config` on the
+    host (its output holds the secrets: read here, never printed), then
+    compose.check_effective_config. False (the run stops before `up`) on any problem."""
+    # The operation's own connector arguments (sudo, ...), as pyinfra gives its commands.
+    arguments = {
+        key: value
+        for key, value in (host.current_op_global_arguments or {}).items()
+        if key in CONNECTOR_ARGUMENT_KEYS
+    }
+    command = f"cd {shlex.quote(app_dir)} && {compose.shell([*base_argv, *compose.config_args()])}"
+    ok, output = host.run_shell_command(
+        StringCommand(command), print_output=False, print_input=False, **arguments
+    )
+    secrets = expected.secret_texts()
+    if not ok:
+        errors = [line for line in output.stderr_lines if "level=warning" not in line]
+        problems = ["`docker compose config` refused the project: "
+                    + compose.redact("\n".join(errors), secrets).strip()
+                    + " (compose_services lists only services of compose_files, and every"
+                    " service that depends on a disabled one)"]
+    else:
+        try:
+            problems = compose.check_effective_config(json.loads(output.stdout), expected)
+        except ValueError:
+            problems = ["`docker compose config --format json` printed no JSON"]
+    if problems:
+        for problem in problems:
+            host.log_styled(f"effective compose configuration: {problem}", fg="red", log_func=logger.error)
+        host.log_styled("stopped before `docker compose up`", fg="red", log_func=logger.error)
+        return False
+    return True
+
+
 @operation()
 def compose_up(
     app_dir: str,
@@ -207,6 +250,7 @@ def compose_up(
     force: bool = False,
     before_up: list[str] | None = None,
     source_command: str = "",
+    expected: compose.Expected | None = None,
 ):
     """
     ``<base_argv> up -d --remove-orphans`` in ``app_dir`` when what makes the
@@ -221,11 +265,15 @@ def compose_up(
     + source_id: None when the commit is only known on the host (first deploy
       with a deploy key): ``source_command`` prints it there
     + before_up: shell scripts run first (the pre-deploy backup)
+    + expected: what the effective configuration's database variables must say,
+      checked (check_effective_config) before anything else
     """
     wanted = None if source_id is None else compose.record_text(source_id, record_rest)
     if wanted is not None and not force and containers and compose.same_record(wanted, current_record):
         host.noop(f"compose project {project} is deployed as recorded")
         return
+    if expected is not None:
+        yield FunctionCommand(check_effective_config, (app_dir, base_argv, expected), {})
     for script in before_up or []:
         yield _bash(script)
     q = shlex.quote
