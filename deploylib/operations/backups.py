@@ -29,9 +29,10 @@ def backup_now(enabled: bool, about_to_change: bool, script: str):
 
 def run_backup_script(script: str) -> str:
     """Shell: run the installed backup script once, or say how to install it."""
+    q = shlex.quote(script)
     return (
-        f"if [ ! -x {script} ]; then echo '{script} is not installed: run deploy.py (its backups "
-        f"step installs it) before the application step' >&2; exit 1; fi; {script} --skip-missing"
+        f"if [ ! -x {q} ]; then echo {q}' is not installed: run deploy.py (its backups "
+        f"step installs it) before the application step' >&2; exit 1; fi; {q} --skip-missing"
     )
 
 

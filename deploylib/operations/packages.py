@@ -20,5 +20,5 @@ def apt_present(packages: list[str], installed: dict):
         return
     yield (
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
-        f"apt-get install -y -q --no-install-recommends {' '.join(map(shlex.quote, missing))}"
+        f"apt-get install -y -q --no-install-recommends -- {' '.join(map(shlex.quote, missing))}"
     )
