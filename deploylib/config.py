@@ -317,7 +317,7 @@ def _shown(value) -> str:
     return f"a {type(value).__name__}"
 
 
-LISTEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]*|\*")
+LISTEN_RE = re.compile(r"[A-Za-z0-9:][A-Za-z0-9.:_-]*|\*")
 
 
 def is_listen_address(value):
