@@ -18,7 +18,6 @@ import math
 import os
 import posixpath
 import re
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,7 +121,9 @@ PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
 def is_package(value):
     if not isinstance(value, str) or not PACKAGE_RE.fullmatch(value):
-        raise ValueError("expected a Debian package name (a-z, 0-9, +, -, .; starting with a letter or digit)")
+        raise ValueError(
+            "expected a Debian package name (a-z, 0-9, +, -, .; starting with a letter or digit)"
+        )
     return value
 
 
@@ -278,7 +279,9 @@ def is_deploy_path(value):
     path = is_abs_path(value)
     for tree in SYSTEM_TREES:
         if is_within(path, tree):
-            raise ValueError(f"{path!r} is within the system directory {tree} (expected a directory of the deploy's own)")
+            raise ValueError(
+                f"{path!r} is within the system directory {tree} (expected a directory of the deploy's own)"
+            )
     if path in SYSTEM_DIRECTORIES:
         raise ValueError(f"{path!r} is a system directory (expected a directory of its own below it)")
     return path
@@ -411,7 +414,9 @@ def is_cron_schedule(value):
                 if last < first:
                     raise ValueError(f"{label} {field_value!r}: range {base!r} runs backwards; {expected}")
                 if slash and not dash:
-                    raise ValueError(f"{label} {field_value!r}: bad step: it needs '*' or a range; {expected}")
+                    raise ValueError(
+                        f"{label} {field_value!r}: bad step: it needs '*' or a range; {expected}"
+                    )
             if slash:
                 span = max(last - first, 1)
                 if not DIGITS_RE.fullmatch(step) or not 1 <= int(step) <= span:
@@ -486,7 +491,9 @@ def check_auth_options(rule) -> None:
             raise ValueError(f"method 'ldap': ldapprefix/ldapsuffix (simple bind) cannot be combined with "
                              f"{', '.join(sorted(search))} (search+bind)")
         if not simple and not (options.get("ldapbasedn") or options.get("ldapurl")):
-            raise ValueError("method 'ldap' needs ldapbasedn (search+bind) or ldapprefix/ldapsuffix (simple bind)")
+            raise ValueError(
+                "method 'ldap' needs ldapbasedn (search+bind) or ldapprefix/ldapsuffix (simple bind)"
+            )
         if "ldapbindpasswd" in options and "ldapbinddn" not in options:
             raise ValueError("method 'ldap': ldapbindpasswd without ldapbinddn")
         if "ldapsearchattribute" in options and "ldapsearchfilter" in options:
@@ -602,7 +609,7 @@ def ports_in_range(mapping: str) -> bool:
     """Every port number of a 'HOST:CONTAINER' mapping is 1-65535 and each range ascends."""
     spec = mapping.rsplit("/", 1)[0]
     host_port, _, container = spec.rpartition(":")
-    host_port = host_port.rpartition(":")[2] if not host_port.startswith("[") else host_port.rpartition("]:")[2]
+    host_port = host_port.rpartition("]:" if host_port.startswith("[") else ":")[2]
     for part in (host_port, container):
         first, _, last = part.partition("-")
         numbers = [int(first), int(last or first)]
@@ -628,7 +635,8 @@ def is_compose_services(value):
             if not isinstance(ports, (list, tuple)):
                 raise ValueError(f"{where}: ports: expected a list of 'HOST:CONTAINER' strings")
             for port in ports:
-                if not isinstance(port, str) or not PORT_MAPPING_RE.fullmatch(port) or not ports_in_range(port):
+                if (not isinstance(port, str) or not PORT_MAPPING_RE.fullmatch(port)
+                        or not ports_in_range(port)):
                     raise ValueError(
                         f"{where}: ports: {port!r}: expected 'HOST:CONTAINER' such as '3003:3001'"
                     )

@@ -126,7 +126,8 @@ def extension_packages(
             )
         packages.append(EXTENSION_PACKAGES[extension].format(major=major_version))
     checks = "".join(
-        f"if ! apt-cache show --no-all-versions -- {shlex.quote(package)} 2>/dev/null | grep -q '^Package:'; then "
+        f"if ! apt-cache show --no-all-versions -- {shlex.quote(package)} 2>/dev/null "
+        "| grep -q '^Package:'; then "
         f"echo '{package} is not in this host'\"'\"'s apt sources: the distribution does not "
         f"package it for PostgreSQL {major_version}. Set pgdg_apt_repository = True in "
         f"{data_file} to add the PostgreSQL project'\"'\"'s apt repository (apt.postgresql.org), "

@@ -17,7 +17,12 @@ import pytest
 from sandbox import hosts
 
 from .harness import converge, run_deploy, ssh
-from .test_app import IMAGE, _git, app_data, app_repo  # noqa: F401 - app_repo is a fixture
+from .test_app import (
+    IMAGE,
+    _git,
+    app_data,
+    app_repo,  # noqa: F401 - a fixture this module's test uses
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +58,8 @@ def import_image(host):
     """))
 
 
-def test_cli_sudo_keeps_secrets_private_and_git_never_runs_as_root(fresh_trixie, app_repo, tmp_path):
+def test_cli_sudo_keeps_secrets_private_and_git_never_runs_as_root(fresh_trixie, app_repo,  # noqa: F811
+                                                                   tmp_path):
     host = fresh_trixie
     deploy_key = tmp_path / "deploy-key"
     deploy_key.write_text(f"-----BEGIN OPENSSH PRIVATE KEY-----\n{KEY_CANARY}\n"
@@ -67,7 +73,8 @@ def test_cli_sudo_keeps_secrets_private_and_git_never_runs_as_root(fresh_trixie,
 
     data = {**app_data(app_repo), **AS_DEPLOY_USER_CLI_SUDO, "app_deploy_key": str(deploy_key),
             "app_env": {"CANARY": ENV_CANARY}}
-    ssh(host, f"rm -f /tmp/sampler.stop /tmp/sampler.log; nohup bash -c {shlex.quote(SAMPLER)} >/dev/null 2>&1 &")
+    ssh(host, "rm -f /tmp/sampler.stop /tmp/sampler.log; "
+              f"nohup bash -c {shlex.quote(SAMPLER)} >/dev/null 2>&1 &")
     try:
         first = converge(host, overrides=data, extra_args=("--sudo",))
     finally:

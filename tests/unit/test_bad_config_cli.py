@@ -107,7 +107,8 @@ PROD_SECRETS = {"HATCHET_DB_PASSWORD": "h-secret", "OWLCLAW_DB_PASSWORD": "o-sec
     ("pg_settings = {'work_mem': undefined_name}\n", "bad.py: line 1: NameError"),
     ("pg_settings = {\n", "bad.py: line 1"),
     # the policy, before any host is touched
-    ('pg_listen_addresses = ["0.0.0.0"]\n', "bad.py: pg_listen_addresses: '0.0.0.0' listens on every address"),
+    ('pg_listen_addresses = ["0.0.0.0"]\n',
+     "bad.py: pg_listen_addresses: '0.0.0.0' listens on every address"),
     ('pg_hba_rules = [{"type": "host", "database": "all", "user": "all", "address": "0.0.0.0/0", '
      '"method": "trust"}]\n', "bad.py: pg_hba_rules: rule 0: address 0.0.0.0/0 is wider than /8"),
     ('pg_settings = {"password_encryption": "md5"}\n', "bad.py: pg_settings: password_encryption = 'md5'"),

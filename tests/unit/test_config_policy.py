@@ -59,7 +59,8 @@ HOSTILE = [
     ("pg_hba_auth_method", "md5", "expected 'scram-sha-256'"),
     ("pg_settings", {"password_encryption": "md5"}, "password_encryption = 'md5'"),
     ("pg_settings", {"password_encryption": "on"}, "password_encryption = 'on'"),
-    ("pg_hba_rules", hba(method="ldap", options=f"ldapbasedn=dc=x ldapbinddn=cn=a ldapbindpasswd={LDAP_SECRET}"),
+    ("pg_hba_rules",
+     hba(method="ldap", options=f"ldapbasedn=dc=x ldapbinddn=cn=a ldapbindpasswd={LDAP_SECRET}"),
      "needs ldapserver"),
     ("pg_hba_rules", hba(method="ldap", options="ldapserver=ldap.example"), "needs ldapbasedn"),
     ("pg_hba_rules", hba(method="ldap", options="ldapserver=l ldapprefix=cn= ldapbasedn=dc=x"),
@@ -227,7 +228,7 @@ def test_good_cron_schedules(schedule):
 def write_staging(project, databases):
     (project / "group_data/staging.py").write_text(
         'environment = "staging"\npg_listen_addresses = ["localhost"]\n'
-        f'pg_client_networks = ["172.17.0.0/16"]\n' + (f"databases = {databases!r}\n" if databases else "")
+        'pg_client_networks = ["172.17.0.0/16"]\n' + (f"databases = {databases!r}\n" if databases else "")
     )
 
 

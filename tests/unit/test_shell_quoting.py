@@ -132,7 +132,8 @@ BUILDERS = {
         uploaded="upload", path="env-file", user="deploy", group="docker", mode="600")),
     "wait_script": (lambda project, word: app_ops.wait_script(["docker", "compose", "-p", word], project, 5),
                     dict(project="owlclaw", word="owlclaw")),
-    "GitCheckout": (lambda path, url, key_path, user: app_facts.GitCheckout().command(path, url, key_path, user),
+    "GitCheckout": (lambda path, url, key_path, user:
+                    app_facts.GitCheckout().command(path, url, key_path, user),
                     dict(path="/data/o", url="git://h/a.git", key_path="/data/o/.git/k", user="deploy")),
     "TextFile": (lambda path: app_facts.TextFile().command(path), dict(path="/x")),
     "ComposeContainers": (lambda project: app_facts.ComposeContainers().command(project), dict(project="o")),
