@@ -114,27 +114,28 @@ def is_option_safe(validator: Validator) -> Validator:
     return check
 
 
+def is_match(pattern: re.Pattern, expected: str) -> Validator:
+    """A string ``pattern`` matches whole (fullmatch: a trailing newline never slips through)."""
+    def check(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ValueError(expected)
+        return value
+
+    return check
+
+
 # Debian package names (Debian Policy 5.6.1): lowercase letters, digits, + - . ; at least
 # two characters, starting with a letter or digit (so never an option to apt-get).
 PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 
-
-def is_package(value):
-    if not isinstance(value, str) or not PACKAGE_RE.fullmatch(value):
-        raise ValueError(
-            "expected a Debian package name (a-z, 0-9, +, -, .; starting with a letter or digit)"
-        )
-    return value
+is_package = is_match(PACKAGE_RE, "expected a Debian package name (a-z, 0-9, +, -, .; starting with a "
+                                  "letter or digit)")
 
 
 # "<version>/<name>" as pg_lsclusters prints it.
 CLUSTER_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3})?/[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}")
 
-
-def is_cluster(value):
-    if not isinstance(value, str) or not CLUSTER_RE.fullmatch(value):
-        raise ValueError("expected '<version>/<name>' such as '17/main'")
-    return value
+is_cluster = is_match(CLUSTER_RE, "expected '<version>/<name>' such as '17/main'")
 
 
 # A branch, tag or commit: git check-ref-format's rules on a safe alphabet, never an option.
@@ -196,13 +197,8 @@ def is_choice(*choices: str) -> Validator:
 
 
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def is_name(value):
-    """A PostgreSQL/compose-safe identifier: lowercase, digits, underscore."""
-    if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-        raise ValueError("expected a lowercase name: letters, digits, underscore (max 63)")
-    return value
+# A PostgreSQL/compose-safe identifier.
+is_name = is_match(NAME_RE, "expected a lowercase name: letters, digits, underscore (max 63)")
 
 
 # Names the deploy never manages: PostgreSQL's own roles and databases, and the system's
@@ -323,10 +319,7 @@ def _shown(value) -> str:
 LISTEN_RE = re.compile(r"[A-Za-z0-9:][A-Za-z0-9.:_-]*|\*")
 
 
-def is_listen_address(value):
-    if not isinstance(value, str) or not LISTEN_RE.fullmatch(value):
-        raise ValueError("expected '*', 'localhost', an IP address or a host name")
-    return value
+is_listen_address = is_match(LISTEN_RE, "expected '*', 'localhost', an IP address or a host name")
 
 
 def is_mapping(key: Validator, val: Validator) -> Validator:
@@ -585,10 +578,7 @@ def is_relative_path(value):
     return value
 
 
-def is_env_var_name(value):
-    if not isinstance(value, str) or not ENV_VAR_RE.fullmatch(value):
-        raise ValueError("expected an environment variable name (A-Z, 0-9, _)")
-    return value
+is_env_var_name = is_match(ENV_VAR_RE, "expected an environment variable name (A-Z, 0-9, _)")
 
 
 def is_env_value(value):

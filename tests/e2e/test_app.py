@@ -124,6 +124,11 @@ def install_docker_and_image(host, app_repo, env="dev", extra_env=None, override
                         overrides=overrides or app_data(app_repo), extra_env=extra_env)
     assert result.ok, result.describe()
     assert "Docker engine and compose packages" in result.changed
+    import_test_image(host)
+
+
+def import_test_image(host):
+    """The busybox-static root filesystem as IMAGE (no registry is reachable)."""
     ssh(host, textwrap.dedent(f"""\
         set -e
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null

@@ -18,10 +18,10 @@ from sandbox import hosts
 
 from .harness import converge, run_deploy, ssh
 from .test_app import (
-    IMAGE,
     _git,
     app_data,
     app_repo,  # noqa: F401 - a fixture this module's test uses
+    import_test_image,
 )
 
 pytestmark = pytest.mark.e2e
@@ -45,19 +45,6 @@ SAMPLER = textwrap.dedent(f"""\
 """)
 
 
-def import_image(host):
-    ssh(host, textwrap.dedent(f"""\
-        set -e
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null
-        root=$(mktemp -d); mkdir -p $root/bin $root/tmp $root/etc
-        cp /bin/busybox $root/bin/
-        for applet in sh httpd wget nc sleep cat echo mkdir ls env; do ln -s busybox $root/bin/$applet; done
-        echo 'root:x:0:0:root:/:/bin/sh' > $root/etc/passwd
-        tar -C $root -c . | docker import -c 'CMD ["/bin/sh"]' - {IMAGE} >/dev/null
-        rm -rf $root
-    """))
-
-
 def test_cli_sudo_keeps_secrets_private_and_git_never_runs_as_root(fresh_trixie, app_repo,  # noqa: F811
                                                                    tmp_path):
     host = fresh_trixie
@@ -69,7 +56,7 @@ def test_cli_sudo_keeps_secrets_private_and_git_never_runs_as_root(fresh_trixie,
                     deploy_file="bootstrap.py").ok
     started = run_deploy(host, deploy_file="tasks/docker.py", overrides=app_data(app_repo))
     assert started.ok, started.describe()
-    import_image(host)
+    import_test_image(host)
 
     data = {**app_data(app_repo), **AS_DEPLOY_USER_CLI_SUDO, "app_deploy_key": str(deploy_key),
             "app_env": {"CANARY": ENV_CANARY}}
