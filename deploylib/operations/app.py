@@ -38,7 +38,7 @@ def checkout_script(path: str, url: str, ref: str, key_path: str | None) -> str:
         f"ref={q(ref)}",
         'commit=$(git rev-parse -q --verify "refs/remotes/origin/$ref^{commit}" '
         '|| git rev-parse -q --verify "refs/tags/$ref^{commit}" '
-        '|| git rev-parse -q --verify "$ref^{commit}") '
+        '|| git rev-parse -q --verify --end-of-options "$ref^{commit}") '
         '|| { echo "app_ref $ref: no such branch, tag or commit in the repository" >&2; exit 1; }',
         'git checkout -q --detach "$commit"',
         'echo "checked out $(git rev-parse HEAD) ($ref)"',
