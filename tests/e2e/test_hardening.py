@@ -32,6 +32,8 @@ KEY_CANARY = "keycanary-93b0aa"
 # ssh as the deploy user; sudo from the command line (--sudo), not from host data.
 AS_DEPLOY_USER_CLI_SUDO = {"ssh_user": "deploy", "ssh_key": KEY}
 UPLOAD_DIR = "/run/hatchet-owlclaw-deploy-upload"
+# The planted commands record the uid they ran as: one file per uid, in a directory anyone may
+# write to (so no run fails for want of permission, whoever ran first).
 PLANTED = "/tmp/planted-git-ran-as"
 
 SAMPLER = textwrap.dedent(f"""\
@@ -82,20 +84,22 @@ def test_cli_sudo_keeps_secrets_private_and_git_never_runs_as_root(fresh_trixie,
     assert dirs <= {f"dir 700 deploy {UPLOAD_DIR}"}, dirs
 
     # git: a fsmonitor and hooks planted by the checkout's owner (app_user = deploy).
+    record = f'touch {PLANTED}/$(id -u) 2>/dev/null'
     plant = textwrap.dedent(f"""\
         set -e
         cd /data/owlclaw
-        git config core.fsmonitor 'echo "fsmonitor $(id -u)" >> {PLANTED}; false'
+        git config core.fsmonitor '{record}; false'
         for hook in post-checkout pre-commit reference-transaction post-merge; do
-            printf '#!/bin/sh\\necho "hook $(id -u)" >> {PLANTED}\\n' > .git/hooks/$hook
+            printf '#!/bin/sh\\n%s\\nexit 0\\n' '{record}' > .git/hooks/$hook
             chmod +x .git/hooks/$hook
         done
     """)
+    ssh(host, f"install -d -m 1777 {PLANTED}")
     ssh(host, f"runuser -u deploy -- bash -c {shlex.quote(plant)}")
     # Control: the plant works: root running git there the old way (safe.directory) runs it.
     ssh(host, "git -c safe.directory=/data/owlclaw -C /data/owlclaw status >/dev/null 2>&1 || true")
-    assert "fsmonitor 0" in ssh(host, f"cat {PLANTED}").stdout
-    ssh(host, f"rm -f {PLANTED}")
+    assert ssh(host, f"ls {PLANTED}").stdout.split() == ["0"]
+    ssh(host, f"rm -f {PLANTED}/*")
 
     # A new ref: the fact (status, rev-parse), the checkout and the record all run git there.
     work = app_repo["work"]
@@ -104,5 +108,7 @@ def test_cli_sudo_keeps_secrets_private_and_git_never_runs_as_root(fresh_trixie,
     _git(work, "push", "-q", str(app_repo["bare"]), "HEAD:refs/heads/hardening")
     moved = converge(host, overrides={**data, "app_ref": "hardening"}, extra_args=("--sudo",))
     assert "App repository at hardening" in moved.changed
-    ran = ssh(host, f"cat {PLANTED} 2>/dev/null || true").stdout.split("\n")
-    assert not [line for line in ran if line.endswith(" 0")], f"planted git config ran as root: {ran}"
+    ran_as = ssh(host, f"ls {PLANTED}").stdout.split()
+    assert "0" not in ran_as, f"planted git config or hook ran as root (uids {ran_as})"
+    # ... and it did run, as the checkout's owner (git honoured the hooks: the check can see them).
+    assert ran_as == [ssh(host, "id -u deploy").stdout.strip()], ran_as
