@@ -160,7 +160,8 @@ def test_unknown_key_suggests(project_copy, monkeypatch):
 
 
 def test_wildcard_listen_refused_outside_dev(project_copy, monkeypatch, db_secrets):
-    with pytest.raises(ConfigError, match=r"pg_listen_addresses: '\*' listens on every address.*refused in prod"):
+    with pytest.raises(ConfigError,
+                       match=r"pg_listen_addresses: '\*' listens on every address.*refused in prod"):
         load(project_copy, "prod", overrides={"pg_listen_addresses": ["*"]}, monkeypatch=monkeypatch)
 
 
