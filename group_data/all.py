@@ -51,7 +51,8 @@ pgdg_apt_repository = False
 pg_cluster = None
 
 # postgresql.conf listen_addresses, as a list. Changing it restarts PostgreSQL
-# (unless pg_allow_restart is False). '*' is refused outside dev.
+# (unless pg_allow_restart is False). '*', '0.0.0.0' and '::' are refused outside
+# dev (policy_exceptions: "network_wide_listen").
 pg_listen_addresses = ["localhost"]
 
 # Any other postgresql.conf settings, name -> value (bool, number, string or
@@ -61,7 +62,8 @@ pg_listen_addresses = ["localhost"]
 pg_settings = {"password_encryption": "scram-sha-256"}
 
 # Networks (CIDR) allowed to reach PostgreSQL over TCP: app hosts, the compose
-# projects' Docker networks. Each yields one pg_hba rule per managed database
+# projects' Docker networks. Outside dev none wider than /8 (IPv4) or /32 (IPv6)
+# (policy_exceptions: "network_wide_clients"). Each yields one pg_hba rule per managed database
 # (that database, its owner role, pg_hba_auth_method) and, with the firewall
 # step, the firewall rules: one list, so they cannot disagree.
 pg_client_networks = []
@@ -304,3 +306,25 @@ compose_up_timeout = 300
 
 # Run `up` even when nothing changed since the last successful deploy.
 compose_force_up = False
+
+# ---------------------------------------------------------------- configuration policy
+
+# staging and prod refuse dangerous settings before any host is touched; dev only
+# warns. Each refusal can be accepted by naming its exception here (printed on
+# every run while it is in effect):
+#   "network_wide_listen":      pg_listen_addresses '*', '0.0.0.0' or '::';
+#                               compose_bind_address '0.0.0.0' or '::'
+#   "network_wide_clients":     a network wider than /8 (IPv4) or /32 (IPv6) in
+#                               pg_client_networks, compose_subnet or a network
+#                               pg_hba_rules entry (0.0.0.0/0, ::/0, 'all')
+#   "insecure_network_auth":    a network pg_hba_rules entry with trust,
+#                               password or md5; pg_hba_auth_method = "md5"
+#   "weak_password_encryption": pg_settings password_encryption other than
+#                               scram-sha-256
+# Refused everywhere, no exception: reserved names (PostgreSQL's postgres,
+# template0/1, pg_*; system users such as root, daemon, nobody, www-data), paths
+# that are not absolute and normalised or lie in a system or PostgreSQL
+# directory, pg_hba options a method does not take or is missing (ldap without
+# ldapserver, radius without radiussecrets, ...), staging/prod names (databases,
+# roles, password variables) the other environment's data file uses.
+policy_exceptions = []

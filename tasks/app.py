@@ -14,6 +14,7 @@ from deploylib.facts import cached_fact
 from deploylib.facts.app import ComposeContainers, DockerEngine, GitCheckout, TextFile
 from deploylib.operations import app
 from deploylib.operations.backups import run_backup_script
+from deploylib.shell import as_user, git_in
 
 settings = host.data.settings
 user = settings.app_user
@@ -58,7 +59,8 @@ else:
             )
 
     if settings.app_repo:
-        checkout = host.get_fact(GitCheckout, path=settings.app_dir, url=settings.app_repo, key_path=key_path)
+        checkout = host.get_fact(GitCheckout, path=settings.app_dir, url=settings.app_repo, key_path=key_path,
+                                 user=user)
         app.git_checkout(
             name=f"App repository at {settings.app_ref}",
             path=settings.app_dir,
@@ -127,6 +129,6 @@ else:
         timeout=settings.compose_up_timeout,
         force=settings.compose_force_up,
         before_up=before_up,
-        source_command=f"git -c safe.directory={settings.app_dir} -C {settings.app_dir} rev-parse HEAD",
+        source_command=as_user(user, git_in(settings.app_dir, "rev-parse", "HEAD")),
         expected=compose.expected_config(settings, cluster.port),
     )

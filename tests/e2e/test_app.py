@@ -121,6 +121,9 @@ def app_data(app_repo, **more) -> dict:
         "app_ref": "v1",
         "compose_files": [COMPOSE_FILE],
         "compose_bind_address": "0.0.0.0",
+        # published on every address (the test reaches them from outside): staging and prod
+        # refuse that unless the exception is named (deploylib/config.py policy)
+        "policy_exceptions": ["network_wide_listen"],
         "compose_up_timeout": 90,
         **more,
     }
@@ -132,6 +135,11 @@ def install_docker_and_image(host, app_repo, env="dev", extra_env=None, override
                         overrides=overrides or app_data(app_repo), extra_env=extra_env)
     assert result.ok, result.describe()
     assert "Docker engine and compose packages" in result.changed
+    import_test_image(host)
+
+
+def import_test_image(host):
+    """The busybox-static root filesystem as IMAGE (no registry is reachable)."""
     ssh(host, textwrap.dedent(f"""\
         set -e
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null
