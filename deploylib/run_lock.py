@@ -78,14 +78,19 @@ def script_parse_stat() -> str:
     return 'rest=${stat##*) }; set -- $rest; start=${20:-}'
 
 
-def fact_command() -> str:
+def _paths(lock_dir: str) -> tuple[str, str]:
+    return shlex.quote(f"{lock_dir}/run.lock"), shlex.quote(f"{lock_dir}/run.last")
+
+
+def fact_command(lock_dir: str = LOCK_DIR) -> str:
     """sh, shell builtins only: run.last, the lock's lines, whether its holder still runs."""
+    lock_file, last_file = _paths(lock_dir)
     return (
-        f"if [ -f {LAST_FILE} ]; then IFS= read -r line < {LAST_FILE}; printf 'last\\t%s\\n' \"$line\"; fi; "
-        f"if [ -f {LOCK_FILE} ]; then holder=; "
+        f"if [ -f {last_file} ]; then IFS= read -r line < {last_file}; printf 'last\\t%s\\n' \"$line\"; fi; "
+        f"if [ -f {lock_file} ]; then holder=; "
         "while IFS= read -r line; do printf 'lock\\t%s\\n' \"$line\"; "
         "case $line in holder_pid=*) holder=${line#holder_pid=} ;; esac; "
-        f"done < {LOCK_FILE}; "
+        f"done < {lock_file}; "
         'case $holder in ""|*[!0-9]*) ;; *) if [ -r /proc/$holder/stat ]; then '
         f"read -r stat < /proc/$holder/stat; {script_parse_stat()}; "
         "printf 'holder_start_now\\t%s\\n' \"$start\"; fi ;; esac; "
@@ -156,7 +161,9 @@ def refusal(host_name: str, state: LockState, clear: str) -> str | None:
     )
 
 
-def take_script(record: dict, planned_last: str, controller_pid_here: int | None, clear: str) -> str:
+def take_script(
+    record: dict, planned_last: str, controller_pid_here: int | None, clear: str, lock_dir: str = LOCK_DIR
+) -> str:
     """bash (as root): take the lock atomically (a complete file hard-linked into place: it
     exists whole or not at all), or stop naming its holder; then check that no other run
     took the lock since this one planned (run.last), and record this run there."""
@@ -165,8 +172,8 @@ def take_script(record: dict, planned_last: str, controller_pid_here: int | None
     run_id = clean(record["run_id"])
     local = str(int(controller_pid_here)) if controller_pid_here else ""
     return f"""set -u
-lock={q(LOCK_FILE)} last={q(LAST_FILE)}
-mkdir -p -m 0700 {q(LOCK_DIR)}
+lock={q(lock_dir + "/run.lock")} last={q(lock_dir + "/run.last")}
+mkdir -p -m 0700 {q(lock_dir)}
 # The holder: the process that lives as long as this run's connection.
 p=$$ holder=
 while [ "${{p:-0}}" -gt 1 ]; do
@@ -201,10 +208,11 @@ printf '%s\\n' {q(last_line(record))} > "$last.new" && mv -f "$last.new" "$last"
 """
 
 
-def release_script(run_id: str) -> str:
+def release_script(run_id: str, lock_dir: str = LOCK_DIR) -> str:
     """sh: remove the lock if (and only if) this run holds it."""
+    lock_file, _ = _paths(lock_dir)
     line = shlex.quote(f"run_id={clean(run_id)}")
     return (
-        f"if [ -f {LOCK_FILE} ]; then while IFS= read -r line; do "
-        f"if [ \"$line\" = {line} ]; then rm -f {LOCK_FILE}; break; fi; done < {LOCK_FILE}; fi; true"
+        f"if [ -f {lock_file} ]; then while IFS= read -r line; do "
+        f"if [ \"$line\" = {line} ]; then rm -f {lock_file}; break; fi; done < {lock_file}; fi; true"
     )
