@@ -8,7 +8,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from .. import notices, pg_sql
-from ..backups import render, restore_names
+from ..backups import exclusive_values, render, restore_names
 
 
 @operation()
@@ -83,6 +83,7 @@ def restore(
         old_comment_sql=old_comment,
         swap=swap,
         drop_old=drop_old,
+        **exclusive_values(),
     )
     if swap:
         notices.add(
