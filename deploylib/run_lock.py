@@ -132,9 +132,12 @@ def clear_command(ssh_target: str | None) -> str:
     return f"ssh {ssh_target} {remove}" if ssh_target else remove
 
 
-def ssh_target(hostname: str, user: str | None, port: int | None) -> str:
+def ssh_target(hostname: str, user: str | None, port: int | None, key: str | None = None) -> str:
+    """ssh's arguments to reach the host as the inventory does (port, key, user)."""
     target = f"{user}@{hostname}" if user else hostname
-    return f"-p {int(port)} {target}" if port and int(port) != 22 else target
+    options = f"-p {int(port)} " if port and int(port) != 22 else ""
+    options += f"-i {shlex.quote(key)} " if key else ""
+    return options + target
 
 
 def refusal(host_name: str, state: LockState, clear: str) -> str | None:
@@ -187,7 +190,8 @@ start=
 if [ -n "$holder" ]; then read -r stat < /proc/$holder/stat; {script_parse_stat()}; fi
 read -r boot < /proc/sys/kernel/random/boot_id
 new=$lock.{q(run_id)}
-{{ printf '%s\\n' {q(lines)}; printf 'holder_pid=%s\\nholder_start=%s\\nboot_id=%s\\n' "$holder" "$start" "$boot"; }} > "$new"
+{{ printf '%s\\n' {q(lines)}
+   printf 'holder_pid=%s\\nholder_start=%s\\nboot_id=%s\\n' "$holder" "$start" "$boot"; }} > "$new"
 if ! ln "$new" "$lock" 2>/dev/null; then
     rm -f "$new"
     echo "run lock: this host is locked by another run; nothing was changed. Its lock ($lock):" >&2

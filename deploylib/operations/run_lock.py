@@ -67,7 +67,9 @@ def clear_command(host) -> str:
         return run_lock.clear_command(None)
     data = host.data
     hostname = data.get("ssh_hostname") or host.name
-    return run_lock.clear_command(run_lock.ssh_target(hostname, data.get("ssh_user"), data.get("ssh_port")))
+    return run_lock.clear_command(
+        run_lock.ssh_target(hostname, data.get("ssh_user"), data.get("ssh_port"), data.get("ssh_key"))
+    )
 
 
 def record(host, environment: str) -> dict:

@@ -36,19 +36,21 @@ def test_replace_when_unchanged_stop_when_changed(tmp_path):
     staged.write_text("newer\n")
     stopped = sh(file_swap.replace_script(str(target), str(staged), planned, "root:root", "640"))
     assert stopped.returncode == 1
-    assert f"{target} changed since this run planned it" in stopped.stderr and "nothing was written" in stopped.stderr
+    assert f"{target} changed since this run planned it" in stopped.stderr
+    assert "nothing was written" in stopped.stderr
     assert target.read_text() == "edited by someone after planning\n"
     assert not staged.exists()
 
 
 def test_absent_file_planned_absent(tmp_path):
     target, staged = tmp_path / "f", tmp_path / "f.deploy-new.1"
+    absent = file_swap.EMPTY_SHA256
     staged.write_text("new\n")
-    ok = sh(file_swap.replace_script(str(target), str(staged), file_swap.EMPTY_SHA256, "root:root", "644"))
+    ok = sh(file_swap.replace_script(str(target), str(staged), absent, "root:root", "644"))
     assert ok.returncode == 0 and target.read_text() == "new\n"
     # Planned absent, but somebody created it meanwhile: stop.
     staged.write_text("newer\n")
-    stopped = sh(file_swap.replace_script(str(target), str(staged), file_swap.EMPTY_SHA256, "root:root", "644"))
+    stopped = sh(file_swap.replace_script(str(target), str(staged), absent, "root:root", "644"))
     assert stopped.returncode == 1 and target.read_text() == "new\n"
 
 

@@ -113,3 +113,4 @@ def test_clear_command():
         "ssh -p 2222 deploy@db1 sudo rm /var/lib/hatchet-owlclaw-deploy/run.lock"
     )
     assert run_lock.ssh_target("db1", None, 22) == "db1"
+    assert run_lock.ssh_target("db1", "root", None, "/keys/id x") == "-i '/keys/id x' root@db1"
