@@ -141,7 +141,8 @@ def test_two_concurrent_deploys_one_proceeds_the_other_stops_changing_nothing(fr
     assert f"run lock: {host.name} is locked by a run in progress: deploy.py for environment dev" \
         in message
     assert f"started {record['started']} by {record['operator']} on {record['controller']}" in message
-    assert f"controller PID {holder.proc.pid}" in message and f"on this host PID {record['holder_pid']}" in message
+    assert f"controller PID {holder.proc.pid}" in message
+    assert f"on this host PID {record['holder_pid']}" in message
     assert "Nothing was changed on any host" in message
     held = holder.finish()
     assert held.ok, held.describe()
@@ -261,7 +262,8 @@ def test_staging_retention_leaves_prod_backups(fresh_trixie):
     plant = "; ".join(
         f"mkdir -p -m 700 {backups}/{name.split('/')[0]} && echo old > {backups}/{name} && "
         f"touch -d '{age} days ago' {backups}/{name}"
-        for name, age in [*zip(prod_files, (2, 5, 10, 2, 5, 10), strict=True), (unscoped, 10), (staging_old, 3)])
+        for name, age in [*zip(prod_files, (2, 5, 10, 2, 5, 10), strict=True),
+                          (unscoped, 10), (staging_old, 3)])
     ssh(host, plant)
 
     out = ssh(host, "/usr/local/sbin/hatchet-owlclaw-backup-staging").stdout
