@@ -240,6 +240,7 @@ def test_concurrent_staging_and_prod_runs_keep_both_pg_hba_blocks(fresh_trixie):
             assert blocks[env] is not None, f"round {round_}: {env}'s block is gone"
             assert networks[env].format(applied[env]) in blocks[env], (round_, env, blocks[env])
         assert lock_record(host) == {}
+        print(f"round {round_}: " + ", ".join(f"{env} {'ran' if r.ok else 'stopped'}" for env, r in results.items()))
     # Whoever was stopped in the last round, run again: both converge, both blocks stay.
     for env in ENVIRONMENTS:
         converge(host, **env_run(host, env, [networks[env].format(5)]))
