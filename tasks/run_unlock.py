@@ -7,4 +7,4 @@ from deploylib.operations import run_lock
 
 run_lock.take_before_first_change(host, host.data.settings.environment)
 
-run_lock.release(name="Release the run lock")
+run_lock.release(host, name="Release the run lock")

@@ -5,8 +5,10 @@
 - ``take_before_first_change`` (planning, last): the lock is taken by the first
   command that would change the host, whichever operation yields it. A run with
   nothing to change takes no lock and costs no command.
-- ``release`` (the last operation) removes it; when an operation fails, pyinfra
-  executes nothing more on that host, so a callback removes it right there.
+- ``release`` (the last operation) marks where it is removed: once it has run, a
+  callback removes the lock (not a command of the operation: a run's changes stay
+  the operations that changed the host). When an operation fails, pyinfra executes
+  nothing more on that host, so the same callback removes it right there.
 - A killed controller (or Ctrl-C during execution) releases nothing: its lock is
   stale (its holder process is gone with the connection), and the next run says so.
 """
@@ -44,6 +46,8 @@ RUN = {
 _held: dict[tuple[int, str], str] = {}
 # (id(state), host name) -> the LockState this host's plan was made with
 _planned: dict[tuple[int, str], run_lock.LockState] = {}
+# (id(state), host name) -> the op hash of its release operation
+_release_op: dict[tuple[int, str], str] = {}
 
 
 class RunLocked(DeployError):
@@ -84,7 +88,7 @@ def check(host) -> None:
     if message:
         raise RunLocked(message)
     _planned[_key(host)] = state
-    _install_failure_release(host.state)
+    _install_release(host.state)
 
 
 def take_before_first_change(host, environment: str) -> None:
@@ -109,50 +113,69 @@ def take_before_first_change(host, environment: str) -> None:
         op_data = state.ops[host][op_hash]
         original = op_data.command_generator
 
-        def locked(original=original):
-            for command in original():
-                if state.is_executing and key not in _held:
-                    yield take
-                    _held[key] = "taken"  # resumed only when the take succeeded
-                yield command
+        def locked(original=original, op_data=op_data):
+            try:
+                for command in original():
+                    if state.is_executing and key not in _held:
+                        yield take
+                        _held[key] = "taken"  # resumed only when the take succeeded
+                    yield command
+            except Exception:
+                # An operation that raises (OperationError) while executing ends the run
+                # without pyinfra's failure callbacks: release here.
+                if _held.get(key) == "taken":
+                    _release(host, op_data, " after the operation's error")
+                raise
 
         op_data.command_generator = locked
 
 
 @operation()
-def release():
-    """Remove this run's lock from the host (nothing when this run took none)."""
-    key = _key(current_host)
-    if _held.get(key) != "taken":
+def release_marker():
+    """Where the lock is released (by ``_Release``, once this operation has run)."""
+    if _held.get(_key(current_host)) != "taken":
         current_host.noop("this run took no lock on this host")
-        return
-    yield run_lock.release_script(RUN["run_id"])
-    _held[key] = "released"
+    else:
+        current_host.noop("the run lock is released now")
+    return
+    yield
 
 
-class _ReleaseOnFailure(BaseStateCallback):
-    """pyinfra runs nothing more on a host after a failed operation: release its lock now."""
+def release(host, name: str) -> None:
+    """Declare the last operation: the lock this run took on ``host`` is released after it."""
+    meta = release_marker(name=name)
+    _release_op[_key(host)] = meta._hash
+
+
+def _release(host, op_data, why: str) -> None:
+    key = _key(host)
+    arguments = {k: v for k, v in op_data.global_arguments.items() if k in CONNECTOR_ARGUMENT_KEYS}
+    ok, _ = host.run_shell_command(StringCommand(run_lock.release_script(RUN["run_id"])), **arguments)
+    if ok:
+        _held[key] = "released"
+        logger.info(f"{host.print_prefix}run lock released{why}")
+    else:
+        logger.error(f"{host.print_prefix}run lock NOT released{why}: clear it with: {clear_command(host)}")
+
+
+class _Release(BaseStateCallback):
+    """Release the lock after the release operation, or right after a failed operation
+    (pyinfra runs nothing more on that host then)."""
+
+    @staticmethod
+    def operation_host_success(state, host, op_hash, retry_count=0):
+        key = _key(host)
+        if _held.get(key) == "taken" and _release_op.get(key) == op_hash:
+            _release(host, state.ops[host][op_hash], "")
 
     @staticmethod
     def operation_host_error(state, host, op_hash, retry_attempt=0, max_retries=0):
-        key = _key(host)
         op_data = state.ops[host].get(op_hash)
-        if _held.get(key) != "taken" or op_data is None or op_data.global_arguments.get("_ignore_errors"):
-            return
-        arguments = {k: v for k, v in op_data.global_arguments.items() if k in CONNECTOR_ARGUMENT_KEYS}
-        ok, _ = host.run_shell_command(
-            StringCommand(run_lock.release_script(RUN["run_id"])), **arguments
-        )
-        if ok:
-            _held[key] = "released"
-            logger.info(f"{host.print_prefix}run lock released after the failed operation")
-        else:
-            logger.error(
-                f"{host.print_prefix}run lock NOT released after the failed operation: "
-                f"clear it with: {clear_command(host)}"
-            )
+        ignored = op_data is not None and op_data.global_arguments.get("_ignore_errors")
+        if _held.get(_key(host)) == "taken" and op_data is not None and not ignored:
+            _release(host, op_data, " after the failed operation")
 
 
-def _install_failure_release(state) -> None:
-    if not any(isinstance(h, _ReleaseOnFailure) for h in state.callback_handlers):
-        state.add_callback_handler(_ReleaseOnFailure())
+def _install_release(state) -> None:
+    if not any(isinstance(h, _Release) for h in state.callback_handlers):
+        state.add_callback_handler(_Release())

@@ -240,7 +240,8 @@ def test_concurrent_staging_and_prod_runs_keep_both_pg_hba_blocks(fresh_trixie):
             assert blocks[env] is not None, f"round {round_}: {env}'s block is gone"
             assert networks[env].format(applied[env]) in blocks[env], (round_, env, blocks[env])
         assert lock_record(host) == {}
-        print(f"round {round_}: " + ", ".join(f"{env} {'ran' if r.ok else 'stopped'}" for env, r in results.items()))
+        outcome = ", ".join(f"{env} {'ran' if r.ok else 'stopped'}" for env, r in results.items())
+        print(f"round {round_}: {outcome}")
     # Whoever was stopped in the last round, run again: both converge, both blocks stay.
     for env in ENVIRONMENTS:
         converge(host, **env_run(host, env, [networks[env].format(5)]))
@@ -282,3 +283,23 @@ def test_staging_retention_leaves_prod_backups(fresh_trixie):
     assert {"globals/globals-prod-20200102T000000Z.sql", "globals/globals-prod-20200105T000000Z.sql",
             unscoped} <= set(listing)
     assert len([n for n in listing if re.fullmatch(r"globals/globals-staging-\d{8}T\d{6}Z\.sql", n)]) == 1
+
+
+def test_lock_released_when_an_operation_stops_the_run(fresh_trixie):
+    host = fresh_trixie
+    converge(host)
+    # A change early in the plan (the lock is taken), then an operation that stops the run
+    # while executing: a foreign pg_hba.conf line above the managed block shadows its rules.
+    path = hba_path(host)
+    ssh(host, "chmod 755 /var/lib/hatchet-owlclaw-deploy && "
+              f"sed -i '1i host all all 0.0.0.0/0 reject' {path}")
+    strict = {"pg_hba_on_shadowed": "fail"}
+    stopped = run_deploy(host, overrides=strict)
+    assert not stopped.ok and stopped.payload is None  # pyinfra stops the run: no results
+    assert ssh(host, "stat -c %a /var/lib/hatchet-owlclaw-deploy").stdout.strip() == "700"  # executed
+    assert "comes before the managed block" in stopped.stderr
+    assert "run lock released after the operation's error" in stopped.stderr
+    assert lock_record(host) == {}
+    # Nothing to clear: the next run goes ahead (and stops at the same line, as it should).
+    again = run_deploy(host, overrides=strict)
+    assert "stale lock" not in again.stderr and "comes before the managed block" in again.stderr
