@@ -150,7 +150,10 @@ def release(host, name: str) -> None:
 def _release(host, op_data, why: str) -> None:
     key = _key(host)
     arguments = {k: v for k, v in op_data.global_arguments.items() if k in CONNECTOR_ARGUMENT_KEYS}
-    ok, _ = host.run_shell_command(StringCommand(run_lock.release_script(RUN["run_id"])), **arguments)
+    try:
+        ok, _ = host.run_shell_command(StringCommand(run_lock.release_script(RUN["run_id"])), **arguments)
+    except Exception as error:  # the connection is gone: the lock's holder with it (stale)
+        ok, why = False, f"{why} ({error})"
     if ok:
         _held[key] = "released"
         logger.info(f"{host.print_prefix}run lock released{why}")
