@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import jinja2
 
-from .config import project_dir, scope_tag
+from .config import CONTROL_RE, project_dir, scope_tag
 
 # One script, schedule and log per environment (staging and prod may share a host, with
 # different database lists): <name>-<environment>. The names without it are from before.
@@ -47,7 +47,7 @@ def log_path(environment: str) -> str:
 MARKER = "Managed by the hatchet-owlclaw deploy (templates/backup.sh.j2); changes are overwritten."
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-DUMP_NAME_RE = re.compile(r"^(?P<db>[a-z_][a-z0-9_]*)-(?P<stamp>\d{8}T\d{6}Z)\.dump$")
+DUMP_NAME_RE = re.compile(r"(?P<db>[a-z_][a-z0-9_]*)-(?P<stamp>[0-9]{8}T[0-9]{6}Z)\.dump")
 MAX_IDENTIFIER = 63
 
 
@@ -66,7 +66,7 @@ def dump_path(backup_dir: str, database: str, stamp: str) -> str:
 
 def parse_dump_name(filename: str) -> tuple[str, datetime] | None:
     """(database, UTC time) of a file named like the backup script names dumps, else None."""
-    match = DUMP_NAME_RE.match(filename.rsplit("/", 1)[-1])
+    match = DUMP_NAME_RE.fullmatch(filename.rsplit("/", 1)[-1])
     if not match:
         return None
     when = datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
@@ -105,8 +105,29 @@ def _environment() -> jinja2.Environment:
         comment_start_string="{##",
         comment_end_string="##}",
     )
-    env.filters["quote"] = lambda value: shlex.quote(str(value))
+    env.filters["quote"] = lambda value: ShellSafe(shlex.quote(str(value)))
+    env.filters["comment"] = lambda value: ShellSafe(CONTROL_RE.sub("?", str(value)))
+    env.finalize = shell_safe
     return env
+
+
+class ShellSafe(str):
+    """Template output made safe for its place: quoted (| quote) or for a comment (| comment)."""
+
+
+# What a template may print without a filter: numbers and words of this alphabet.
+SAFE_WORD_RE = re.compile(r"[A-Za-z0-9_./@+:=%-]*")
+
+
+def shell_safe(value):
+    """Every {{ value }} of a shell template: quoted, a comment, or a safe word; anything
+    else is refused at render time (never rendered as shell syntax)."""
+    if isinstance(value, ShellSafe) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and SAFE_WORD_RE.fullmatch(value):
+        return value
+    raise ValueError("a shell template value is neither quoted (| quote), a comment (| comment) "
+                     f"nor a word of [A-Za-z0-9_./@+:=%-] ({type(value).__name__})")
 
 
 def render(template: str, **values) -> str:

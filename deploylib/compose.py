@@ -2,9 +2,12 @@
 except reading this repository's templates).
 
 - the compose command line (project, env file, base files + overlay),
-- the per-environment overlay (remapped host ports bound to one address, disabled services,
-  a pinned network subnet, host.docker.internal on Linux),
-- the .env file (database URLs with the passwords),
+- the per-environment overlay, built as data (remapped host ports bound to one address,
+  disabled services and the dependencies on them, the database variables interpolated from
+  the .env, advertised addresses, a pinned network subnet, host.docker.internal on Linux),
+- the .env file (every part of every managed database on the managed cluster's port, the
+  app_secrets),
+- the check of the effective configuration (`docker compose config`) before `up`,
 - the hash of everything that makes a deploy, recorded on the host after a successful `up`,
 - resolving a git ref against `git ls-remote` output, hashing a local tree for rsync mode.
 """
@@ -13,16 +16,20 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import os
 import re
 import shlex
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
 import jinja2
+import yaml
+
+from .config import PUBLISHED_RE
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-OVERLAY_TEMPLATE = "compose.overlay.yml.j2"
 ENV_TEMPLATE = "app.env.j2"
 
 # Where the deploy keeps, per compose project, the rendered overlay and the record of the
@@ -102,28 +109,110 @@ def shell(argv: list[str]) -> str:
 
 # --------------------------------------------------------------------------- overlay
 
+HOST_GATEWAY = "host.docker.internal"
+
+
+class Override:
+    """A value compose puts in place of the base files' (`!override`, compose >= 2.24)."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class Reset:
+    """A key compose removes from the base files' value (`!reset`, compose >= 2.24)."""
+
+    def __init__(self, value=None):
+        self.value = value
+
+
+class OverlayDumper(yaml.SafeDumper):
+    """PyYAML's safe dumper plus compose's merge tags."""
+
+
+def _represent_tagged(tag: str):
+    def represent(dumper, data):
+        if isinstance(data.value, dict):
+            return dumper.represent_mapping(tag, data.value)
+        if isinstance(data.value, (list, tuple)):
+            return dumper.represent_sequence(tag, list(data.value))
+        return dumper.represent_scalar(tag, "null" if data.value is None else str(data.value))
+
+    return represent
+
+
+OverlayDumper.add_representer(Override, _represent_tagged("!override"))
+OverlayDumper.add_representer(Reset, _represent_tagged("!reset"))
+
+
+def env_variable(database: str, part: str = "url") -> str:
+    """The .env variable holding `part` of `database`: ('hatchet_staging', 'url') ->
+    'HATCHET_STAGING_DATABASE_URL'."""
+    return f"{database.upper()}_DATABASE_{part.upper()}"
+
+
+def published_port(ports: list[str], container: str) -> str:
+    """The host port of the mapping publishing `container` ('127.0.0.1:17078:7078' -> '17078')."""
+    for mapping in ports:
+        parts = mapping.split("/")[0].rsplit(":", 2)
+        if parts[-1] == container:
+            return parts[-2]
+    raise ValueError(f"container port {container} is not published")
+
+
+def literal(value: str) -> str:
+    """A value compose must not interpolate: `$` doubled."""
+    return value.replace("$", "$$")
+
+
+def overlay_data(settings) -> dict:
+    """The overlay compose file of this environment, as data (see group_data/all.py,
+    compose_services): published ports, disabled services and the dependencies on them,
+    the database variables taken from the .env, advertised addresses, the network."""
+    specs = settings.compose_services
+    disabled = [name for name, spec in specs.items() if spec["disabled"]]
+    services = {}
+    for name, spec in specs.items():
+        service = {}
+        if spec["disabled"]:
+            # Only started if the "disabled" profile is asked for, whatever profiles it had.
+            service["profiles"] = Override(["disabled"])
+        if spec["host_gateway"]:
+            service["extra_hosts"] = [f"{HOST_GATEWAY}:host-gateway"]
+        if spec["ports"] is not None:
+            service["ports"] = Override([bind_port(settings.compose_bind_address, p) for p in spec["ports"]])
+        if not spec["disabled"]:
+            environment = {
+                variable: "${%s:?the deploy's .env sets it}" % env_variable(ref["database"], ref["part"])
+                for variable, ref in spec["database_env"].items()
+            }
+            for variable, text in spec["environment"].items():
+                text = PUBLISHED_RE.sub(lambda m: published_port(spec["ports"], m.group(1)), text)
+                environment[variable] = literal(text)
+            if environment:
+                service["environment"] = environment
+            if disabled:
+                # compose refuses a dependency on a disabled service: drop exactly those.
+                service["depends_on"] = {other: Reset() for other in disabled}
+        services[name] = service
+    data = {}
+    if services:
+        data["services"] = services
+    if settings.compose_subnet:
+        data["networks"] = {"default": {"ipam": {"config": [{"subnet": settings.compose_subnet}]}}}
+    return data
+
 
 def render_overlay(settings) -> str:
     """The overlay compose file of this environment (YAML text)."""
-    services = []
-    for name, spec in settings.compose_services.items():
-        ports = None
-        if spec.get("ports") is not None:
-            ports = [bind_port(settings.compose_bind_address, port) for port in spec["ports"]]
-        services.append(
-            {
-                "name": name,
-                "ports": ports,
-                "disabled": spec.get("disabled", False),
-                "host_gateway": spec.get("host_gateway", True),
-            }
-        )
-    return _env().get_template(OVERLAY_TEMPLATE).render(
-        environment=settings.environment,
-        project=settings.compose_project,
-        subnet=settings.compose_subnet,
-        services=services,
+    header = (
+        f"# Written by the deploy for environment {settings.environment}, compose project "
+        f"{settings.compose_project}.\n# Do not edit: the next deploy overwrites it.\n"
     )
+    body = yaml.dump(
+        overlay_data(settings), Dumper=OverlayDumper, sort_keys=False, default_flow_style=False, width=4096
+    )
+    return header + body
 
 
 def bind_port(address: str, port: str) -> str:
@@ -138,25 +227,39 @@ def bind_port(address: str, port: str) -> str:
 # --------------------------------------------------------------------------- .env
 
 
-def render_env(settings, host_gateway: str = "host.docker.internal") -> str:
-    """The application's .env. Contains secrets: never print or log the result."""
-    databases = {}
+def database_values(settings, port: int, host: str = HOST_GATEWAY) -> dict[str, dict[str, str]]:
+    """Per managed database: every part the overlay may take from the .env. Holds secrets."""
+    values = {}
     for name, spec in settings.databases.items():
         password = settings.db_password(name).reveal()
-        databases[name] = {
+        values[name] = {
             "user": spec["owner"],
             "password": password,
-            "url": database_url(spec["owner"], password, host_gateway, 5432, name),
+            "host": host,
+            "port": str(port),
+            "name": name,
+            "url": database_url(spec["owner"], password, host, port, name),
         }
-    # Hatchet's own database: "hatchet", or the first whose name starts so ("hatchet_staging").
-    hatchet = next((databases[name] for name in databases if name.startswith("hatchet")), None)
+    return values
+
+
+def render_env(settings, port: int) -> str:
+    """The application's .env: every part of every managed database on the cluster
+    listening on `port` (the managed cluster's real port), the app_secrets, app_env.
+    Contains secrets: never print or log the result."""
+    variables = {
+        env_variable(name, part): value
+        for name, parts in database_values(settings, port).items()
+        for part, value in parts.items()
+    }
     return _env().get_template(ENV_TEMPLATE).render(
         environment=settings.environment,
         project=settings.compose_project,
-        databases=databases,
-        hatchet=hatchet,
+        db_host=HOST_GATEWAY,
+        db_port=port,
+        databases=variables,
+        secrets={name: secret.reveal() for name, secret in settings.app_secret_values.items()},
         extra=settings.app_env,
-        db_host=host_gateway,
     )
 
 
@@ -176,6 +279,135 @@ def env_quote(value) -> str:
         return f"'{value}'"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
     return f'"{escaped}"'
+
+
+# --------------------------------------------------------------------------- check before `up`
+
+PG_URL_RE = re.compile(r"^postgres(?:ql)?(?:\+[A-Za-z0-9_]+)?://", re.IGNORECASE)
+
+
+@dataclass
+class Expected:
+    """What every database variable of the effective configuration must say. Holds the
+    passwords as Secrets (a FunctionCommand's repr shows its arguments)."""
+
+    host: str
+    port: int
+    owners: dict  # database -> owner role
+    passwords: dict  # database -> Secret
+    database_env: dict  # service -> {VAR: {"database", "part"}}
+    app_secrets: tuple = ()  # Secrets: only hidden from messages
+
+    def secret_texts(self) -> list[str]:
+        """The passwords (as text and URL-encoded) and the app secrets, for redact(). A
+        password equal to its role's name (dev's upstream default) hides nothing: left out."""
+        from urllib.parse import quote
+
+        texts = [secret.reveal() for name, secret in self.passwords.items()
+                 if secret.reveal() != self.owners[name]]
+        texts += [secret.reveal() for secret in self.app_secrets]
+        return [t for text in texts for t in (text, quote(text, safe=""))]
+
+
+def expected_config(settings, port: int) -> Expected:
+    return Expected(
+        host=HOST_GATEWAY,
+        port=port,
+        owners={name: spec["owner"] for name, spec in settings.databases.items()},
+        passwords={name: settings.db_password(name) for name in settings.databases},
+        database_env={
+            name: spec["database_env"]
+            for name, spec in settings.compose_services.items()
+            if not spec["disabled"]
+        },
+        app_secrets=tuple(settings.app_secret_values.values()),
+    )
+
+
+def config_args() -> list[str]:
+    """`docker compose ... config`: the effective configuration, interpolated, no image pulled."""
+    return ["config", "--format", "json"]
+
+
+def _url_problems(url: str, expected: Expected, database: str | None) -> list[str]:
+    """What is wrong with a PostgreSQL URL (never quoting its password)."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 5432
+    except ValueError:
+        return ["not a URL the deploy can read"]
+    problems = []
+    if parts.hostname != expected.host:
+        problems.append(f"host {parts.hostname!r}, expected {expected.host!r}")
+    if port != expected.port:
+        problems.append(f"port {port}, expected {expected.port} (the managed cluster's)")
+    name = parts.path.lstrip("/")
+    if database is not None and name != database:
+        problems.append(f"database {name!r}, expected {database!r}")
+    if name not in expected.owners:
+        problems.append(f"database {name!r} is not a managed database ({', '.join(expected.owners)})")
+        return problems
+    user = unquote(parts.username or "")
+    if user != expected.owners[name]:
+        problems.append(f"user {user!r}, expected {expected.owners[name]!r} (owner of {name})")
+    password = unquote(parts.password or "")
+    if not hmac.compare_digest(password.encode(), expected.passwords[name].reveal().encode()):
+        problems.append(f"password is not the managed secret of {name}")
+    return problems
+
+
+def _part_problems(value: str, expected: Expected, database: str, part: str) -> list[str]:
+    if part == "url":
+        return _url_problems(value, expected, database)
+    if part == "password":
+        if hmac.compare_digest(value.encode(), expected.passwords[database].reveal().encode()):
+            return []
+        return [f"is not the managed secret of {database}"]
+    wanted = {"user": expected.owners[database], "host": expected.host, "port": str(expected.port),
+              "name": database}[part]
+    return [] if value == wanted else [f"{value!r}, expected {wanted!r} ({part} of {database})"]
+
+
+def check_effective_config(config: dict, expected: Expected) -> list[str]:
+    """Problems of `docker compose config --format json` output (the enabled services only):
+    every PostgreSQL URL, and every variable database_env names, must reach a managed
+    database on the host's cluster as its owner with its secret; no enabled service may
+    depend on a service that is not enabled. Messages never contain a secret."""
+    problems = []
+    services = config.get("services") or {}
+    for service, spec in services.items():
+        environment = spec.get("environment") or {}
+        mapped = expected.database_env.get(service, {})
+        for variable, ref in mapped.items():
+            if environment.get(variable) is None:
+                problems.append(f"service {service!r}: {variable}: not in the effective configuration")
+        for variable, raw in environment.items():
+            if raw is None:
+                continue
+            value = str(raw).replace("$$", "$")  # compose config escapes every `$`
+            if variable in mapped:
+                found = _part_problems(value, expected, mapped[variable]["database"], mapped[variable]["part"])
+            elif PG_URL_RE.match(value):
+                found = _url_problems(value, expected, None)
+                if found:
+                    found.append("not in compose_services' database_env: the overlay does not set it")
+            else:
+                continue
+            if found:
+                problems.append(f"service {service!r}: {variable}: " + "; ".join(found))
+        for dependency in spec.get("depends_on") or {}:
+            if dependency not in services:
+                problems.append(f"service {service!r}: depends on {dependency!r}, which is not enabled")
+    return problems
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """`text` with every secret in it replaced (compose's own error messages, before printing)."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "<secret>")
+    return text
 
 
 def sha256_text(text: str) -> str:

@@ -19,16 +19,21 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     # make pyinfra cheaper per operation call (deploylib/pyinfra_speedups.py).
     pyinfra_speedups.install()
     result = []
+    warnings: list[str] = []
     try:
         for entry in hosts:
             name, data = entry if isinstance(entry, tuple) else (entry, {})
             layers = host_layers(environment, name, data)
             settings = validate(environment, layers)
+            warnings += [w for w in settings.warnings if w not in warnings]
             result.append((name, {**connection_data(layers), "settings": settings}))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         print("no host was contacted.", file=sys.stderr)
         raise SystemExit(2)
+    # Policy exceptions in effect (and dev's policy warnings): on every run, never silent.
+    for warning in warnings:
+        print(warning, file=sys.stderr)
     return result
 
 

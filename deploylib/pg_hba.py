@@ -407,12 +407,13 @@ class HbaRule:
         object.__setattr__(self, "address", _normalize_address(self.address.strip()))
 
     def _check_options(self) -> None:
+        # Option values are never echoed: ldapbindpasswd and radiussecrets are secrets.
         if any(c in self.options for c in "#\r\n\0"):
-            raise ValueError(f"options cannot contain '#' or line breaks: {self.options!r}")
-        for field in tokenize(self.options):
+            raise ValueError("options cannot contain '#' or line breaks")
+        for position, field in enumerate(tokenize(self.options)):
             for token in field:
                 if "=" not in token.value:
-                    raise ValueError(f"option {token.value!r} is not in name=value form")
+                    raise ValueError(f"option {position + 1} is not in name=value form")
 
     @classmethod
     def from_record(cls, record: Mapping[str, object]) -> HbaRule:
@@ -460,7 +461,8 @@ def _record_kwargs(record: Mapping[str, object]) -> dict[str, object]:
         elif key == "options" and isinstance(value, list | tuple):
             value = " ".join(str(v) for v in value)
         if not (isinstance(value, str) or (key == "address" and value is None)):
-            raise ValueError(f"{key} must be a string, got {value!r}")
+            shown = repr(value) if key != "options" else "a " + type(value).__name__
+            raise ValueError(f"{key} must be a string, got {shown}")
         kwargs[key] = value
     if kwargs.get("address") == "":
         kwargs["address"] = None

@@ -60,8 +60,21 @@ def will_execute_unprompted(mode: RunMode) -> bool:
     return mode.yes and not mode.dry
 
 
+# The spellings of CONFIRM_PROD people use; anything else is named back, never guessed at.
+CONFIRM_YES = frozenset({"yes", "y", "true", "on", "1"})
+CONFIRM_NO = frozenset({"", "no", "n", "false", "off", "0"})
+
+
 def confirmed(confirm_prod: bool, environ=os.environ) -> bool:
-    return bool(confirm_prod) or environ.get(CONFIRM_ENV, "") == "yes"
+    return bool(confirm_prod) or environ.get(CONFIRM_ENV, "").strip().lower() in CONFIRM_YES
+
+
+def unrecognised_confirmation(environ=os.environ) -> str | None:
+    """A sentence when CONFIRM_PROD holds something that is neither a yes nor a no."""
+    value = environ.get(CONFIRM_ENV, "")
+    if value.strip().lower() in CONFIRM_YES | CONFIRM_NO:
+        return None
+    return f"{CONFIRM_ENV}={value!r} is not a confirmation: use {CONFIRM_ENV}=yes."
 
 
 def refusal(
@@ -71,14 +84,17 @@ def refusal(
     is_confirmed: bool,
     changes: list[str],
     entry_point: str,
+    note: str | None = None,
 ) -> str | None:
-    """The message to stop with, or None when the run may go on (pure)."""
+    """The message to stop with, or None when the run may go on (pure). ``note``: a line
+    said first (e.g. an unrecognised CONFIRM_PROD value)."""
     if environment != "prod" or is_confirmed or not changes or not will_execute_unprompted(mode):
         return None
     plan = "\n".join(f"      - {name}" for name in changes)
     return (
         f"prod guard: {host_name}: {len(changes)} operation(s) would change this prod host:\n"
-        f"{plan}\n"
+        + (f"    {note}\n" if note else "")
+        + f"{plan}\n"
         "    Nothing was executed on any host. Next: review the plan "
         f"(pyinfra inventory/prod.py {entry_point} --dry), then confirm with one of\n"
         f"      {CONFIRM_ENV}=yes pyinfra -y inventory/prod.py {entry_point}\n"

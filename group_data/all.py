@@ -51,7 +51,8 @@ pgdg_apt_repository = False
 pg_cluster = None
 
 # postgresql.conf listen_addresses, as a list. Changing it restarts PostgreSQL
-# (unless pg_allow_restart is False). '*' is refused outside dev.
+# (unless pg_allow_restart is False). '*', '0.0.0.0' and '::' are refused outside
+# dev (policy_exceptions: "network_wide_listen").
 pg_listen_addresses = ["localhost"]
 
 # Any other postgresql.conf settings, name -> value (bool, number, string or
@@ -61,7 +62,8 @@ pg_listen_addresses = ["localhost"]
 pg_settings = {"password_encryption": "scram-sha-256"}
 
 # Networks (CIDR) allowed to reach PostgreSQL over TCP: app hosts, the compose
-# projects' Docker networks. Each yields one pg_hba rule per managed database
+# projects' Docker networks. Outside dev none wider than /8 (IPv4) or /32 (IPv6)
+# (policy_exceptions: "network_wide_clients"). Each yields one pg_hba rule per managed database
 # (that database, its owner role, pg_hba_auth_method) and, with the firewall
 # step, the firewall rules: one list, so they cannot disagree.
 pg_client_networks = []
@@ -234,16 +236,58 @@ compose_project = "owlclaw"
 # deploy_state_dir/app/<project>/) always comes last.
 compose_files = ["deploy/docker-compose.lite.hatchet-only.yml"]
 
-# What this environment's overlay changes, per compose service:
+# What this environment's overlay changes, per compose service of compose_files
+# (list only services those files define; services not listed are left as the
+# base files define them). Fields:
 #   ports:        the published ports, replacing the base file's
 #                 ("HOST:CONTAINER"; bound to compose_bind_address); [] = none
-#   disabled:     True: not started here (profiles: ["disabled"])
+#   disabled:     True: not started here (profiles: ["disabled"]); every listed
+#                 service's depends_on on it is removed (compose refuses a
+#                 dependency on a disabled service). A containerised PostgreSQL
+#                 (OwlClaw's owlclaw-db) is disabled: the host's PostgreSQL serves
 #   host_gateway: add host.docker.internal -> the host (default True), so the
 #                 service reaches the host's PostgreSQL
-# Services not listed are left as the base files define them.
+#   database_env: VAR -> "<database>" (its URL) or "<database>.<part>", part one
+#                 of url, user, password, host, port, name; <database> a key of
+#                 `databases`. The overlay sets VAR to ${<DATABASE>_DATABASE_<PART>}
+#                 from the .env (no secret in the overlay): the host's PostgreSQL
+#                 at host.docker.internal, the managed cluster's real port, the
+#                 database's owner role and its secret, whatever the base file
+#                 says. Before `up` the effective configuration (`docker compose
+#                 config`) is checked: every PostgreSQL URL of every enabled
+#                 service must name exactly that, or the run stops.
+#   environment:  VAR -> a literal, non-secret value; "{published:N}" is the
+#                 host port `ports` publishes container port N on, so advertised
+#                 addresses follow each environment's ports
+# The OwlClaw repository's services (README, Application) and what they read:
+#   hatchet-lite (deploy/docker-compose.lite.hatchet-only.yml, root
+#     docker-compose.dev.yml): DATABASE_URL -> hatchet; advertises
+#     SERVER_GRPC_BROADCAST_ADDRESS (gRPC, container port 7078) and SERVER_URL (8888)
+#   hatchet-server (hatchet-engine; deploy/docker-compose.prod.yml, .cron.yml):
+#     DATABASE_URL -> hatchet
+#   owlclaw (deploy/docker-compose.cron.yml): OWLCLAW_DATABASE_URL -> owlclaw
+#   langfuse (root docker-compose.dev.yml, profile "full"): DATABASE_URL and
+#     DIRECT_URL -> its own langfuse database, which the deploy does not manage:
+#     disabled unless `databases` gets one
+#   owlclaw-db: the containerised PostgreSQL, disabled
+# The default is for the default compose_files (Hatchet Lite only).
 compose_services = {
-    "hatchet-lite": {"ports": ["8888:8888", "17077:7077"]},
+    "hatchet-lite": {
+        "ports": ["17077:7078", "8888:8888"],
+        "database_env": {"DATABASE_URL": "hatchet"},
+        "environment": {
+            "SERVER_GRPC_BROADCAST_ADDRESS": "host.docker.internal:{published:7078}",
+            "SERVER_URL": "http://host.docker.internal:{published:8888}",
+        },
+    },
 }
+
+# The application's secrets besides database passwords, by variable name (e.g.
+# "HATCHET_API_TOKEN", which OwlClaw reads as ${HATCHET_API_TOKEN:-}): each from
+# the environment variable of that name, else secrets/<env>.env, written to the
+# .env for compose to interpolate. staging and prod stop, before any host is
+# contacted, when one is missing; dev leaves it out (the file's default applies).
+app_secrets = []
 
 # The subnet (CIDR) pinned for the project's default network, or None (Docker
 # picks one). It is added to the networks allowed to reach PostgreSQL (pg_hba
@@ -262,3 +306,25 @@ compose_up_timeout = 300
 
 # Run `up` even when nothing changed since the last successful deploy.
 compose_force_up = False
+
+# ---------------------------------------------------------------- configuration policy
+
+# staging and prod refuse dangerous settings before any host is touched; dev only
+# warns. Each refusal can be accepted by naming its exception here (printed on
+# every run while it is in effect):
+#   "network_wide_listen":      pg_listen_addresses '*', '0.0.0.0' or '::';
+#                               compose_bind_address '0.0.0.0' or '::'
+#   "network_wide_clients":     a network wider than /8 (IPv4) or /32 (IPv6) in
+#                               pg_client_networks, compose_subnet or a network
+#                               pg_hba_rules entry (0.0.0.0/0, ::/0, 'all')
+#   "insecure_network_auth":    a network pg_hba_rules entry with trust,
+#                               password or md5; pg_hba_auth_method = "md5"
+#   "weak_password_encryption": pg_settings password_encryption other than
+#                               scram-sha-256
+# Refused everywhere, no exception: reserved names (PostgreSQL's postgres,
+# template0/1, pg_*; system users such as root, daemon, nobody, www-data), paths
+# that are not absolute and normalised or lie in a system or PostgreSQL
+# directory, pg_hba options a method does not take or is missing (ldap without
+# ldapserver, radius without radiussecrets, ...), staging/prod names (databases,
+# roles, password variables) the other environment's data file uses.
+policy_exceptions = []

@@ -2,6 +2,13 @@
 
 environment = "prod"
 
+# prod's own databases and roles (staging's are hatchet_staging, owlclaw_staging).
+# Passwords: HATCHET_DB_PASSWORD, OWLCLAW_DB_PASSWORD.
+databases = {
+    "hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+    "owlclaw": {"owner": "owlclaw", "extensions": ["vector"]},
+}
+
 pg_listen_addresses = ["localhost", "172.17.0.1"]
 
 pg_client_networks = ["172.17.0.0/16"]

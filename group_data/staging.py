@@ -28,10 +28,18 @@ app_dir = "/data/owlclaw_staging"
 compose_project = "owlclaw_staging"
 compose_subnet = "172.30.1.0/24"
 
-# Host ports per the staging plan (STACK.md): prod's ports + 1 (Hatchet: 8889,
-# 17078); services staging does not need are disabled.
+# Host ports per the staging plan (STACK.md): prod's ports + 1 (Hatchet: 17078,
+# 8889, and the addresses it advertises follow them); staging's own database;
+# services staging does not need are disabled.
 compose_services = {
-    "hatchet-lite": {"ports": ["8889:8888", "17078:7077"]},
+    "hatchet-lite": {
+        "ports": ["17078:7078", "8889:8888"],
+        "database_env": {"DATABASE_URL": "hatchet_staging"},
+        "environment": {
+            "SERVER_GRPC_BROADCAST_ADDRESS": "host.docker.internal:{published:7078}",
+            "SERVER_URL": "http://host.docker.internal:{published:8888}",
+        },
+    },
 }
 
 # A backup of every database right before each application deploy.

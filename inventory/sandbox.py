@@ -7,11 +7,14 @@ import sys
 from deploylib.inventory import environment_hosts
 from sandbox.hosts import inventory_hosts
 
-running = inventory_hosts()
-if os.environ.get("SANDBOX_HOSTS"):  # e.g. "41,42": only these indexes
-    wanted = {int(index) for index in os.environ["SANDBOX_HOSTS"].split(",")}
-    running = [(name, data) for name, data in running if data["sandbox_index"] in wanted]
+# The hosts this checkout started (another checkout or test run may share the sandbox),
+# or exactly those SANDBOX_HOSTS names, e.g. "41,42".
+named = os.environ.get("SANDBOX_HOSTS")
+running = inventory_hosts({int(index) for index in named.split(",")} if named else None)
 if not running:
-    sys.exit("no sandbox host is running: start one with `.venv/bin/python -m sandbox up 1`")
+    sys.exit(
+        "no sandbox host of this checkout is running: start one with "
+        "`.venv/bin/python -m sandbox up 1` (or name hosts with SANDBOX_HOSTS=1,2)"
+    )
 
 sandbox = environment_hosts(os.environ.get("SANDBOX_ENV", "dev"), running)

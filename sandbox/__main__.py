@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("count", type=int)
     p.add_argument("--suite", default=hosts.DEFAULT_SUITE, choices=hosts.SUITES)
     p.add_argument("--first", type=int, default=1, help="index of the first host (default 1)")
+    p.add_argument("--fresh", action="store_true", help="reset hosts that are already running")
 
     p = sub.add_parser("down", help="stop hosts (all, and the apt proxy, by default)")
     p.add_argument("index", type=int, nargs="*")
@@ -48,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ready in {time.monotonic() - started:.1f}s")
         elif args.command == "up":
             started = time.monotonic()
-            for host in hosts.up(args.count, args.suite, args.first):
+            say = lambda line: print(line, file=sys.stderr)  # noqa: E731
+            for host in hosts.up(args.count, args.suite, args.first, fresh=args.fresh, say=say):
                 print(f"{host.name}\t{host.ip}\t{host.suite}")
             print(f"up in {time.monotonic() - started:.1f}s")
         elif args.command == "down":
@@ -72,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "status":
             for host in hosts.hosts_from_state(hosts.load_state()):
                 status = "running" if hosts.is_running(host) else "stopped"
-                print(f"{host.name}\t{host.ip}\t{host.suite}\t{status}")
+                owner = host.started_by or "?"
+                print(f"{host.name}\t{host.ip}\t{host.suite}\t{status}\tstarted by {owner}")
         elif args.command == "client":
             print(hosts.client(args.name, args.ip))
         elif args.command == "mem":

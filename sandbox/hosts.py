@@ -62,6 +62,8 @@ BASE_PACKAGES = (
     "gnupg",
 )
 
+STARTED_BY_FILE = "started-by"  # in a host's directory: the checkout (REPO) that booted it
+
 HOST_IP_OFFSET = 10  # host I gets SUBNET[10 + I]
 CLIENT_IP_FIRST = 200  # client namespaces (probes) take addresses from here
 
@@ -157,6 +159,15 @@ class HostState:
     @property
     def dir(self) -> Path:
         return CACHE_DIR / "hosts" / self.name
+
+    @property
+    def started_by(self) -> str:
+        """The checkout whose sandbox code started this host ('' if unknown): several
+        checkouts may share one sandbox (SANDBOX_CACHE), each targets only its own hosts."""
+        try:
+            return (self.dir / STARTED_BY_FILE).read_text().strip()
+        except OSError:
+            return ""
 
 
 def _state_path() -> Path:
@@ -481,8 +492,16 @@ def is_running(host: HostState) -> bool:
 
 
 @locked
-def up(count: int, suite: str = DEFAULT_SUITE, first: int = 1, timeout: float = 90) -> list[HostState]:
-    """Make sure hosts first..first+count-1 run `suite`; returns them."""
+def up(
+    count: int,
+    suite: str = DEFAULT_SUITE,
+    first: int = 1,
+    timeout: float = 90,
+    fresh: bool = False,
+    say=None,
+) -> list[HostState]:
+    """Make sure hosts first..first+count-1 run `suite`; returns them. A host already
+    running is reused as it is (``say`` is told so) unless ``fresh``: then it is reset."""
     if os.geteuid() != 0:
         raise SandboxError("the sandbox needs root (namespaces, mounts, bridge)")
     lower = image_dir(suite)
@@ -499,11 +518,21 @@ def up(count: int, suite: str = DEFAULT_SUITE, first: int = 1, timeout: float = 
                 raise SandboxError(
                     f"host {index} runs {host.suite}, not {suite}: `down {index}` it first"
                 )
+            if is_running(host) and fresh:
+                started.append(reset(index, timeout))
+                continue
             if is_running(host):
+                if say:
+                    say(
+                        f"sandbox: {host.name} is already running and is reused with what earlier "
+                        f"runs left on it (`python -m sandbox reset {index}`, or `up --fresh`, "
+                        "for a pristine host)"
+                    )
                 started.append(host)
                 continue
         host = HostState(index=index, suite=suite, pid=0, image=lower.name)
         host.dir.mkdir(parents=True, exist_ok=True)
+        (host.dir / STARTED_BY_FILE).write_text(f"{REPO}\n")
         host.pid = _boot(host, lower)
         state["hosts"][str(index)] = host.__dict__
         save_state(state)
@@ -626,10 +655,15 @@ def host_memory_kib(host: HostState) -> int:
     return total
 
 
-def inventory_hosts() -> list[tuple[str, dict]]:
-    """(name, pyinfra data) for every running sandbox host."""
+def inventory_hosts(indexes: set[int] | None = None) -> list[tuple[str, dict]]:
+    """(name, pyinfra data) for the sandbox hosts this checkout started, or for the hosts
+    `indexes` names whoever started them."""
     hosts = []
     for host in hosts_from_state(load_state()):
+        if indexes is not None and host.index not in indexes:
+            continue
+        if indexes is None and host.started_by != str(REPO):
+            continue
         hosts.append(
             (
                 host.name,

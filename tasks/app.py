@@ -7,13 +7,14 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.operations import files, server
 
-from deploylib import backups, compose
+from deploylib import backups, compose, postgres_rules
 from deploylib.bootstrap import host_docker_packages
 from deploylib.config import Secret
 from deploylib.facts import cached_fact
 from deploylib.facts.app import ComposeContainers, DockerEngine, GitCheckout, TextFile
 from deploylib.operations import app
 from deploylib.operations.backups import run_backup_script
+from deploylib.shell import as_user, git_in
 
 settings = host.data.settings
 user = settings.app_user
@@ -58,7 +59,8 @@ else:
             )
 
     if settings.app_repo:
-        checkout = host.get_fact(GitCheckout, path=settings.app_dir, url=settings.app_repo, key_path=key_path)
+        checkout = host.get_fact(GitCheckout, path=settings.app_dir, url=settings.app_repo, key_path=key_path,
+                                 user=user)
         app.git_checkout(
             name=f"App repository at {settings.app_ref}",
             path=settings.app_dir,
@@ -82,7 +84,9 @@ else:
         )
         source_id = compose.tree_hash(settings.app_local_dir, settings.app_rsync_excludes)
 
-    env_text = compose.render_env(settings)
+    # One source for the port: the managed cluster's, as pg_hba, the firewall and the backups.
+    _, cluster = postgres_rules.server_and_cluster(host, settings)
+    env_text = compose.render_env(settings, cluster.port)
     app.secret_file(
         name="App .env",
         path=compose.env_path(settings),
@@ -125,5 +129,6 @@ else:
         timeout=settings.compose_up_timeout,
         force=settings.compose_force_up,
         before_up=before_up,
-        source_command=f"git -c safe.directory={settings.app_dir} -C {settings.app_dir} rev-parse HEAD",
+        source_command=as_user(user, git_in(settings.app_dir, "rev-parse", "HEAD")),
+        expected=compose.expected_config(settings, cluster.port),
     )

@@ -19,6 +19,7 @@ if settings.environment == "prod":
             is_confirmed=False,
             changes=prod_guard.pending_changes(ctx_state.get(), ctx_host.get()),
             entry_point=state.current_deploy_filename or "deploy.py",
+            note=prod_guard.unrecognised_confirmation(),
         )
         if message:
             raise prod_guard.ProdNotConfirmed(message)

@@ -8,9 +8,20 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from .. import shell
+
+# Runs as root; every git command in the checkout runs as its owner (app_user): the tree is
+# theirs (and containers may write to it), so its .git/config (core.fsmonitor, hooks,
+# core.sshCommand...) must never run anything as root. Without that user (first run) git
+# does not run in the tree at all; ls-remote runs from / then.
 CHECKOUT_SCRIPT = r"""
-dir=$1 url=$2 key=$3
-git_() { git -c safe.directory="$dir" -C "$dir" "$@"; }
+dir=$1 url=$2 key=$3 user=$4 ssh_command=$5
+if id -u "$user" >/dev/null 2>&1 && [ "$user" != root ]; then
+    as_owner() { HOME=$(getent passwd "$user" | cut -d: -f6) runuser -u "$user" -- "$@"; }
+else
+    as_owner() { return 1; }
+fi
+git_() { as_owner git -c core.fsmonitor=false -c core.hooksPath=/dev/null -C "$dir" "$@"; }
 if [ -d "$dir/.git" ]; then
     echo "exists	git"
     head=$(git_ rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null) && echo "head	$head"
@@ -21,15 +32,16 @@ elif [ -d "$dir" ]; then
 fi
 [ -n "$url" ] || exit 0
 if [ -n "$key" ] && [ -f "$key" ]; then
-    export GIT_SSH_COMMAND="ssh -i $key -o IdentitiesOnly=yes -o BatchMode=yes \
-        -o StrictHostKeyChecking=accept-new"
+    export GIT_SSH_COMMAND="$ssh_command"
 fi
 export GIT_TERMINAL_PROMPT=0
-if out=$(timeout 60 git ls-remote "$url" 2>&1); then
-    printf '%s\n' "$out" | sed 's/^/ls	/'
+cd /
+if id -u "$user" >/dev/null 2>&1 && [ "$user" != root ]; then
+    out=$(as_owner timeout 60 git ls-remote -- "$url" 2>&1)
 else
-    printf 'ls_failed	%s\n' "$(printf '%s' "$out" | tail -n1)"
-fi
+    out=$(timeout 60 git ls-remote -- "$url" 2>&1)
+fi && printf '%s\n' "$out" | sed 's/^/ls	/' \
+    || printf 'ls_failed	%s\n' "$(printf '%s' "$out" | tail -n1)"
 exit 0
 """
 
@@ -50,18 +62,18 @@ class GitCheckout(FactBase):
     checked out, its ``origin`` URL, how many tracked files are modified, and
     the refs ``url`` offers (``git ls-remote``, with the deploy key at
     ``key_path`` on the host when it exists), so the operation knows at plan
-    time which commit a branch or tag names.
+    time which commit a branch or tag names. git runs as ``user``, the
+    checkout's owner, with no fsmonitor and no hooks; never as root in the tree.
     """
 
     @staticmethod
     def default() -> Checkout:
         return Checkout()
 
-    def command(self, path: str, url: str | None = None, key_path: str | None = None) -> str:
-        return "bash -c {} _ {} {} {}".format(
-            shlex.quote(CHECKOUT_SCRIPT), shlex.quote(path), shlex.quote(url or ""),
-            shlex.quote(key_path or ""),
-        )
+    def command(self, path: str, url: str | None = None, key_path: str | None = None,
+                user: str = "root") -> str:
+        return shell.bash_c(CHECKOUT_SCRIPT, path, url or "", key_path or "", user,
+                            shell.git_ssh_command(key_path) if key_path else "")
 
     def process(self, output: list[str]) -> Checkout:
         checkout = Checkout()

@@ -4,30 +4,30 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 from io import StringIO
 
-from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, RsyncCommand, StringCommand, operation
+from pyinfra import host, logger
+from pyinfra.api import (
+    FileUploadCommand,
+    FunctionCommand,
+    OperationError,
+    RsyncCommand,
+    StringCommand,
+    operation,
+)
+from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
 from .. import compose
 from ..config import Secret
 from ..facts.app import Checkout
+from ..shell import as_user, git_ssh_command
 
 
 def _bash(script: str) -> StringCommand:
     return StringCommand("bash", "-c", shlex.quote(script))
-
-
-def as_user(user: str, script: str) -> str:
-    """`script` run by bash as `user` (root: directly), with that user's HOME."""
-    if user == "root":
-        return script
-    return (
-        f'HOME="$(getent passwd {shlex.quote(user)} | cut -d: -f6)" '
-        f"runuser -u {shlex.quote(user)} -- bash -c {shlex.quote(script)}"
-    )
 
 
 def checkout_script(path: str, url: str, ref: str, key_path: str | None) -> str:
@@ -37,8 +37,7 @@ def checkout_script(path: str, url: str, ref: str, key_path: str | None) -> str:
     q = shlex.quote
     lines = ["set -euo pipefail", "export GIT_TERMINAL_PROMPT=0"]
     if key_path:
-        ssh = f"ssh -i {key_path} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=accept-new"
-        lines.append(f"export GIT_SSH_COMMAND={q(ssh)}")
+        lines.append(f"export GIT_SSH_COMMAND={q(git_ssh_command(key_path))}")
     lines += [
         f"cd {q(path)}",
         "[ -f .git/HEAD ] || git init -q .",
@@ -48,7 +47,7 @@ def checkout_script(path: str, url: str, ref: str, key_path: str | None) -> str:
         f"ref={q(ref)}",
         'commit=$(git rev-parse -q --verify "refs/remotes/origin/$ref^{commit}" '
         '|| git rev-parse -q --verify "refs/tags/$ref^{commit}" '
-        '|| git rev-parse -q --verify "$ref^{commit}") '
+        '|| git rev-parse -q --verify --end-of-options "$ref^{commit}") '
         '|| { echo "app_ref $ref: no such branch, tag or commit in the repository" >&2; exit 1; }',
         'git checkout -q --detach "$commit"',
         'echo "checked out $(git rev-parse HEAD) ($ref)"',
@@ -112,38 +111,62 @@ def local_tree(src: str, dest: str, excludes: list, user: str, marker: str, curr
     )
 
 
+# Where secret files are uploaded before they are put in place. pyinfra uploads over SFTP as
+# the SSH user; with sudo (host data, --sudo on the command line, ...) it first writes a
+# temporary file (default: /tmp/pyinfra-<sha1>, mode from the SFTP server's umask) and
+# copies it as root. Both files land here instead: a directory only root can create
+# (its parent /run is root's, 0755), owned by the SSH user, 0700, so nobody else can
+# read, list or replace anything in it, at any moment, however sudo was enabled.
+UPLOAD_DIR = "/run/hatchet-owlclaw-deploy-upload"
+
+
+def upload_dir_script() -> str:
+    """As root: UPLOAD_DIR, 0700, owned by the SSH user (the one sudo/doas was run by)."""
+    q = shlex.quote(UPLOAD_DIR)
+    return (
+        'owner=${SUDO_USER:-${DOAS_USER:-$(id -un)}}; '
+        f"if [ -L {q} ] || {{ [ -e {q} ] && [ ! -d {q} ]; }}; then rm -f -- {q}; fi; "
+        f'install -d -m 0700 -o "$owner" {q} && chown -h "$owner" {q} && chmod 0700 {q}'
+    )
+
+
+def install_secret_script(uploaded: str, path: str, user: str, group: str, mode: str) -> str:
+    """As root: put the uploaded file at ``path``, written by ``user`` (its owner): the
+    directory is theirs, so nothing in it is ever followed or changed as root (a symlink
+    planted at ``path`` is replaced, not followed). The file is created private (umask
+    077) before any byte is written, then renamed into place; the upload is removed."""
+    q = shlex.quote
+    staged = f"{path}.deploy-new"
+    write = (
+        f"umask 077 && rm -f -- {q(staged)} && cat > {q(staged)} && chmod {mode} {q(staged)} "
+        + (f"&& chgrp {q(group)} {q(staged)} " if group != user else "")
+        + f"&& mv -f -- {q(staged)} {q(path)}"
+    )
+    return f"{as_user(user, write)} < {q(uploaded)}; status=$?; rm -f -- {q(uploaded)}; exit $status"
+
+
 @operation()
 def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "600"):
     """
     Keep ``path`` equal to the secret ``content``, mode ``mode``, owned by
     ``user``:``group``. Compared by sha256 on the host; uploaded without any
     diff; the content never appears in a command line or in pyinfra's output.
-    The new file is created with its final mode before any byte is written.
+    Private at every moment: uploaded into UPLOAD_DIR, written by ``user``
+    with umask 077, renamed into place (install_secret_script).
     """
     text = content.reveal()
     wanted_sha = hashlib.sha256(text.encode()).hexdigest()
     current_sha = host.get_fact(Sha256File, path=path)
     info = host.get_fact(File, path=path)
-    q = shlex.quote
-    if current_sha != wanted_sha:
-        staged = f"{path}.deploy-new"
-        yield _bash(f"install -m {mode} -o {q(user)} -g {q(group)} /dev/null {q(staged)}")
-        temp = None
-        if host.data.get("_sudo") and host.data.get("ssh_user"):
-            # pyinfra stages uploads under sudo in a temp file: make it private first.
-            temp = f"/tmp/.deploy-secret-{hashlib.sha256(path.encode()).hexdigest()[:16]}"
-            yield _bash(
-                f"install -m 600 -o {q(host.data.ssh_user)} /dev/null {q(temp)}"
-            )
-        yield FileUploadCommand(StringIO(text), staged, remote_temp_filename=temp)
-        yield _bash(f"mv -f {q(staged)} {q(path)}")
+    if (current_sha == wanted_sha and info
+            and (info.get("user"), info.get("group")) == (user, group)
+            and f"{info.get('mode')}" == mode.lstrip("0")):
+        host.noop(f"{path} is up to date")
         return
-    if info and (
-        info.get("user") != user or info.get("group") != group or f"{info.get('mode')}" != mode.lstrip("0")
-    ):
-        yield _bash(f"chown {q(user)}:{q(group)} {q(path)} && chmod {mode} {q(path)}")
-        return
-    host.noop(f"{path} is up to date")
+    uploaded = f"{UPLOAD_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:16]}"
+    yield _bash(upload_dir_script())
+    yield FileUploadCommand(StringIO(text), uploaded, remote_temp_filename=f"{uploaded}.sftp")
+    yield _bash(install_secret_script(uploaded, path, user, group, mode))
 
 
 @operation()
@@ -161,10 +184,12 @@ def wait_script(compose_argv: list[str], project: str, timeout: int) -> str:
     check; one-shot containers may have exited 0), on two checks in a row 2 s apart (a
     container that dies right after starting is caught). On timeout: `compose ps` and the
     failing services' last log lines, exit 1."""
+    q = shlex.quote
     cmd = compose.shell(compose_argv)
     label = shlex.quote(f"label=com.docker.compose.project={project}")
     fmt = shlex.quote('{{.Label "com.docker.compose.service"}}\t{{.State}}\t{{.Status}}')
     return f"""
+project={q(project)}
 deadline=$(( $(date +%s) + {int(timeout)} ))
 good=0
 while :; do
@@ -175,7 +200,7 @@ while :; do
     if [ -n "$states" ] && [ -z "$bad" ]; then
         good=$((good + 1))
         if [ "$good" -ge 2 ]; then
-            echo "every service of {project} is up:"; printf '%s\\n' "$states"; exit 0
+            echo "every service of $project is up:"; printf '%s\\n' "$states"; exit 0
         fi
     else
         good=0
@@ -183,7 +208,7 @@ while :; do
     [ "$(date +%s)" -ge "$deadline" ] && break
     sleep 2
 done
-echo "compose project {project}: not running/healthy after {int(timeout)}s: ${{bad:-no containers}}" >&2
+echo "compose project $project: not running/healthy after {int(timeout)}s: ${{bad:-no containers}}" >&2
 {cmd} ps -a >&2
 for service in $bad; do
     echo "--- last log lines of $service ---" >&2
@@ -191,6 +216,40 @@ for service in $bad; do
 done
 exit 1
 """
+
+
+def check_effective_config(state, host, app_dir: str, base_argv: list[str], expected: compose.Expected):
+    """Run on the controller while the operation executes: `docker compose ... config` on the
+    host (its output holds the secrets: read here, never printed), then
+    compose.check_effective_config. False (the run stops before `up`) on any problem."""
+    # The operation's own connector arguments (sudo, ...), as pyinfra gives its commands.
+    arguments = {
+        key: value
+        for key, value in (host.current_op_global_arguments or {}).items()
+        if key in CONNECTOR_ARGUMENT_KEYS
+    }
+    command = f"cd {shlex.quote(app_dir)} && {compose.shell([*base_argv, *compose.config_args()])}"
+    ok, output = host.run_shell_command(
+        StringCommand(command), print_output=False, print_input=False, **arguments
+    )
+    secrets = expected.secret_texts()
+    if not ok:
+        errors = [line for line in output.stderr_lines if "level=warning" not in line]
+        problems = ["`docker compose config` refused the project: "
+                    + compose.redact("\n".join(errors), secrets).strip()
+                    + " (compose_services lists only services of compose_files, and every"
+                    " service that depends on a disabled one)"]
+    else:
+        try:
+            problems = compose.check_effective_config(json.loads(output.stdout), expected)
+        except ValueError:
+            problems = ["`docker compose config --format json` printed no JSON"]
+    if problems:
+        for problem in problems:
+            host.log_styled(f"effective compose configuration: {problem}", fg="red", log_func=logger.error)
+        host.log_styled("stopped before `docker compose up`", fg="red", log_func=logger.error)
+        return False
+    return True
 
 
 @operation()
@@ -207,6 +266,7 @@ def compose_up(
     force: bool = False,
     before_up: list[str] | None = None,
     source_command: str = "",
+    expected: compose.Expected | None = None,
 ):
     """
     ``<base_argv> up -d --remove-orphans`` in ``app_dir`` when what makes the
@@ -221,11 +281,15 @@ def compose_up(
     + source_id: None when the commit is only known on the host (first deploy
       with a deploy key): ``source_command`` prints it there
     + before_up: shell scripts run first (the pre-deploy backup)
+    + expected: what the effective configuration's database variables must say,
+      checked (check_effective_config) before anything else
     """
     wanted = None if source_id is None else compose.record_text(source_id, record_rest)
     if wanted is not None and not force and containers and compose.same_record(wanted, current_record):
         host.noop(f"compose project {project} is deployed as recorded")
         return
+    if expected is not None:
+        yield FunctionCommand(check_effective_config, (app_dir, base_argv, expected), {})
     for script in before_up or []:
         yield _bash(script)
     q = shlex.quote

@@ -29,9 +29,48 @@ def backup_now(enabled: bool, about_to_change: bool, script: str):
 
 def run_backup_script(script: str) -> str:
     """Shell: run the installed backup script once, or say how to install it."""
+    q = shlex.quote(script)
     return (
-        f"if [ ! -x {script} ]; then echo '{script} is not installed: run deploy.py (its backups "
-        f"step installs it) before the application step' >&2; exit 1; fi; {script} --skip-missing"
+        f"if [ ! -x {q} ]; then echo {q}' is not installed: run deploy.py (its backups "
+        f"step installs it) before the application step' >&2; exit 1; fi; {q} --skip-missing"
+    )
+
+
+def restore_report(backup_dir: str, new_db: str) -> str:
+    return f"{backup_dir}/restores/{new_db}.log"
+
+
+def restore_script(port: int, database: str, owner: str, file: str, stamp: str, settings: dict,
+                   other_owners: list[str], backup_dir: str, comment: str, swap: bool = False,
+                   drop_old: bool = False) -> str:
+    """The restore script (templates/restore.sh.j2) for ``restore`` (pure)."""
+    new_db, old_db = restore_names(database, stamp)
+    report = restore_report(backup_dir, new_db)
+    prepare_sql = (
+        pg_sql.isolation_sql(new_db, owner, "", other_owners)
+        + pg_sql.set_database_settings(new_db, settings)
+        + pg_sql.comment_on("DATABASE", new_db, comment)
+    )
+    old_comment = (
+        f"COMMENT ON DATABASE {pg_sql.ident(old_db)} IS "
+        + pg_sql.literal(f"{database} before the restore of {file} at {stamp}")
+    )
+    return render(
+        "restore.sh.j2",
+        port=int(port),
+        database=database,
+        owner=owner,
+        new_db=new_db,
+        old_db=old_db,
+        file=file,
+        report=report,
+        backup_dir=backup_dir,
+        create_sql=pg_sql.create_database(new_db, owner, "UTF8"),
+        prepare_sql=prepare_sql,
+        old_comment_sql=old_comment,
+        swap=swap,
+        drop_old=drop_old,
+        **exclusive_values(),
     )
 
 
@@ -58,33 +97,9 @@ def restore(
     ``database``. The old database is dropped only with ``drop_old``.
     """
     new_db, old_db = restore_names(database, stamp)
-    report = f"{backup_dir}/restores/{new_db}.log"
-    prepare_sql = (
-        pg_sql.isolation_sql(new_db, owner, "", other_owners)
-        + pg_sql.set_database_settings(new_db, settings)
-        + pg_sql.comment_on("DATABASE", new_db, comment)
-    )
-    old_comment = (
-        f"COMMENT ON DATABASE {pg_sql.ident(old_db)} IS "
-        + pg_sql.literal(f"{database} before the restore of {file} at {stamp}")
-    )
-    script = render(
-        "restore.sh.j2",
-        port=int(port),
-        database=database,
-        owner=owner,
-        new_db=new_db,
-        old_db=old_db,
-        file=file,
-        report=report,
-        backup_dir=backup_dir,
-        create_sql=pg_sql.create_database(new_db, owner, "UTF8"),
-        prepare_sql=prepare_sql,
-        old_comment_sql=old_comment,
-        swap=swap,
-        drop_old=drop_old,
-        **exclusive_values(),
-    )
+    report = restore_report(backup_dir, new_db)
+    script = restore_script(port, database, owner, file, stamp, settings, other_owners, backup_dir,
+                            comment, swap, drop_old)
     if swap:
         notices.add(
             host,

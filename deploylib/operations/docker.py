@@ -33,6 +33,6 @@ def engine_packages(packages: list, installed: dict, docker_cli: bool):
         "if ! command -v docker >/dev/null 2>&1 && "
         "apt-cache show docker-cli 2>/dev/null | grep -q '^Package: docker-cli'; then extra=docker-cli; fi; "
         "apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef "
-        f"-o Dpkg::Options::=--force-confold {names} $extra"
+        f"-o Dpkg::Options::=--force-confold -- {names} $extra"
     )
     yield StringCommand("bash", "-c", shlex.quote(script))

@@ -18,7 +18,12 @@ def apt_present(packages: list[str], installed: dict):
     if not missing:
         host.noop(f"packages installed: {', '.join(packages)}")
         return
-    yield (
+    yield apt_install_command(missing)
+
+
+def apt_install_command(packages: list[str]) -> str:
+    """Refresh the package lists, install ``packages`` (after --: never read as options)."""
+    return (
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
-        f"apt-get install -y -q --no-install-recommends {' '.join(map(shlex.quote, missing))}"
+        f"apt-get install -y -q --no-install-recommends -- {' '.join(map(shlex.quote, packages))}"
     )

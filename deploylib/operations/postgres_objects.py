@@ -9,6 +9,7 @@ when the secret still matches. Nothing here ever drops a role or a database.
 from __future__ import annotations
 
 import hashlib
+import shlex
 
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
@@ -125,7 +126,8 @@ def extension_packages(
             )
         packages.append(EXTENSION_PACKAGES[extension].format(major=major_version))
     checks = "".join(
-        f"if ! apt-cache show --no-all-versions {package} 2>/dev/null | grep -q '^Package:'; then "
+        f"if ! apt-cache show --no-all-versions -- {shlex.quote(package)} 2>/dev/null "
+        "| grep -q '^Package:'; then "
         f"echo '{package} is not in this host'\"'\"'s apt sources: the distribution does not "
         f"package it for PostgreSQL {major_version}. Set pgdg_apt_repository = True in "
         f"{data_file} to add the PostgreSQL project'\"'\"'s apt repository (apt.postgresql.org), "
@@ -134,7 +136,7 @@ def extension_packages(
     )
     yield (
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
-        f"{checks}apt-get install -y -q {' '.join(packages)}"
+        f"{checks}apt-get install -y -q -- {' '.join(map(shlex.quote, packages))}"
     )
 
 

@@ -53,7 +53,7 @@ def pgvector_if_packaged(found: dict):
         host.noop(f"{found['pgvector']} is installed")
         return
     if found["pgvector"]:
-        yield f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q {found['pgvector']}"
+        yield f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q -- {shlex.quote(found['pgvector'])}"
         return
     if found["apt_lists"] and found["major"]:
         host.noop(f"pgvector is not packaged for PostgreSQL {found['major']} in this host's apt sources")
@@ -62,5 +62,5 @@ def pgvector_if_packaged(found: dict):
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
         "major=$(ls /usr/lib/postgresql | sort -n | tail -n 1); package=postgresql-$major-pgvector; "
         "if apt-cache show --no-all-versions $package 2>/dev/null | grep -q '^Package:'; then "
-        "apt-get install -y -q $package; else echo \"$package is not packaged here: skipped\"; fi"
+        "apt-get install -y -q -- \"$package\"; else echo \"$package is not packaged here: skipped\"; fi"
     )

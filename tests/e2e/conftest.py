@@ -7,8 +7,18 @@ import pytest
 from sandbox import hosts
 
 # Host N runs Debian 13 (PostgreSQL 17), host N+1 Debian 12 (PostgreSQL 15);
-# N = $SANDBOX_FIRST_HOST (default 1), so several test runs can share a sandbox.
-FIRST = int(os.environ.get("SANDBOX_FIRST_HOST", "1"))
+# N = $SANDBOX_FIRST_HOST (default 1), so several test runs can share a sandbox. Under
+# pytest-xdist each worker gets its own pair: worker k uses N + 60*k (hosts N+60k .. N+60k+9
+# are that worker's, extras included).
+WORKER_SPACING = 60
+
+
+def _worker_number() -> int:
+    # PYTEST_XDIST_WORKER is "gw0", "gw1", ... under xdist, unset otherwise.
+    return int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+
+
+FIRST = int(os.environ.get("SANDBOX_FIRST_HOST", "1")) + WORKER_SPACING * _worker_number()
 SUITE_HOSTS = {"trixie": FIRST, "bookworm": FIRST + 1}
 
 

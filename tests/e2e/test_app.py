@@ -13,6 +13,7 @@ anything (test_bookworm_refuses_compose_v1); the full path runs on Debian 13.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 import socket
@@ -37,7 +38,7 @@ services:
     pull_policy: never
     command: ["sh", "-c", "mkdir -p /www && echo hatchet > /www/index.html && exec httpd -f -p 8888 -h /www"]
     environment:
-      DATABASE_URL: ${{DATABASE_URL}}
+      DATABASE_URL: postgresql://hatchet:hatchet@host.docker.internal:5432/hatchet
     ports: ["8888:8888"]
     healthcheck:
       test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8888/"]
@@ -68,6 +69,29 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serve_repository(root):
+    """`git daemon` on the bridge exporting the repositories under `root`; yields its port."""
+    port = _free_port()
+    daemon = subprocess.Popen(
+        ["git", "daemon", f"--base-path={root}", "--export-all", "--reuseaddr",
+         f"--listen={BRIDGE}", f"--port={port}", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection((BRIDGE, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def app_repo(tmp_path_factory, sandbox_session):
     """A bare repository (tag v1 = the base compose file) served by git daemon on the bridge."""
@@ -84,24 +108,11 @@ def app_repo(tmp_path_factory, sandbox_session):
     _git(work, "commit", "-q", "-m", "v1")
     _git(work, "tag", "-a", "v1", "-m", "release v1")
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(root / "app.git")], check=True)
-    port = _free_port()
-    daemon = subprocess.Popen(
-        ["git", "daemon", f"--base-path={root}", "--export-all", "--reuseaddr",
-         f"--listen={BRIDGE}", f"--port={port}", str(root)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((BRIDGE, port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
     commit = subprocess.run(["git", "-C", str(work), "rev-parse", "v1^{commit}"],
                             capture_output=True, text=True, check=True).stdout.strip()
-    yield {"url": f"git://{BRIDGE}:{port}/app.git", "commit": commit, "work": work, "bare": root / "app.git"}
-    daemon.terminate()
-    daemon.wait(timeout=10)
+    with serve_repository(root) as port:
+        yield {"url": f"git://{BRIDGE}:{port}/app.git", "commit": commit, "work": work,
+               "bare": root / "app.git"}
 
 
 def app_data(app_repo, **more) -> dict:
@@ -110,6 +121,9 @@ def app_data(app_repo, **more) -> dict:
         "app_ref": "v1",
         "compose_files": [COMPOSE_FILE],
         "compose_bind_address": "0.0.0.0",
+        # published on every address (the test reaches them from outside): staging and prod
+        # refuse that unless the exception is named (deploylib/config.py policy)
+        "policy_exceptions": ["network_wide_listen"],
         "compose_up_timeout": 90,
         **more,
     }
@@ -121,6 +135,11 @@ def install_docker_and_image(host, app_repo, env="dev", extra_env=None, override
                         overrides=overrides or app_data(app_repo), extra_env=extra_env)
     assert result.ok, result.describe()
     assert "Docker engine and compose packages" in result.changed
+    import_test_image(host)
+
+
+def import_test_image(host):
+    """The busybox-static root filesystem as IMAGE (no registry is reachable)."""
     ssh(host, textwrap.dedent(f"""\
         set -e
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null
@@ -210,7 +229,7 @@ def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
     stat = ssh(host, "stat -c '%a %U' /data/owlclaw/.env").stdout.split()
     assert stat == ["600", "deploy"]
     env = ssh(host, "cat /data/owlclaw/.env").stdout
-    assert "DATABASE_URL='postgresql://hatchet:hatchet@host.docker.internal:5432/hatchet'" in env
+    assert "HATCHET_DATABASE_URL='postgresql://hatchet:hatchet@host.docker.internal:5432/hatchet'" in env
 
     # Running for real: healthy, published on every interface, the .env reached the container.
     assert http_get(host.ip, 8888) == "hatchet"
@@ -322,7 +341,8 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
         app_ref="main",
         databases=STAGING_DATABASES,
         compose_services={
-            "hatchet-lite": {"ports": ["8889:8888", "17078:7077"]},
+            "hatchet-lite": {"ports": ["8889:8888", "17078:7078"],
+                             "database_env": {"DATABASE_URL": "hatchet_staging"}},
             "app": {"ports": ["3003:3001"]},
             "kibana": {"disabled": True},
         },

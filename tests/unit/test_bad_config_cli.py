@@ -97,3 +97,71 @@ def test_missing_required_key(project_copy, listener):
     assert result.returncode == 2
     assert "group_data/staging.py: missing required key 'pg_listen_addresses'" in result.stderr
     assert_no_connection(listener)
+
+
+PROD_SECRETS = {"HATCHET_DB_PASSWORD": "h-secret", "OWLCLAW_DB_PASSWORD": "o-secret"}
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    # a broken overrides file: a configuration error, not a traceback
+    ("pg_settings = {'work_mem': undefined_name}\n", "bad.py: line 1: NameError"),
+    ("pg_settings = {\n", "bad.py: line 1"),
+    # the policy, before any host is touched
+    ('pg_listen_addresses = ["0.0.0.0"]\n',
+     "bad.py: pg_listen_addresses: '0.0.0.0' listens on every address"),
+    ('pg_hba_rules = [{"type": "host", "database": "all", "user": "all", "address": "0.0.0.0/0", '
+     '"method": "trust"}]\n', "bad.py: pg_hba_rules: rule 0: address 0.0.0.0/0 is wider than /8"),
+    ('pg_settings = {"password_encryption": "md5"}\n', "bad.py: pg_settings: password_encryption = 'md5'"),
+    ('app_dir = "/data/o$(touch /tmp/x)"\n', "bad.py: app_dir: expected an absolute path"),
+    ('backup_dir = "/var/lib/postgresql"\n', "bad.py: backup_dir: '/var/lib/postgresql' is within"),
+    ('databases = {"template1": {"owner": "postgres"}}\n', "bad.py: databases: database 'template1'"),
+    ('pg_hba_rules = [{"type": "host", "database": "all", "user": "all", "address": "10.0.0.0/24", '
+     '"method": "ldap", "options": "ldapbindpasswd=TopSecret1"}]\n', "bad.py: pg_hba_rules: rule 0"),
+])
+def test_refused_in_prod_before_any_connection(project_copy, listener, overrides, expected):
+    bad = project_copy / "bad.py"
+    bad.write_text(overrides)
+    result = run_pyinfra(
+        project_copy,
+        write_inventory(project_copy, "prod", listener.getsockname()[1]),
+        env={"DEPLOY_OVERRIDES": str(bad), **PROD_SECRETS},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: " + expected in result.stderr, result.stderr
+    assert "no host was contacted" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "TopSecret1" not in result.stderr + result.stdout
+    assert_no_connection(listener)
+
+
+def test_a_password_with_a_newline_is_refused_naming_its_variable(project_copy, listener):
+    result = run_pyinfra(
+        project_copy,
+        write_inventory(project_copy, "prod", listener.getsockname()[1]),
+        env={**PROD_SECRETS, "HATCHET_DB_PASSWORD": "pw\nALTER ROLE x SUPERUSER"},
+    )
+    assert result.returncode == 2
+    assert "configuration error: $HATCHET_DB_PASSWORD: the password of database 'hatchet'" in result.stderr
+    assert "ALTER ROLE x" not in result.stderr + result.stdout
+    assert_no_connection(listener)
+
+
+def test_a_policy_exception_is_printed_on_every_run(project_copy, listener):
+    """An accepted exception does not stop the run, and says so before connecting."""
+    allowed = project_copy / "allowed.py"
+    allowed.write_text('pg_listen_addresses = ["0.0.0.0"]\npolicy_exceptions = ["network_wide_listen"]\n')
+    port = listener.getsockname()[1]
+    proc = subprocess.Popen(
+        [PYINFRA, "-y", write_inventory(project_copy, "prod", port), "deploy.py"],
+        cwd=project_copy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin", "DEPLOY_OVERRIDES": str(allowed), **PROD_SECRETS},
+    )
+    try:
+        listener.settimeout(30)
+        connection, _ = listener.accept()  # the exception does not stop the run
+        connection.close()
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert ("policy exception 'network_wide_listen' in effect (allowed.py): allowed.py: pg_listen_addresses: "
+            "'0.0.0.0' listens on every address") in stderr

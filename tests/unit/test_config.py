@@ -22,6 +22,8 @@ def db_secrets(monkeypatch):
     monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "os-secret")
 
 
+STAGING_DATABASES = 'databases = {"hatchet_staging": {"owner": "hatchet_staging"}}\n'
+
 # The hatchet database of each shipped environment, and its password (db_secrets).
 HATCHET_DB = {"dev": ("hatchet", "h-secret"), "prod": ("hatchet", "h-secret"),
               "staging": ("hatchet_staging", "hs-secret")}
@@ -130,7 +132,7 @@ def test_malformed_cidr_names_key_and_file(project_copy, monkeypatch):
 def test_cidr_with_host_bits_is_refused(project_copy, db_secrets):
     (project_copy / "group_data/staging.py").write_text(
         'environment = "staging"\npg_listen_addresses = ["localhost"]\n'
-        'pg_client_networks = ["172.17.0.1/16"]\n'
+        'pg_client_networks = ["172.17.0.1/16"]\n' + STAGING_DATABASES
     )
     with pytest.raises(ConfigError, match=r"group_data/staging.py: pg_client_networks: .*host bits"):
         load(project_copy, "staging")
@@ -158,7 +160,8 @@ def test_unknown_key_suggests(project_copy, monkeypatch):
 
 
 def test_wildcard_listen_refused_outside_dev(project_copy, monkeypatch, db_secrets):
-    with pytest.raises(ConfigError, match=r"pg_listen_addresses: '\*' is for dev only"):
+    with pytest.raises(ConfigError,
+                       match=r"pg_listen_addresses: '\*' listens on every address.*refused in prod"):
         load(project_copy, "prod", overrides={"pg_listen_addresses": ["*"]}, monkeypatch=monkeypatch)
 
 
@@ -208,7 +211,7 @@ def test_every_schema_key_documented_once_in_all(project_copy):
 def test_app_keys_required_outside_dev_when_the_app_is_deployed(project_copy, db_secrets):
     (project_copy / "group_data/staging.py").write_text(
         'environment = "staging"\npg_listen_addresses = ["localhost"]\n'
-        'pg_client_networks = ["172.17.0.0/16"]\napp_repo = "git://example/app.git"\n'
+        'pg_client_networks = ["172.17.0.0/16"]\napp_repo = "git://example/app.git"\n' + STAGING_DATABASES
     )
     with pytest.raises(ConfigError, match=r"group_data/staging.py: missing required key 'app_dir'"):
         load(project_copy, "staging")

@@ -126,10 +126,25 @@ def test_guard_decision(environment, mode, confirmed, changes, refused):
         assert "Nothing was executed" in message and "CONFIRM_PROD=yes" in message
 
 
+def test_guard_names_an_unrecognised_confirmation():
+    note = prod_guard.unrecognised_confirmation({"CONFIRM_PROD": "sure"})
+    message = prod_guard.refusal("prod", "db1", YES, False, ["Role x"], "deploy.py", note=note)
+    assert "CONFIRM_PROD='sure' is not a confirmation: use CONFIRM_PROD=yes." in message
+
+
 def test_guard_confirmation_sources():
     assert prod_guard.confirmed(True, {})
     assert prod_guard.confirmed(False, {"CONFIRM_PROD": "yes"})
-    assert not prod_guard.confirmed(False, {"CONFIRM_PROD": "1"})
+    for spelling in ("yes", "YES", "y", "true", "True", "on", "1", " yes "):
+        assert prod_guard.confirmed(False, {"CONFIRM_PROD": spelling}), spelling
+        assert prod_guard.unrecognised_confirmation({"CONFIRM_PROD": spelling}) is None
+    for spelling in ("", "no", "false", "0", "off", "yess", "sure", "ja"):
+        assert not prod_guard.confirmed(False, {"CONFIRM_PROD": spelling}), spelling
+    assert prod_guard.unrecognised_confirmation({"CONFIRM_PROD": "no"}) is None
+    assert prod_guard.unrecognised_confirmation({}) is None
+    assert "CONFIRM_PROD='yess' is not a confirmation" in prod_guard.unrecognised_confirmation(
+        {"CONFIRM_PROD": "yess"}
+    )
     assert not prod_guard.confirmed(False, {})
 
 
