@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shlex
 
+from .file_swap import unchanged_since_planning
+
 
 def as_postgres(argv: str) -> str:
     """Run a command line as the postgres OS user, from / (the caller's cwd may not be readable)."""
@@ -87,16 +89,21 @@ def install_file(
     validate: str,
     default_owner: str = "postgres:postgres",
     default_mode: str = "640",
+    planned_sha256: str | None = None,
 ) -> str:
     """Swap `staged` into `path` keeping a backup; run `validate`; on failure put the old file back.
 
-    The running server is untouched here: activation (reload/restart) is a
-    separate, later command that only runs when this one succeeded. Keeps the
-    newest `keep` backups of this file.
+    With `planned_sha256`, nothing is written unless `path` still holds the bytes the
+    plan was computed from. The staged file never stays behind. The running server is
+    untouched here: activation (reload/restart) is a separate, later command that only
+    runs when this one succeeded. Keeps the newest `keep` backups of this file.
     """
     name = shlex.quote(path.rsplit("/", 1)[-1])
     q_path, q_staged, q_dir = shlex.quote(path), shlex.quote(staged), shlex.quote(backup_dir)
+    check = unchanged_since_planning(path, planned_sha256) if planned_sha256 else ""
     return f"""set -e
+trap 'rm -f {q_staged}' EXIT
+{check}
 mkdir -p -m 0700 {q_dir}
 backup={q_dir}/{name}.$(date -u +%Y%m%dT%H%M%S.%N)
 if [ -e {q_path} ]; then

@@ -146,7 +146,7 @@ data_dir = "/data"
 # ---------------------------------------------------------------- backups and restore
 
 # Logical backups: backup_dir/<db>/<db>-<UTC timestamp>.dump (pg_dump -F c)
-# and backup_dir/globals/globals-<UTC timestamp>.sql (pg_dumpall
+# and backup_dir/globals/globals-<environment>-<UTC timestamp>.sql (pg_dumpall
 # --globals-only: roles with their password verifiers). Directories 0700,
 # files 0600, owned by root.
 backup_dir = "/var/backups/hatchet-owlclaw"

@@ -15,7 +15,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import notices, pg_commands
+from .. import file_swap, notices, pg_commands
 from ..facts.postgres import PgCluster, PgServer
 from ..pg_conf import (
     apply_managed_lines,
@@ -29,10 +29,16 @@ from ..pg_conf import (
 from ..pg_hba import apply_block, format_shadow, shadowing
 
 
-def _install(path: str, content: str, backup_dir: str, keep: int, validate: str):
-    staged = f"{path}.deploy-new"
+def _install(path: str, content: str, backup_dir: str, keep: int, validate: str, planned: str | None):
+    """Replace `path` with `content` (validated, backed up), only while it still holds
+    `planned`, the text the plan was computed from (None or "": absent)."""
+    staged = file_swap.staged_name(path)
     yield FileUploadCommand(StringIO(content), staged)
-    yield _bash(pg_commands.install_file(path, staged, backup_dir, keep, validate))
+    yield _bash(
+        pg_commands.install_file(
+            path, staged, backup_dir, keep, validate, planned_sha256=file_swap.text_sha256(planned)
+        )
+    )
 
 
 def _bash(script: str) -> StringCommand:
@@ -75,7 +81,7 @@ def hba_rules(
     wanted = apply_block(current, rules, tag=tag)
     validate = pg_commands.hba_errors(cluster.port, cluster.hba_file)
     if wanted != current:
-        yield from _install(cluster.hba_file, wanted, backup_dir, backups_keep, validate)
+        yield from _install(cluster.hba_file, wanted, backup_dir, backups_keep, validate, current)
     elif cluster.changed_since_reload("hba"):
         # Edited after the last reload (by hand, or a run that stopped half-way).
         yield _bash(pg_commands.refuse_if(validate, cluster.hba_file))
@@ -213,7 +219,7 @@ def server_settings(
         cluster.port, cluster.postgres_bin, cluster.data_directory, cluster.config_file
     )
     if file_changes:
-        yield from _install(path, wanted, backup_dir, backups_keep, validate)
+        yield from _install(path, wanted, backup_dir, backups_keep, validate, current)
     else:
         yield _bash(pg_commands.refuse_if(validate, path))
     yield pg_commands.reload_and_wait(cluster.port)
