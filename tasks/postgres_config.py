@@ -22,6 +22,8 @@ postgres_config.server_settings(
     allow_restart=settings.pg_allow_restart,
     environment=scope_tag(settings.environment),
     owner=settings.pg_server_settings_owner,
+    restart_policies=postgres_rules.restart_policies(settings.environment),
+    reset_overrides=settings.pg_reset_overrides,
 )
 
 postgres_config.hba_rules(

@@ -15,7 +15,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import notices, pg_commands
+from .. import notices, pg_commands, pg_safety
 from ..facts.postgres import PgCluster, PgServer
 from ..pg_conf import (
     apply_managed_lines,
@@ -26,7 +26,7 @@ from ..pg_conf import (
     unquote_value,
     written_by,
 )
-from ..pg_hba import apply_block, format_shadow, shadowing
+from ..pg_hba import apply_block, find_block, find_blocks, format_shadow, shadowing, split_lines
 
 
 def _install(path: str, content: str, backup_dir: str, keep: int, validate: str):
@@ -142,6 +142,33 @@ def dropin_path(cluster: PgCluster, dropin_name: str) -> str | None:
     return f"{directory}/{dropin_name}"
 
 
+def _our_entries(cluster: PgCluster, which: str, path: str, current: str):
+    """Which pg_file_settings entries are the deploy's: its drop-in, or the lines of its
+    block in postgresql.conf."""
+    if which == "dropin":
+        return lambda entry: entry.sourcefile == path
+    span = find_block(split_lines(current))
+    lines = range(span[0] + 2, span[1] + 1) if span else range(0)
+    return lambda entry: entry.sourcefile == path and entry.sourceline in lines
+
+
+def _environments_on_server(cluster: PgCluster, writer: str | None) -> set[str]:
+    try:
+        hba_tags = find_blocks(split_lines(cluster.hba_text or "")).keys()
+    except ValueError:  # broken markers: hba_rules reports them
+        hba_tags = ()
+    objects = cluster.objects
+    comments = [*objects.managed_databases.values(), *objects.managed_roles.values()] if objects else []
+    return pg_safety.environments_on_server(hba_tags, writer, comments)
+
+
+def _rollback_file(which: str, current: str, values: dict, writer: str | None) -> str:
+    """Our file with ``values`` (name -> text), as it is written."""
+    if which == "dropin":
+        return render_dropin(values, environment=writer)
+    return apply_managed_lines(current, values, writer)
+
+
 @operation()
 def server_settings(
     server: PgServer,
@@ -153,14 +180,24 @@ def server_settings(
     allow_restart: bool = True,
     environment: str | None = None,
     owner: str | None = None,
+    restart_policies: dict | None = None,
+    reset_overrides: bool = False,
 ):
     """
     Keep ``settings`` (name -> value) in one managed drop-in under the
     cluster's ``include_dir``, or a managed block at the end of
     postgresql.conf when there is none. Values are validated by PostgreSQL
     (``postgres -C``, ``pg_file_settings``) before activation. Reloads; restarts
-    only when PostgreSQL reports ``pending_restart`` (a changed setting of
-    context ``postmaster``), and only if ``allow_restart``.
+    only when PostgreSQL reports ``pending_restart`` for one of these settings, and
+    only if every environment whose state is on the server allows it
+    (``allow_restart`` for this one, ``restart_policies`` for the others).
+
+    Before anything changes, the run stops when a value could not start PostgreSQL
+    (shared memory beyond the host's memory, a preload library without its file), or
+    when a file read after ours overrides a managed setting (ALTER SYSTEM: reset
+    with ``reset_overrides``). A restart PostgreSQL does not come back from is rolled
+    back (the values it ran with, started again) and fails the run. After activation
+    every managed setting must be in effect (``pg_settings``), or the run fails.
 
     The settings are the server's, not an environment's: the file records the
     ``environment`` that wrote it. When another environment wrote it and these
@@ -188,24 +225,92 @@ def server_settings(
     if decision != "write":
         # Another environment's file with the same settings (or theirs to decide): kept
         # as it is, header included, so alternating runs change nothing.
-        wanted, changed = current, set()
-    restart_for = sorted(
-        {n for n in changed if n in cluster.settings and cluster.settings[n].context == "postmaster"}
-        | set(cluster.pending_restart)
+        wanted, new_managed, changed = current, old_managed, set()
+    # What the file will hold, name -> value as PostgreSQL reads it.
+    in_file = {name: unquote_value(raw) for _, name, raw in parse_conf(new_managed)}
+    in_file_writer = written_by(new_managed)
+
+    # A later file (ALTER SYSTEM's postgresql.auto.conf, an include) would win: stop now.
+    is_ours = _our_entries(cluster, which, path, current)
+    found = pg_safety.overrides(
+        cluster.file_settings, in_file, is_ours,
+        pg_safety.read_after_dropin(path if which == "dropin" else None),
     )
+    blocking = [o for o in found if not (reset_overrides and o.by_alter_system)]
+    if blocking:
+        raise OperationError(
+            f"PostgreSQL {cluster.id}: " + "; ".join(o.describe() for o in blocking)
+            + ". Nothing was changed."
+        )
+    resets = sorted(o.name for o in found)
+    if resets:
+        notices.add(
+            host,
+            f"PostgreSQL {cluster.id}: ALTER SYSTEM RESET "
+            + ", ".join(f"{o.name} (was {o.sourcefile}:{o.sourceline})" for o in found)
+            + " (pg_reset_overrides = True)",
+        )
+
+    pending = set(cluster.pending_restart)
+    # Changed here, or made to take effect by resetting an override, or already waiting.
+    restart_for = sorted(
+        {n for n in set(changed) | set(resets)
+         if n in cluster.settings and cluster.settings[n].context == "postmaster"}
+        | (pending & set(in_file))
+    )
+    # Values PostgreSQL would not start with: stop before changing anything.
+    current_values = {
+        name: (cluster.settings[name].value, cluster.settings[name].unit)
+        for name in ("shared_buffers", "shared_memory_size", "max_connections")
+        if name in cluster.settings
+    }
+    problems = pg_safety.start_problems(
+        in_file, set(changed) | set(restart_for), current_values, cluster.mem_total_kb, cluster.libraries
+    )
+    if problems:
+        raise OperationError(f"PostgreSQL {cluster.id}: " + "; ".join(problems) + ". Nothing was changed.")
+
     restart_command = pg_commands.restart(
         server.service_manager, server.has_pg_ctlcluster, cluster.version, cluster.name
     )
-    if restart_for and not allow_restart:
+    blockers = pg_safety.restart_blockers(
+        environment, allow_restart, _environments_on_server(cluster, writer), restart_policies or {}
+    )
+    foreign = sorted(pending - set(in_file))
+    if foreign:
+        blockers.append(
+            "; ".join(f"{n} also waits for a restart, " + pg_safety.who_set(n, cluster.file_settings, is_ours, writer)
+                      for n in foreign)
+            + ": not this deploy's to restart for"
+        )
+    may_restart = not blockers
+    if restart_for and not may_restart:
+        waiting = ", ".join(
+            f"{n} ({'changed by this run' if n in changed else pg_safety.who_set(n, cluster.file_settings, is_ours, writer)})"
+            for n in restart_for
+        )
         notices.add(
             host,
-            f"PostgreSQL {cluster.id} needs a restart for {', '.join(restart_for)}; "
-            "pg_allow_restart is False, so it is not restarted. "
-            f"Restart it in a maintenance window: {restart_command}",
+            f"PostgreSQL {cluster.id} needs a restart for {waiting}; it is not restarted: "
+            + "; ".join(blockers)
+            + f". Restart it in a maintenance window: {restart_command} (docs/RUNBOOK.md)",
         )
 
+    # Managed settings whose value in effect is not the file's (a reload that never
+    # happened, a restart that was refused before): activate and check again.
+    not_in_effect = [
+        name for name, value in in_file.items()
+        if name in cluster.settings and not (cluster.settings[name].pending_restart and not may_restart)
+        and name not in restart_for
+        and not pg_safety.setting_matches(
+            value, cluster.settings[name].value, cluster.settings[name].vartype, cluster.settings[name].unit
+        )
+    ]
     file_changes = wanted != current
-    if not (file_changes or cluster.changed_since_reload(which) or (restart_for and allow_restart)):
+    if not (
+        file_changes or cluster.changed_since_reload(which) or (restart_for and may_restart)
+        or resets or not_in_effect
+    ):
         host.noop(f"postgresql.conf settings of {cluster.id} are up to date and loaded")
         return
 
@@ -214,7 +319,26 @@ def server_settings(
     )
     if file_changes:
         yield from _install(path, wanted, backup_dir, backups_keep, validate)
-    else:
+    elif cluster.changed_since_reload(which):
         yield _bash(pg_commands.refuse_if(validate, path))
+    if resets:
+        yield pg_commands.alter_system_reset(cluster.port, resets)
     yield pg_commands.reload_and_wait(cluster.port)
-    yield _bash(pg_commands.restart_if_pending(cluster.port, restart_command, allow_restart))
+    if may_restart:
+        # The values the server runs with now, for the settings a restart would change:
+        # put back if PostgreSQL does not come back with the new ones.
+        previous = dict(in_file)
+        for name in restart_for:
+            if name in cluster.settings:
+                previous[name] = cluster.settings[name].value
+        fallback = f"{path}.deploy-fallback"
+        yield FileUploadCommand(StringIO(_rollback_file(which, current, previous, in_file_writer)), fallback)
+        yield _bash(
+            pg_commands.restart_with_rollback(
+                cluster.port, cluster.id, restart_command, path, fallback, sorted(in_file),
+                pg_commands.log_file(server.has_pg_ctlcluster, cluster.version, cluster.name),
+            )
+        )
+    kinds = {n: (cluster.settings[n].vartype, cluster.settings[n].unit) for n in in_file if n in cluster.settings}
+    check = pg_safety.effective_check_sql(in_file, kinds, skip_pending=not may_restart)
+    yield _bash(pg_commands.effective_errors(cluster.port, cluster.id, check))
