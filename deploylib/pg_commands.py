@@ -242,7 +242,7 @@ def hba_errors(port: int, hba_file: str) -> str:
     return (
         f"( set -o pipefail; {checked_psql(port, query, hba_file)} | while IFS= read -r problem; do "
         f'n=${{problem#line }}; n=${{n%%:*}}; echo "$problem"; '
-        f'case "$n" in *[!0-9]*|"") ;; *) echo "    $(sed -n "${{n}}p" {shlex.quote(hba_file)})" ;; esac; '
+        f'if [[ "$n" =~ ^[0-9]+$ ]]; then echo "    $(sed -n "${{n}}p" {shlex.quote(hba_file)})"; fi; '
         "done )"
     )
 

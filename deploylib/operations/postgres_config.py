@@ -229,6 +229,8 @@ def server_settings(
     # What the file will hold, name -> value as PostgreSQL reads it.
     in_file = {name: unquote_value(raw) for _, name, raw in parse_conf(new_managed)}
     in_file_writer = written_by(new_managed)
+    # The settings the deploy answers for: in its file, before or after this run.
+    ours = set(in_file) | {name for _, name, _ in parse_conf(old_managed)}
 
     # A later file (ALTER SYSTEM's postgresql.auto.conf, an include) would win: stop now.
     is_ours = _our_entries(cluster, which, path, current)
@@ -256,7 +258,7 @@ def server_settings(
     restart_for = sorted(
         {n for n in set(changed) | set(resets)
          if n in cluster.settings and cluster.settings[n].context == "postmaster"}
-        | (pending & set(in_file))
+        | (pending & ours)
     )
     # Values PostgreSQL would not start with: stop before changing anything.
     current_values = {
@@ -276,7 +278,7 @@ def server_settings(
     blockers = pg_safety.restart_blockers(
         environment, allow_restart, _environments_on_server(cluster, writer), restart_policies or {}
     )
-    foreign = sorted(pending - set(in_file))
+    foreign = sorted(pending - ours)
     if foreign:
         blockers.append(
             "; ".join(f"{n} also waits for a restart, " + pg_safety.who_set(n, cluster.file_settings, is_ours, writer)
@@ -335,7 +337,7 @@ def server_settings(
         yield FileUploadCommand(StringIO(_rollback_file(which, current, previous, in_file_writer)), fallback)
         yield _bash(
             pg_commands.restart_with_rollback(
-                cluster.port, cluster.id, restart_command, path, fallback, sorted(in_file),
+                cluster.port, cluster.id, restart_command, path, fallback, sorted(ours),
                 pg_commands.log_file(server.has_pg_ctlcluster, cluster.version, cluster.name),
             )
         )
