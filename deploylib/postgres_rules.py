@@ -19,6 +19,11 @@ class ClusterChoiceError(DeployError):
     """Which cluster to manage is unclear, or it is not running: stop before changing anything."""
 
 
+class SettingsRefused(DeployError):
+    """Server settings this run must not apply (operations.postgres_config.plan_server_settings):
+    stop before changing anything."""
+
+
 def server_settings(settings) -> dict:
     """Every postgresql.conf setting we manage, name -> value."""
     return {"listen_addresses": list(settings.pg_listen_addresses), **settings.pg_settings}

@@ -70,7 +70,7 @@ def test_restart_that_fails_is_rolled_back_and_postgres_serves(fresh_trixie):
     host = fresh_trixie
     make_probe_role(host)
     converge(host, overrides=BASE)
-    start = server_times(host)[0]
+    before_file, start = dropin(host), server_times(host)[0]
     # A file with a library's name that is not a library: the check before the restart
     # finds the file, PostgreSQL cannot load it.
     ssh(host, "echo 'not an ELF object' > /usr/lib/postgresql/17/lib/not_a_library.so")
@@ -86,11 +86,11 @@ def test_restart_that_fails_is_rolled_back_and_postgres_serves(fresh_trixie):
     assert_serving(host)
     assert server_times(host)[0] != start  # it was restarted (twice), and is back
     assert psql(host, "SHOW shared_preload_libraries") == ""
-    assert "shared_preload_libraries = ''" in dropin(host)
+    assert dropin(host) == before_file, "the previous file must be back, byte for byte"
+    assert "deploy-fallback" not in ssh(host, "ls /etc/postgresql/17/main/conf.d").stdout
 
-    # Back to a good configuration: converges, idempotent.
+    # Back to the good configuration: nothing to change, serving.
     converge(host, overrides=BASE)
-    assert "shared_preload_libraries" not in dropin(host)
     assert_serving(host)
 
 
