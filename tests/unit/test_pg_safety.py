@@ -279,3 +279,59 @@ def test_restart_script_is_valid_bash():
     )
     assert subprocess.run(["bash", "-n", "-c", script]).returncode == 0
     assert Path("/bin/bash").exists()
+
+
+# ----------------------------------------------------------------- the plan of server_settings
+
+def planned(lines, **kwargs):
+    from deploylib.operations.postgres_config import plan_server_settings
+
+    server = parse_server(["manager\tsysvinit", "pg_ctlcluster\tyes", *lines])
+    (cluster,) = server.clusters
+    args = dict(settings={"listen_addresses": ["localhost", "10.0.0.5"]},
+                dropin_name="90-hatchet-owlclaw-deploy.conf", environment="staging")
+    return plan_server_settings(server, cluster, **{**args, **kwargs})
+
+
+def fact_lines(dropin_text, pending=True, extra=()):
+    import base64
+
+    conf = "include_dir = 'conf.d'\n"
+    return [
+        "cluster\t17\tmain\t5432\tonline", "server\t5432",
+        "setting\tconfig_file\t/etc/postgresql/17/main/postgresql.conf\tpostmaster\tfalse\t\tstring",
+        f"setting\tlisten_addresses\tlocalhost\tpostmaster\t{'true' if pending else 'false'}\t\tstring",
+        *(["pending\tlisten_addresses\t\t\t"] if pending else []),
+        f"file\tconf\t{base64.b64encode(conf.encode()).decode()}\t1",
+        f"file\tdropin\t{base64.b64encode(dropin_text.encode()).decode()}\t1",
+        f"file_setting\tlisten_addresses\t20\t{DROPIN}\t4\tfalse\tsetting could not be applied",
+        *extra,
+        "postmaster_pid\t78",
+    ]
+
+
+PROD_DROPIN = ("# Managed by hatchet-owlclaw deploy: do not edit, the next run overwrites changes.\n"
+               "# Source: group_data (pg_listen_addresses, pg_settings)\n# Environment: prod\n"
+               "listen_addresses = 'localhost,10.0.0.5'\n")
+
+
+def test_staging_does_not_restart_for_prods_pending_setting():
+    plan = planned(fact_lines(PROD_DROPIN), restart_policies={"prod": False, "dev": True})
+    assert plan.refusal is None and plan.wanted == plan.current  # prod's file, kept
+    assert plan.restart_for == ["listen_addresses"] and not plan.may_restart
+    (notice,) = plan.notices
+    assert notice.startswith(f"PostgreSQL 17/main needs a restart for listen_addresses (set by prod in {DROPIN}:4)")
+    assert "prod does not allow restarts" in notice and "pg_ctlcluster 17 main restart" in notice
+    # prod allowing restarts: staging may do it.
+    assert planned(fact_lines(PROD_DROPIN), restart_policies={"prod": True}).may_restart
+
+
+def test_alter_system_override_refuses_or_resets():
+    auto = [f"file_setting\tlisten_addresses\t30\t{AUTO}\t3\ttrue\t"]
+    refused = planned(fact_lines(PROD_DROPIN.replace("prod", "staging"), pending=False, extra=auto))
+    assert refused.refusal.startswith("PostgreSQL 17/main: listen_addresses is set by ALTER SYSTEM in "
+                                      f"{AUTO}:3")
+    reset = planned(fact_lines(PROD_DROPIN.replace("prod", "staging"), pending=False, extra=auto),
+                    reset_overrides=True)
+    assert reset.refusal is None and reset.resets == ["listen_addresses"]
+    assert reset.restart_for == ["listen_addresses"] and reset.may_restart
