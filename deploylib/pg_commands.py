@@ -239,11 +239,12 @@ def hba_errors(port: int, hba_file: str) -> str:
         "WHERE error IS NOT NULL ORDER BY line_number"
     )
     # A subshell: `exit` in checked_psql ends the check only; pipefail carries psql's failure.
+    # (In braces: "$((" would start arithmetic where install_file writes "$(<check>".)
     return (
-        f"( set -o pipefail; {checked_psql(port, query, hba_file)} | while IFS= read -r problem; do "
+        f"{{ ( set -o pipefail; {checked_psql(port, query, hba_file)} | while IFS= read -r problem; do "
         f'n=${{problem#line }}; n=${{n%%:*}}; echo "$problem"; '
         f'if [[ "$n" =~ ^[0-9]+$ ]]; then echo "    $(sed -n "${{n}}p" {shlex.quote(hba_file)})"; fi; '
-        "done )"
+        "done ); }"
     )
 
 
@@ -266,7 +267,7 @@ def conf_errors(port: int, postgres_bin: str, data_directory: str, config_file: 
         "WHERE s.name = f.name AND s.context = 'postmaster')"
     )
     return (
-        f"( if ! said=$( timeout {VALIDATION_TIMEOUT} {check} 2>&1 >/dev/null ); then "
+        f"{{ ( if ! said=$( timeout {VALIDATION_TIMEOUT} {check} 2>&1 >/dev/null ); then "
         'echo "${said:-postgres -C failed without a message}"; fi; '
-        f"{checked_psql(port, query, config_file)} )"
+        f"{checked_psql(port, query, config_file)} ); }}"
     )
