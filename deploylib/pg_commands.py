@@ -77,6 +77,7 @@ def restart_with_rollback(
     fallback: str,
     restartable: list[str],
     log_file: str | None,
+    previous_absent: bool = False,
 ) -> str:
     """After a reload: restart when settings wait for one, and never leave PostgreSQL down.
 
@@ -87,6 +88,11 @@ def restart_with_rollback(
     PostgreSQL's own log lines.
     """
     q_path, q_fallback = shlex.quote(path), shlex.quote(fallback)
+    # The previous file back (or, when there was none, no file).
+    put_back = (
+        f"rm -f {q_path} {q_fallback}" if previous_absent
+        else f"cat {q_fallback} > {q_path} && rm -f {q_fallback}"
+    )
     allowed = " ".join(restartable)
     log = shlex.quote(log_file) if log_file else ""
     ready = psql(port, "SELECT 1")
@@ -118,7 +124,7 @@ if said=$(timeout {RESTART_TIMEOUT} {restart_command} 2>&1) && wait_ready; then
     rm -f {q_fallback}; exit 0
 fi
 logged=$({log_since})
-cat {q_fallback} > {q_path} && rm -f {q_fallback}
+{put_back}
 again=$(timeout {RESTART_TIMEOUT} {restart_command} 2>&1)
 {{
 if wait_ready; then

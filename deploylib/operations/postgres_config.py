@@ -186,6 +186,7 @@ class SettingsPlan:
     restart_for: list
     may_restart: bool
     fallback: str | None = None  # the file to put back if a restart fails
+    fallback_absent: bool = False  # ... there was none: remove the file instead
     resets: list = dataclass_field(default_factory=list)  # ALTER SYSTEM RESET these
     not_in_effect: list = dataclass_field(default_factory=list)
     notices: list = dataclass_field(default_factory=list)
@@ -311,10 +312,12 @@ def plan_server_settings(
             value, cluster.settings[name].value, cluster.settings[name].vartype, cluster.settings[name].unit
         )
     ]
-    fallback = None
+    fallback, fallback_absent = None, False
     if may_restart:
+        previous_text = cluster.dropin_text if which == "dropin" else cluster.conf_text
         if wanted != current and not pending & ours:
             fallback = current  # the previous file, byte for byte
+            fallback_absent = previous_text is None
         else:
             # The values the server runs with now, for the settings a restart would change.
             previous = dict(in_file)
@@ -324,7 +327,7 @@ def plan_server_settings(
             fallback = _rollback_file(which, current, previous, written_by(new_managed))
     return SettingsPlan(
         which, path, current, wanted, changed, in_file, ours, restart_for, may_restart,
-        fallback=fallback, resets=resets, not_in_effect=not_in_effect, notices=said,
+        fallback=fallback, fallback_absent=fallback_absent, resets=resets, not_in_effect=not_in_effect, notices=said,
     )
 
 
@@ -392,13 +395,15 @@ def server_settings(
     yield pg_commands.reload_and_wait(cluster.port)
     if plan.may_restart:
         fallback = f"{plan.path}.deploy-fallback"
-        yield FileUploadCommand(StringIO(plan.fallback), fallback)
+        if not plan.fallback_absent:
+            yield FileUploadCommand(StringIO(plan.fallback), fallback)
         yield _bash(
             pg_commands.restart_with_rollback(
                 cluster.port, cluster.id,
                 pg_commands.restart(server.service_manager, server.has_pg_ctlcluster, cluster.version, cluster.name),
                 plan.path, fallback, sorted(plan.ours),
                 pg_commands.log_file(server.has_pg_ctlcluster, cluster.version, cluster.name),
+                previous_absent=plan.fallback_absent,
             )
         )
     kinds = {

@@ -68,14 +68,21 @@ def test_unstartable_settings_stop_before_any_change(fresh_host):
 
 def test_restart_that_fails_is_rolled_back_and_postgres_serves(fresh_trixie):
     host = fresh_trixie
-    make_probe_role(host)
-    converge(host, overrides=BASE)
-    before_file, start = dropin(host), server_times(host)[0]
     # A file with a library's name that is not a library: the check before the restart
     # finds the file, PostgreSQL cannot load it.
     ssh(host, "echo 'not an ELF object' > /usr/lib/postgresql/17/lib/not_a_library.so")
     broken = {**BASE, "pg_settings": {"password_encryption": "scram-sha-256",
                                       "shared_preload_libraries": "not_a_library"}}
+    # On a fresh server (no drop-in before): the new drop-in goes away again.
+    failed = run_deploy(host, overrides=broken)
+    assert not failed.ok
+    assert "PostgreSQL was started again and serves" in failed.stderr, failed.describe()
+    assert "90-hatchet-owlclaw-deploy" not in ssh(host, "ls /etc/postgresql/17/main/conf.d").stdout
+    assert "online" in cluster_status(host) and psql(host, "SELECT 1") == "1"
+
+    make_probe_role(host)
+    converge(host, overrides=BASE)
+    before_file, start = dropin(host), server_times(host)[0]
     failed = run_deploy(host, overrides=broken)
     assert not failed.ok
     assert "did not come back after a restart for: shared_preload_libraries" in failed.stderr, failed.describe()

@@ -3,7 +3,6 @@ checks before a restart; and the fail-closed validation shell (run here with a s
 
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -278,7 +277,14 @@ def test_restart_script_is_valid_bash():
         ["listen_addresses"], "/var/log/postgresql/postgresql-17-main.log",
     )
     assert subprocess.run(["bash", "-n", "-c", script]).returncode == 0
-    assert Path("/bin/bash").exists()
+    assert "cat /etc/x.conf.deploy-fallback > /etc/x.conf" in script
+    # No file before this run: a failed restart removes the new one.
+    absent = pg_commands.restart_with_rollback(
+        5432, "17/main", "pg_ctlcluster 17 main restart", "/etc/x.conf", "/etc/x.conf.deploy-fallback",
+        ["listen_addresses"], None, previous_absent=True,
+    )
+    assert "rm -f /etc/x.conf /etc/x.conf.deploy-fallback" in absent and "cat /etc/x" not in absent
+    assert subprocess.run(["bash", "-n", "-c", absent]).returncode == 0
 
 
 # ----------------------------------------------------------------- the plan of server_settings
@@ -335,3 +341,10 @@ def test_alter_system_override_refuses_or_resets():
                     reset_overrides=True)
     assert reset.refusal is None and reset.resets == ["listen_addresses"]
     assert reset.restart_for == ["listen_addresses"] and reset.may_restart
+
+
+def test_a_fresh_servers_fallback_is_no_file():
+    lines = [line for line in fact_lines("", pending=False) if not line.startswith(("file\tdropin", "file_setting"))]
+    plan = planned(lines)
+    assert plan.wanted != plan.current and plan.may_restart
+    assert plan.fallback_absent and plan.restart_for == ["listen_addresses"]
