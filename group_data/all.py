@@ -95,6 +95,13 @@ pg_allow_restart = True
 # settings win: its runs overwrite the other's, the other's runs leave them (and say so).
 pg_server_settings_owner = None
 
+# A managed setting that a file read after the deploy's overrides (ALTER SYSTEM's
+# postgresql.auto.conf) would silently stay in effect: False = the run stops before
+# changing anything, naming the file, the line and the fix (ALTER SYSTEM RESET
+# <name>); True = the deploy runs ALTER SYSTEM RESET itself, then reloads/restarts
+# as usual. An override in another included file always stops the run.
+pg_reset_overrides = False
+
 # How many backups of pg_hba.conf / the managed postgresql.conf file to keep
 # (in deploy_state_dir/backups) before each change.
 pg_config_backups_keep = 10
