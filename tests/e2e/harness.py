@@ -120,11 +120,13 @@ def run_deploy(
     deploy_file: str = "deploy.py",
     extra_env: dict | None = None,
     suite_defaults: bool = True,
+    project: Path | None = None,
 ) -> DeployResult:
     """`pyinfra -y --json --limit <host> inventory/sandbox.py deploy.py` as environment `env`.
 
     `overrides` go to a DEPLOY_OVERRIDES file, on top of what the host's suite
-    needs (suite_data) unless suite_defaults is False.
+    needs (suite_data) unless suite_defaults is False. `project`: run in a copy of the
+    project (its own group_data, secrets/) instead of the repository.
     """
     if suite_defaults:
         overrides = {**suite_data(host), **(overrides or {})}
@@ -146,7 +148,7 @@ def run_deploy(
             "inventory/sandbox.py",
             deploy_file,
         ],
-        cwd=REPO,
+        cwd=project or REPO,
         env=environ,
         capture_output=True,
         text=True,
