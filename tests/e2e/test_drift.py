@@ -6,7 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from .harness import converge, psql, run_deploy
+from .harness import converge, psql, run_deploy, ssh
+from .test_app import (  # noqa: F401  (app_repo is a fixture)
+    IMAGE,
+    app_data,
+    app_repo,
+    create_databases,
+    install_docker_and_image,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -40,3 +47,37 @@ def test_outdated_extension_is_updated_then_left_alone(fresh_trixie):
 
     again = run_deploy(host, overrides={"databases": WITH_HSTORE})
     assert again.ok and again.changed == [], again.describe()
+
+
+RECORD = "/var/lib/hatchet-owlclaw-deploy/app/owlclaw/deployed"
+PROJECT_CONTAINERS = "docker ps -aq --filter label=com.docker.compose.project=owlclaw"
+
+
+def test_retagged_image_is_started_again_then_left_alone(fresh_trixie, app_repo):  # noqa: F811
+    host = fresh_trixie
+    install_docker_and_image(host, app_repo)
+    create_databases(host, {"hatchet": "hatchet", "owlclaw": "owlclaw"})
+    data = app_data(app_repo)
+    first = converge(host, overrides=data)
+    assert "docker compose up (owlclaw)" in first.changed
+    old_id = ssh(host, f"docker image inspect -f '{{{{.Id}}}}' {IMAGE}").stdout.strip()
+    record = ssh(host, f"cat {RECORD}").stdout
+    assert f"image app {old_id}" in record and f"image hatchet-lite {old_id}" in record
+
+    # Another image under the same name (a local re-tag, as a pull of a moved tag would do).
+    ssh(host, f"cid=$(docker create {IMAGE} sh -c 'echo v2 > /version') && docker start -a $cid "
+              f"&& docker commit -q --change 'CMD [\"/bin/sh\"]' $cid {IMAGE} >/dev/null && docker rm $cid")
+    new_id = ssh(host, f"docker image inspect -f '{{{{.Id}}}}' {IMAGE}").stdout.strip()
+    assert new_id and new_id != old_id
+
+    again = run_deploy(host, overrides=data)
+    assert again.ok, again.describe()
+    assert again.changed == ["docker compose up (owlclaw)"], again.describe()
+    running = ssh(host, f"docker inspect -f '{{{{.Image}}}}' $({PROJECT_CONTAINERS}) | sort -u").stdout
+    assert running.split() == [new_id]
+    assert ssh(host, "docker exec $(docker ps -q --filter label=com.docker.compose.service=app "
+                     "--filter label=com.docker.compose.project=owlclaw) cat /version").stdout == "v2\n"
+    assert f"image app {new_id}" in ssh(host, f"cat {RECORD}").stdout
+
+    settled = run_deploy(host, overrides=data)
+    assert settled.ok and settled.changed == [], settled.describe()
