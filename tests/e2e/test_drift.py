@@ -7,13 +7,7 @@ from __future__ import annotations
 import pytest
 
 from .harness import converge, psql, run_deploy, ssh
-from .test_app import (  # noqa: F401  (app_repo is a fixture)
-    IMAGE,
-    app_data,
-    app_repo,
-    create_databases,
-    install_docker_and_image,
-)
+from .test_app import IMAGE, app_repo, converge_dev_app  # noqa: F401  (app_repo is a fixture)
 
 pytestmark = pytest.mark.e2e
 
@@ -55,18 +49,14 @@ PROJECT_CONTAINERS = "docker ps -aq --filter label=com.docker.compose.project=ow
 
 def test_retagged_image_is_started_again_then_left_alone(fresh_trixie, app_repo):  # noqa: F811
     host = fresh_trixie
-    install_docker_and_image(host, app_repo)
-    create_databases(host, {"hatchet": "hatchet", "owlclaw": "owlclaw"})
-    data = app_data(app_repo)
-    first = converge(host, overrides=data)
-    assert "docker compose up (owlclaw)" in first.changed
+    data, _ = converge_dev_app(host, app_repo)
     old_id = ssh(host, f"docker image inspect -f '{{{{.Id}}}}' {IMAGE}").stdout.strip()
     record = ssh(host, f"cat {RECORD}").stdout
     assert f"image app {old_id}" in record and f"image hatchet-lite {old_id}" in record
 
     # Another image under the same name (a local re-tag, as a pull of a moved tag would do).
     ssh(host, f"cid=$(docker create {IMAGE} sh -c 'echo v2 > /version') && docker start -a $cid "
-              f"&& docker commit -q --change 'CMD [\"/bin/sh\"]' $cid {IMAGE} >/dev/null && docker rm $cid")
+              f"&& docker commit --change 'CMD [\"/bin/sh\"]' $cid {IMAGE} >/dev/null && docker rm $cid")
     new_id = ssh(host, f"docker image inspect -f '{{{{.Id}}}}' {IMAGE}").stdout.strip()
     assert new_id and new_id != old_id
 

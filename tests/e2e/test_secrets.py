@@ -64,7 +64,7 @@ def test_staging_from_the_encrypted_file_only(fresh_trixie, tmp_path, monkeypatc
     for args in (("-vvv",), ("--dry", "-vvv")):
         loud = run_deploy(host, extra_args=args, **run)
         assert loud.ok, loud.describe()
-        for value in passwords.values():
+        for value in [*passwords.values(), str(identity)]:
             assert value not in loud.stdout + loud.stderr
         assert "plaintext" not in loud.stderr
     assert sorted(os.listdir(project / "secrets")) == before
