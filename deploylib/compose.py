@@ -99,9 +99,10 @@ def compose_command(
     return argv + list(args)
 
 
-def up_args(pull: str = "missing") -> list[str]:
-    """`pull`: compose's --pull (compose_pull): missing, always or never."""
-    return ["up", "-d", "--remove-orphans", "--pull", pull]
+def up_args(pull: str = "policy") -> list[str]:
+    """`pull` (compose_pull): compose's --pull (missing, always, never); "policy": no flag, each
+    service's own pull_policy (compose's default; some compose versions refuse `--pull policy`)."""
+    return ["up", "-d", "--remove-orphans", *([] if pull == "policy" else ["--pull", pull])]
 
 
 def shell(argv: list[str]) -> str:

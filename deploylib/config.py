@@ -772,7 +772,7 @@ SCHEMA: dict[str, Validator] = {
     "compose_bind_address": is_ip_address,
     "compose_up_timeout": is_int(5, 3600),
     "compose_force_up": is_bool,
-    "compose_pull": is_choice("missing", "always", "never"),
+    "compose_pull": is_choice("policy", "missing", "always", "never"),
     # configuration policy
     "policy_exceptions": None,  # set below: is_list(is_choice(*POLICY_EXCEPTIONS))
 }

@@ -264,7 +264,7 @@ def compose_up(
     containers: ComposeProject,
     timeout: int,
     force: bool = False,
-    pull: str = "missing",
+    pull: str = "policy",
     before_up: list[str] | None = None,
     source_command: str = "",
     expected: compose.Expected | None = None,
@@ -282,7 +282,7 @@ def compose_up(
 
     + base_argv: the compose command line without a subcommand
     + containers: the ``ComposeContainers`` fact (containers, their image IDs)
-    + pull: compose's ``--pull`` (compose_pull): missing, always or never
+    + pull: compose_pull: policy (no ``--pull``), missing, always or never
     + source_id: None when the commit is only known on the host (first deploy
       with a deploy key): ``source_command`` prints it there
     + before_up: shell scripts run first (the pre-deploy backup)

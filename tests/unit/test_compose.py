@@ -48,8 +48,8 @@ def test_compose_command_line():
     assert argv == [
         "docker", "compose", "-p", "owlclaw_staging", "--env-file", "/data/o/.env",
         "-f", "/data/o/a.yml", "-f", "/s/overlay.yml", "up", "-d", "--remove-orphans",
-        "--pull", "missing",
     ]
+    assert compose.up_args("always")[-2:] == ["--pull", "always"]
     assert compose.shell(["docker-compose", "-f", "a b.yml"]) == "docker-compose -f 'a b.yml'"
 
 
