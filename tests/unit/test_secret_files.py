@@ -235,8 +235,11 @@ def test_edit_encrypts_to_every_recipient(project_copy, operator, tmp_path):
     bob = x25519.Identity.generate()
     recipients = project_copy / "secrets" / "recipients.txt"
     recipients.write_text(recipients.read_text() + f"{bob.to_public()} # bob, new laptop\n")
+    before = project_files(project_copy)
     result = run_edit(project_copy, tmp_path / "seen.json", append="HATCHET_STAGING_DB_PASSWORD=first\n")
     assert result.returncode == 0, result.stderr
+    new = project_files(project_copy) - before - {str(tmp_path / "seen.json")}
+    assert new == {str(project_copy / "secrets" / "staging.env.age")}  # the only new file
     bob_file = tmp_path / "bob.txt"
     write_identity(bob_file, bob)
     assert secret_files.decrypt_file(project_copy / "secrets" / "staging.env.age", bob_file) == (
