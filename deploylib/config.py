@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .firewall import registry as firewall_registry
+
 
 # Like pyinfra, data is read relative to the directory pyinfra runs in.
 def project_dir() -> Path:
@@ -733,7 +735,7 @@ SCHEMA: dict[str, Validator] = {
     "pg_server_settings_owner": is_optional(is_choice(*ENVIRONMENTS)),
     "pg_config_backups_keep": is_int(1, 100),
     # host firewall
-    "firewall_backend": is_choice("auto", "ufw", "firewalld", "nftables", "none"),
+    "firewall_backend": is_choice(*firewall_registry.CHOICES),
     "firewall_enable": is_bool,
     # one-time host bootstrap
     "bootstrap_packages": is_list(is_package),

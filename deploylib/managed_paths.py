@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import backups, compose
 from .facts import cached_fact
 from .facts.paths import PathsState
+from .firewall import registry as firewall_registry
 
 
 def managed(settings) -> list[str]:
@@ -25,7 +26,7 @@ def packages_request(settings) -> tuple[type, dict]:
     from .bootstrap import docker_packages
     from .facts.host import DebInstalled
 
-    names = {*settings.base_packages, "ufw", "nftables"}
+    names = {*settings.base_packages, *firewall_registry.packages()}
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
         for distribution in ("debian", "ubuntu"):
