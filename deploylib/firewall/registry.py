@@ -1,5 +1,4 @@
-"""The firewall backend protocol and the one list of backends (pure: imports nothing of
-pyinfra; only the backend modules of this package).
+"""The firewall backend protocol and the one list of backends (pure: no pyinfra; only this package).
 
 A backend is a module with the attributes of ``FirewallBackend``: detect (a
 snippet of the host fact's script and a rank for ``auto``), read (the script of
