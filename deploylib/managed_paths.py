@@ -54,7 +54,7 @@ def state(host, settings) -> dict:
 def prefetch_host_facts(host, settings) -> None:
     """What a run asks about the host, in one remote command (facts.prefetch): its
     packages, the managed paths, the PostgreSQL server with our roles and databases,
-    and (for the application) the distribution."""
+    the firewall (host and rules) and (for the application) the distribution."""
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
@@ -66,6 +66,12 @@ def prefetch_host_facts(host, settings) -> None:
         paths_request(settings),
         (PostgresServer, server_request(settings)),
     ]
+    if settings.firewall_backend != "none":
+        from .facts.firewall import FirewallHost, FirewallState
+
+        requests.append((FirewallHost, {}))
+        requests += [(FirewallState, {"backend": name})
+                     for name in firewall_registry.prefetched(settings.firewall_backend)]
     if compose.app_enabled(settings):
         requests.append((LinuxDistribution, {}))
     prefetch(host, requests)

@@ -17,6 +17,8 @@ from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Wanted, family, 
 NAME = "firewalld"
 TOOL = "firewalld"
 PACKAGE = None  # never installed by the deploy (installing it starts it with its own zone)
+# Read only once chosen: firewall-offline-cmd (a stopped firewalld) takes seconds.
+READ_BEFORE_CHOICE = False
 
 FIREWALLD_IPSETS = {4: f"{TAG}-v4", 6: f"{TAG}-v6"}
 

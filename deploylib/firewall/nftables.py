@@ -17,6 +17,7 @@ from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Upload, Wanted, 
 NAME = "nftables"
 TOOL = "nft"
 PACKAGE = "nftables"  # the Debian package the deploy installs for this backend
+READ_BEFORE_CHOICE = True  # one table and two files
 
 NFT_TABLE = "hatchet_owlclaw_deploy"
 NFT_FILE = "/etc/nftables.d/hatchet-owlclaw-deploy.nft"

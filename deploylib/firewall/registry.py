@@ -24,6 +24,8 @@ class FirewallBackend(Protocol):
     PACKAGE: str | None  # the Debian package the deploy installs for it (None: never installs it)
     DETECT_SCRIPT: str  # shell printing `<tool>[\t<status>]` lines into the FirewallHost fact
     READ_SCRIPT: str  # shell printing its state as tagged lines (the FirewallState fact)
+    # Cheap enough to read before `auto` has chosen (bundled with the run's other facts).
+    READ_BEFORE_CHOICE: bool
 
     def detect(self, fw: FirewallInfo) -> int | None:
         """Rank for `auto` (lowest wins) on this host, None when it cannot be used."""
@@ -52,6 +54,16 @@ def get(name: str) -> FirewallBackend:
 def packages() -> list[str]:
     """Every package the deploy may install for some backend."""
     return [backend.PACKAGE for backend in BACKENDS if backend.PACKAGE]
+
+
+def prefetched(wanted: str) -> list[str]:
+    """The backends whose state a run reads with its first remote command: the configured
+    one, or for "auto" those cheap to read on the chance detection chooses them."""
+    if wanted == "none":
+        return []
+    if wanted != "auto":
+        return [wanted]
+    return [backend.NAME for backend in BACKENDS if backend.READ_BEFORE_CHOICE]
 
 
 def tools() -> list[str]:

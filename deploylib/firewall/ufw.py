@@ -28,6 +28,7 @@ from .common import (
 NAME = "ufw"
 TOOL = "ufw"
 PACKAGE = "ufw"  # the Debian package the deploy installs for this backend
+READ_BEFORE_CHOICE = True  # two files and `ufw status`
 
 # Without an environment: rules from before they carried one (taken over by the next run).
 UFW_PG_COMMENT = f"{TAG} postgresql"

@@ -62,9 +62,10 @@ def test_each_firewall_module_says_what_it_is_and_what_it_may_import():
 def test_backends_satisfy_the_protocol_and_are_listed_once():
     names = [backend.NAME for backend in registry.BACKENDS]
     assert len(set(names)) == len(names)
+    protocol = {*registry.FirewallBackend.__annotations__, "detect", "parse_state", "plan"}
+    assert protocol >= {"NAME", "TOOL", "PACKAGE", "DETECT_SCRIPT", "READ_SCRIPT", "READ_BEFORE_CHOICE"}
     for backend in registry.BACKENDS:
-        for attribute in ("NAME", "TOOL", "PACKAGE", "DETECT_SCRIPT", "READ_SCRIPT", "detect", "parse_state",
-                          "plan"):
+        for attribute in protocol:
             assert hasattr(backend, attribute), (backend.__name__, attribute)
     # The configuration accepts exactly the registry's backends (plus auto and none).
     assert registry.CHOICES == ("auto", *names, "none")
