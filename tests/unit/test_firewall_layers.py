@@ -78,3 +78,27 @@ def test_backends_satisfy_the_protocol_and_are_listed_once():
 
     positions = [HOST_SCRIPT.index(backend.DETECT_SCRIPT) for backend in registry.BACKENDS]
     assert positions == sorted(positions)
+
+
+def test_every_firewall_fact_script_parses():
+    from deploylib.facts.firewall import FirewallHost, FirewallState
+
+    commands = [FirewallHost().command()]
+    commands += [FirewallState().command(backend=b.NAME) for b in registry.BACKENDS]
+    for command in commands:
+        result = subprocess.run(["bash", "-n", "-c", command], capture_output=True, text=True)
+        assert result.returncode == 0, (command, result.stderr)
+        # and the script inside `bash -c '...'`
+        script = command.split("bash -c ", 1)[1]
+        inner = subprocess.run(["bash", "-c", f"bash -n -c {script}"], capture_output=True, text=True)
+        assert inner.returncode == 0, (command, inner.stderr)
+
+
+def test_firewall_state_fact_names_its_backend():
+    from deploylib.facts.firewall import FirewallState
+
+    for backend in registry.BACKENDS:
+        output = subprocess.run(["sh", "-c", FirewallState().command(backend=backend.NAME)],
+                                capture_output=True, text=True).stdout.splitlines()
+        assert output[0] == f"backend\t{backend.NAME}"
+        assert type(FirewallState().process(output)) is type(backend.parse_state([]))
