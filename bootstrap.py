@@ -12,8 +12,10 @@ from deploylib.ssh_nodelay import disable_nagle
 
 disable_nagle(host)  # before the first remote command: ~40 ms less per command
 
+local.include("tasks/run_lock.py")  # first: stop if another run holds this host
 local.include("tasks/bootstrap_packages.py")  # PostgreSQL (+ pgvector where packaged), ufw, git, rsync
 local.include("tasks/bootstrap_docker.py")  # Docker Engine + compose from the distribution
 local.include("tasks/deploy_user.py")  # deploy user: SSH key, docker group, sudo rule (visudo-checked)
 local.include("tasks/directories.py")  # data and backup directories
-local.include("tasks/prod_guard.py")  # last: prod changes need confirmation
+local.include("tasks/prod_guard.py")  # once the plan is known: prod changes need confirmation
+local.include("tasks/run_unlock.py")  # after the guard: lock at the first change, release at the end

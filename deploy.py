@@ -12,6 +12,7 @@ from deploylib.ssh_nodelay import disable_nagle
 
 disable_nagle(host)  # before the first remote command: ~40 ms less per command
 
+local.include("tasks/run_lock.py")  # first: stop if another run holds this host
 local.include("tasks/base.py")  # packages, state directory
 # Before PostgreSQL's configuration: the Docker bridge address it listens on must exist.
 local.include("tasks/docker.py")  # Docker engine + compose v2 (when the app is deployed)
@@ -21,4 +22,5 @@ local.include("tasks/databases.py")  # hatchet + owlclaw roles and databases, is
 local.include("tasks/backups.py")  # backup script, its schedule (cron), backup directory
 local.include("tasks/app.py")  # app repo at app_ref, .env, overlay, compose up (+ backup first)
 local.include("tasks/seed.py")  # seed SQL, once per database, after the schema exists
-local.include("tasks/prod_guard.py")  # last: prod changes need confirmation
+local.include("tasks/prod_guard.py")  # once the plan is known: prod changes need confirmation
+local.include("tasks/run_unlock.py")  # after the guard: lock at the first change, release at the end

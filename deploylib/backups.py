@@ -19,6 +19,16 @@ _CRON = "/etc/cron.d/hatchet-owlclaw-backup"  # no dot: cron ignores names with 
 _LOG = "/var/log/hatchet-owlclaw-backup"
 LEGACY_FILES = (_SCRIPT, _CRON)
 
+# Backups (every environment's) and restores never run at the same time on a host: both
+# scripts hold this flock (released by the kernel when the script ends, however it ends);
+# the second waits at most EXCLUSIVE_WAIT seconds, then stops naming the first.
+EXCLUSIVE_LOCK = "/run/lock/hatchet-owlclaw-backup.lock"
+EXCLUSIVE_WAIT = 3600
+
+
+def exclusive_values() -> dict:
+    return {"exclusive_lock": EXCLUSIVE_LOCK, "exclusive_wait": EXCLUSIVE_WAIT}
+
 
 def script_path(environment: str) -> str:
     """'/usr/local/sbin/hatchet-owlclaw-backup-prod'."""
@@ -135,6 +145,8 @@ def backup_script(settings, port: int, cluster_id: str) -> str:
         port=int(port),
         databases=list(settings.databases),
         script_path=script_path(settings.environment),
+        environment=scope_tag(settings.environment),
+        **exclusive_values(),
     )
 
 

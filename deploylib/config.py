@@ -734,6 +734,7 @@ SCHEMA: dict[str, Validator] = {
     "pg_allow_restart": is_bool,
     "pg_server_settings_owner": is_optional(is_choice(*ENVIRONMENTS)),
     "pg_config_backups_keep": is_int(1, 100),
+    "pg_reset_overrides": is_bool,
     # host firewall
     "firewall_backend": is_choice(*firewall_registry.CHOICES),
     "firewall_enable": is_bool,

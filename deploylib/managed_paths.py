@@ -53,15 +53,17 @@ def state(host, settings) -> dict:
 
 def prefetch_host_facts(host, settings) -> None:
     """What a run asks about the host, in one remote command (facts.prefetch): its
-    packages, the managed paths, the PostgreSQL server with our roles and databases,
-    the firewall (host and rules) and (for the application) the distribution."""
+    run lock, packages, the managed paths, the PostgreSQL server with our roles and
+    databases, the firewall (host and rules) and (for the application) the distribution."""
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
     from .facts.postgres import PostgresServer
+    from .facts.run_lock import RunLock
     from .postgres_rules import server_request
 
     requests = [
+        (RunLock, {}),
         packages_request(settings),
         paths_request(settings),
         (PostgresServer, server_request(settings)),

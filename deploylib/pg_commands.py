@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import shlex
 
+from .file_swap import unchanged_since_planning
+
 
 def as_postgres(argv: str) -> str:
     """Run a command line as the postgres OS user, from / (the caller's cwd may not be readable)."""
@@ -57,16 +59,114 @@ def reload_and_wait(port: int) -> str:
     )
 
 
-def restart_if_pending(port: int, restart_command: str, allowed: bool) -> str:
-    """After a reload: restart when PostgreSQL says a setting waits for one (and it's allowed)."""
-    query = "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart"
-    pending = f"pending=$( {psql(port, query)} )"
-    if allowed:
-        return f'{pending}; if [ -n "$pending" ]; then echo "restarting for: $pending"; {restart_command}; fi'
-    return (
-        f'{pending}; if [ -n "$pending" ]; then '
-        f'echo "restart pending for: $pending (not allowed to restart)"; fi'
+# Bounded waits: how long a restart may take, how long PostgreSQL has to answer after it.
+RESTART_TIMEOUT = 120
+READY_SECONDS = 60
+# Each check of a file before activation: a server that does not answer fails it.
+VALIDATION_TIMEOUT = 60
+
+
+def pending_restart(port: int) -> str:
+    """Prints the settings waiting for a restart, comma-separated (empty: none)."""
+    return psql(port, "SELECT string_agg(name, ',' ORDER BY name) FROM pg_settings WHERE pending_restart")
+
+
+def restart_with_rollback(
+    port: int,
+    cluster_id: str,
+    restart_command: str,
+    path: str,
+    fallback: str,
+    restartable: list[str],
+    log_file: str | None,
+    previous_absent: bool = False,
+) -> str:
+    """After a reload: restart when settings wait for one, and never leave PostgreSQL down.
+
+    Only settings in ``restartable`` (the deploy's own) may cause the restart. When
+    PostgreSQL does not come back (bounded wait, then ``SELECT 1``), ``fallback``
+    (the file with the values the server ran with) replaces ``path``, PostgreSQL is
+    started again and must serve, and the run fails naming the settings and quoting
+    PostgreSQL's own log lines.
+    """
+    q_path, q_fallback = shlex.quote(path), shlex.quote(fallback)
+    # The previous file back (or, when there was none, no file).
+    put_back = (
+        f"rm -f {q_path} {q_fallback}" if previous_absent
+        else f"cat {q_fallback} > {q_path} && rm -f {q_fallback}"
     )
+    allowed = " ".join(restartable)
+    log = shlex.quote(log_file) if log_file else ""
+    ready = psql(port, "SELECT 1")
+    log_count = f"$(wc -l < {log} 2>/dev/null || echo 0)" if log else "0"
+    log_since = (
+        f'tail -n +$((log_before + 1)) {log} 2>/dev/null | tail -n 25' if log else "true"
+    )
+    return f"""wait_ready() {{
+    for i in $(seq {READY_SECONDS}); do
+        if timeout 10 {ready} >/dev/null 2>&1; then return 0; fi
+        sleep 1
+    done
+    return 1
+}}
+pending=$( timeout {VALIDATION_TIMEOUT} {pending_restart(port)} ) || {{
+    echo "PostgreSQL {cluster_id}: could not read which settings wait for a restart; not restarting" >&2
+    rm -f {q_fallback}; exit 1; }}
+if [ -z "$pending" ]; then rm -f {q_fallback}; exit 0; fi
+for name in $(echo "$pending" | tr ',' ' '); do
+    case " {allowed} " in *" $name "*) ;; *)
+        echo "PostgreSQL {cluster_id} not restarted: $name also waits for a restart and is not" >&2
+        echo "one of this deploy's settings (pg_file_settings says where it is set); an operator decides." >&2
+        rm -f {q_fallback}; exit 1 ;;
+    esac
+done
+log_before={log_count}
+echo "restarting PostgreSQL {cluster_id} for: $pending"
+if said=$(timeout {RESTART_TIMEOUT} {restart_command} 2>&1) && wait_ready; then
+    rm -f {q_fallback}; exit 0
+fi
+logged=$({log_since})
+{put_back}
+again=$(timeout {RESTART_TIMEOUT} {restart_command} 2>&1)
+{{
+if wait_ready; then
+    echo "PostgreSQL {cluster_id} did not come back after a restart for: $pending."
+    echo "The previous values of $pending are back in {path}; PostgreSQL was started again and serves."
+else
+    echo "PostgreSQL {cluster_id} did not come back after a restart for: $pending, nor after the"
+    echo "previous values were put back in {path}: it is DOWN. Read its log, then start it: {restart_command}"
+    echo "$again"
+fi
+echo "PostgreSQL said:"
+printf '%s\n' "$said" "$logged" | grep -v '^$' | awk '!seen[$0]++'
+}} >&2
+exit 1
+"""
+
+
+def effective_errors(port: int, cluster_id: str, check_sql: str) -> str:
+    """Fails, listing them, when managed settings are not in effect (pg_settings)."""
+    return f"""wrong=$( timeout {VALIDATION_TIMEOUT} {psql(port, check_sql)} ) || {{
+    echo "PostgreSQL {cluster_id}: could not read the settings in effect (pg_settings)" >&2; exit 1; }}
+if [ -n "$wrong" ]; then
+    echo "PostgreSQL {cluster_id}: managed settings are not in effect:" >&2
+    echo "$wrong" >&2
+    exit 1
+fi
+"""
+
+
+def alter_system_reset(port: int, names: list[str]) -> str:
+    """ALTER SYSTEM RESET each name (one statement per psql -c: not in a transaction block)."""
+    statements = " ".join(f"-c {shlex.quote(f'ALTER SYSTEM RESET {name}')}" for name in names)
+    return as_postgres(f"psql -X -q -v ON_ERROR_STOP=1 -p {int(port)} -d postgres {statements}")
+
+
+def log_file(has_pg_ctlcluster: bool, version: str, cluster: str) -> str | None:
+    """Where Debian's pg_ctlcluster makes a cluster log (None: unknown on this host)."""
+    if has_pg_ctlcluster and version:
+        return f"/var/log/postgresql/postgresql-{version}-{cluster}.log"
+    return None
 
 
 def restart(service_manager: str, has_pg_ctlcluster: bool, version: str, cluster: str) -> str:
@@ -87,16 +187,21 @@ def install_file(
     validate: str,
     default_owner: str = "postgres:postgres",
     default_mode: str = "640",
+    planned_sha256: str | None = None,
 ) -> str:
     """Swap `staged` into `path` keeping a backup; run `validate`; on failure put the old file back.
 
-    The running server is untouched here: activation (reload/restart) is a
-    separate, later command that only runs when this one succeeded. Keeps the
-    newest `keep` backups of this file.
+    With `planned_sha256`, nothing is written unless `path` still holds the bytes the
+    plan was computed from. The staged file never stays behind. The running server is
+    untouched here: activation (reload/restart) is a separate, later command that only
+    runs when this one succeeded. Keeps the newest `keep` backups of this file.
     """
     name = shlex.quote(path.rsplit("/", 1)[-1])
     q_path, q_staged, q_dir = shlex.quote(path), shlex.quote(staged), shlex.quote(backup_dir)
+    check = unchanged_since_planning(path, planned_sha256) if planned_sha256 else ""
     return f"""set -e
+trap 'rm -f {q_staged}' EXIT
+{check}
 mkdir -p -m 0700 {q_dir}
 backup={q_dir}/{name}.$(date -u +%Y%m%dT%H%M%S.%N)
 if [ -e {q_path} ]; then
@@ -120,31 +225,45 @@ ls -1t {q_dir}/{name}.* 2>/dev/null | tail -n +{int(keep) + 1} | xargs -r rm -f 
 
 
 def refuse_if(validate: str, path: str) -> str:
-    """Fail (without touching the server) when `validate` prints anything."""
-    return f"""problems=$({validate} 2>&1)
-if [ -n "$problems" ]; then
-    echo "{path} on disk has errors; not reloading PostgreSQL. PostgreSQL says:" >&2
-    echo "$problems" >&2
+    """Fail (without touching the server) when `validate` fails or prints anything."""
+    return f"""if ! problems=$({validate} 2>&1) || [ -n "$problems" ]; then
+    echo "{path} on disk has errors, or could not be checked; not reloading PostgreSQL. It says:" >&2
+    echo "${{problems:-(no output; the check failed)}}" >&2
     exit 1
 fi
 """
 
 
+def checked_psql(port: int, sql: str, what: str) -> str:
+    """psql for a validation query: a failure (server not answering, too many clients, an
+    error, the time limit) prints why and exits non-zero, so the check fails closed."""
+    return (
+        f"{{ out=$( timeout {VALIDATION_TIMEOUT} {psql(port, sql)} 2>&1 ) || "
+        f'{{ status=$?; echo "{what} could not be checked: psql exited $status: $out"; exit 1; }}; '
+        f"[ -z \"$out\" ] || printf '%s\\n' \"$out\"; }}"
+    )
+
+
 def hba_errors(port: int, hba_file: str) -> str:
-    """Prints each rule PostgreSQL cannot load from the hba file on disk, with its text."""
+    """Prints each rule PostgreSQL cannot load from the hba file on disk, with its text;
+    exits non-zero when PostgreSQL could not be asked."""
     query = (
         "SELECT 'line ' || line_number || ': ' || error FROM pg_hba_file_rules "
         "WHERE error IS NOT NULL ORDER BY line_number"
     )
+    # A subshell: `exit` in checked_psql ends the check only; pipefail carries psql's failure.
+    # (In braces: "$((" would start arithmetic where install_file writes "$(<check>".)
     return (
-        f"{psql(port, query)} | while IFS= read -r problem; do "
+        f"{{ ( set -o pipefail; {checked_psql(port, query, hba_file)} | while IFS= read -r problem; do "
         f'n=${{problem#line }}; n=${{n%%:*}}; echo "$problem"; '
-        f'echo "    $(sed -n "${{n}}p" {shlex.quote(hba_file)})"; done'
+        f'if [[ "$n" =~ ^[0-9]+$ ]]; then echo "    $(sed -n "${{n}}p" {shlex.quote(hba_file)})"; fi; '
+        "done ); }"
     )
 
 
 def conf_errors(port: int, postgres_bin: str, data_directory: str, config_file: str) -> str:
-    """Prints what PostgreSQL finds wrong in its configuration files on disk.
+    """Prints what PostgreSQL finds wrong in its configuration files on disk; exits
+    non-zero when a check could not run.
 
     `postgres -C` parses every file (values included) exactly as a start
     would; pg_file_settings adds unknown names.
@@ -160,4 +279,8 @@ def conf_errors(port: int, postgres_bin: str, data_directory: str, config_file: 
         "AND NOT EXISTS (SELECT 1 FROM pg_settings s "
         "WHERE s.name = f.name AND s.context = 'postmaster')"
     )
-    return f"{{ {check} >/dev/null 2>&1 || {check} 2>&1 >/dev/null | grep -v '^$'; }}; {psql(port, query)}"
+    return (
+        f"{{ ( if ! said=$( timeout {VALIDATION_TIMEOUT} {check} 2>&1 >/dev/null ); then "
+        'echo "${said:-postgres -C failed without a message}"; fi; '
+        f"{checked_psql(port, query, config_file)} ); }}"
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from pyinfra.api.exceptions import DeployError
 
 from . import pg_commands
@@ -15,6 +17,11 @@ DROPIN = "conf.d/90-hatchet-owlclaw-deploy.conf"
 
 class ClusterChoiceError(DeployError):
     """Which cluster to manage is unclear, or it is not running: stop before changing anything."""
+
+
+class SettingsRefused(DeployError):
+    """Server settings this run must not apply (operations.postgres_config.plan_server_settings):
+    stop before changing anything."""
 
 
 def server_settings(settings) -> dict:
@@ -67,12 +74,39 @@ def objects_request(settings) -> dict:
 
 def server_request(settings) -> dict:
     """PostgresServer's arguments, the same on every call (so it is gathered once per host):
-    with our objects on the managed cluster, in the same remote command."""
+    with our objects on the managed cluster, in the same remote command, and whether the
+    libraries shared_preload_libraries names exist."""
+    from .pg_safety import preload_libraries
+
+    wanted = server_settings(settings)
+    libraries = preload_libraries(wanted.get("shared_preload_libraries", ""))
     return {
         "dropin": DROPIN,
         "setting_names": managed_setting_names(settings),
         "objects": {"cluster": settings.pg_cluster or "", **objects_request(settings)},
+        **({"libraries": libraries} if libraries else {}),
     }
+
+
+@functools.cache
+def restart_policies(environment: str) -> dict[str, bool | None]:
+    """pg_allow_restart of every other environment, as group_data/all.py and
+    group_data/<env>.py set it (None: not readable). A shared server is restarted only
+    if every environment whose state is on it allows it (pg_safety.restart_blockers)."""
+    from .config import ENVIRONMENTS, environment_layers, is_bool
+
+    policies: dict[str, bool | None] = {}
+    for other in ENVIRONMENTS:
+        if other == environment:
+            continue
+        try:
+            values = {}
+            for layer in environment_layers(other):
+                values.update(layer.values)
+            policies[other] = is_bool(values["pg_allow_restart"])
+        except Exception:  # noqa: BLE001 - an unreadable policy counts as "no"
+            policies[other] = None
+    return policies
 
 
 def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:

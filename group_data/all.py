@@ -95,6 +95,13 @@ pg_allow_restart = True
 # settings win: its runs overwrite the other's, the other's runs leave them (and say so).
 pg_server_settings_owner = None
 
+# A managed setting that a file read after the deploy's overrides (ALTER SYSTEM's
+# postgresql.auto.conf) would silently stay in effect: False = the run stops before
+# changing anything, naming the file, the line and the fix (ALTER SYSTEM RESET
+# <name>); True = the deploy runs ALTER SYSTEM RESET itself, then reloads/restarts
+# as usual. An override in another included file always stops the run.
+pg_reset_overrides = False
+
 # How many backups of pg_hba.conf / the managed postgresql.conf file to keep
 # (in deploy_state_dir/backups) before each change.
 pg_config_backups_keep = 10
@@ -146,7 +153,7 @@ data_dir = "/data"
 # ---------------------------------------------------------------- backups and restore
 
 # Logical backups: backup_dir/<db>/<db>-<UTC timestamp>.dump (pg_dump -F c)
-# and backup_dir/globals/globals-<UTC timestamp>.sql (pg_dumpall
+# and backup_dir/globals/globals-<environment>-<UTC timestamp>.sql (pg_dumpall
 # --globals-only: roles with their password verifiers). Directories 0700,
 # files 0600, owned by root.
 backup_dir = "/var/backups/hatchet-owlclaw"

@@ -11,17 +11,28 @@ settings = host.data.settings
 server, cluster = postgres_rules.server_and_cluster(host, settings)
 backups = f"{settings.deploy_state_dir}/backups"
 
-postgres_config.server_settings(
-    name=f"PostgreSQL {cluster.id} settings (postgresql.conf)",
+settings_args = dict(
     server=server,
     cluster=cluster,
     settings=postgres_rules.server_settings(settings),
     dropin_name=postgres_rules.DROPIN.rsplit("/", 1)[-1],
-    backup_dir=backups,
-    backups_keep=settings.pg_config_backups_keep,
     allow_restart=settings.pg_allow_restart,
     environment=scope_tag(settings.environment),
     owner=settings.pg_server_settings_owner,
+    restart_policies=postgres_rules.restart_policies(settings.environment),
+    reset_overrides=settings.pg_reset_overrides,
+)
+# Values PostgreSQL could not start with, a managed setting another file overrides, a
+# conflict with another environment's settings: stop now, before any operation runs.
+refusal = postgres_config.plan_server_settings(**settings_args).refusal
+if refusal:
+    raise postgres_rules.SettingsRefused(f"{host.name}: {refusal}")
+
+postgres_config.server_settings(
+    name=f"PostgreSQL {cluster.id} settings (postgresql.conf)",
+    backup_dir=backups,
+    backups_keep=settings.pg_config_backups_keep,
+    **settings_args,
 )
 
 postgres_config.hba_rules(

@@ -1,6 +1,7 @@
-"""Prod guard, included LAST by every entry point: once this host's whole plan is known,
-a prod run that would change something without stopping at pyinfra's prompt (-y) must be
-confirmed (confirm_prod / CONFIRM_PROD=yes); otherwise stop before anything executes."""
+"""Prod guard, included after every other task (only the run lock's release follows it):
+once this host's whole plan is known, a prod run that would change something without
+stopping at pyinfra's prompt (-y) must be confirmed (confirm_prod / CONFIRM_PROD=yes);
+otherwise stop before anything executes."""
 
 from pyinfra import host, state
 from pyinfra.context import ctx_host, ctx_state

@@ -14,10 +14,12 @@ from .postgres_objects import PgObjects, objects_script, parse_objects
 # What the server reports about itself and its files (read by the server, as a
 # superuser may: no process per file on the host).
 SERVER_SQL = r"""
-SELECT 'setting', name, setting, context, pending_restart::text FROM pg_settings
+SELECT 'setting', name, setting, context, pending_restart::text, coalesce(unit, ''), vartype
+  FROM pg_settings
  WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
-                'server_version_num', 'listen_addresses' __NAMES__)
-UNION ALL SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
+                'server_version_num', 'listen_addresses', 'shared_buffers',
+                'shared_memory_size', 'max_connections', 'shared_preload_libraries' __NAMES__);
+SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
 UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
                  extract(epoch FROM pg_conf_load_time())::text, '', '';
 SELECT 'file', f.which, replace(encode(pg_read_binary_file(f.path), 'base64'), E'\n', ''),
@@ -28,7 +30,29 @@ SELECT 'file', f.which, replace(encode(pg_read_binary_file(f.path), 'base64'), E
                ('conf', current_setting('config_file'))) AS f(which, path)
  CROSS JOIN LATERAL pg_stat_file(f.path, true) AS s
  WHERE s.size IS NOT NULL AND NOT s.isdir;
+-- Where each managed setting is set, in the order PostgreSQL reads the files (the
+-- last one wins): an ALTER SYSTEM (postgresql.auto.conf) or a later include overriding
+-- ours is seen before anything is changed.
+SELECT 'file_setting', name, seqno::text, coalesce(sourcefile, ''), coalesce(sourceline, 0)::text,
+       applied::text, coalesce(error, '')
+  FROM pg_file_settings WHERE name IN (NULL __NAMES__) ORDER BY seqno;
+-- For the checks before a restart: the host's memory, and whether the libraries
+-- shared_preload_libraries would load exist (PostgreSQL tries the name, then name.so).
+SELECT 'memory', coalesce(substring(pg_read_file('/proc/meminfo', 0, 1048576, true)
+                                    FROM 'MemTotal:\s+([0-9]+) kB'), '');
+__LIBRARIES_SQL__
 SELECT 'postmaster_pid', split_part(pg_read_file('postmaster.pid'), E'\n', 1);
+"""
+
+# Per library of shared_preload_libraries: its name and the candidate file(s) that exist.
+LIBRARIES_SQL = r"""
+SELECT 'library', l.name, coalesce((SELECT string_agg(p, ' ') FROM unnest(ARRAY[l.path, l.path || '.so']) p
+                                    WHERE (pg_stat_file(p, true)).size IS NOT NULL), '')
+  FROM (SELECT n AS name,
+               CASE WHEN n LIKE '$libdir/%' THEN d.dir || substr(n, 8)
+                    WHEN n LIKE '/%' THEN n ELSE d.dir || '/' || n END AS path
+          FROM unnest(ARRAY[__LIBRARIES__]::text[]) AS n,
+               (SELECT setting AS dir FROM pg_config WHERE name = 'PKGLIBDIR') AS d) AS l;
 """
 
 # Runs as root (sudo when the connection user isn't), on every host on every
@@ -141,6 +165,20 @@ class PgSetting:
     value: str
     context: str
     pending_restart: bool
+    unit: str = ""  # pg_settings.unit: the base unit of `value` ("8kB", "ms", ...)
+    vartype: str = ""  # bool, integer, real, string, enum
+
+
+@dataclass(frozen=True)
+class PgFileSetting:
+    """One line of pg_file_settings: where a setting is set, in reading order."""
+
+    seqno: int
+    name: str
+    sourcefile: str
+    sourceline: int
+    applied: bool
+    error: str = ""
 
 
 @dataclass
@@ -159,6 +197,11 @@ class PgCluster:
     dropin_text: str | None = None
     postgres_bin: str | None = None
     query_failed: bool = False
+    # pg_file_settings lines of the managed settings, in reading order.
+    file_settings: list[PgFileSetting] = field(default_factory=list)
+    mem_total_kb: int | None = None  # the host's MemTotal
+    # shared_preload_libraries entry asked about -> the files found for it ("" = none).
+    libraries: dict[str, str] = field(default_factory=dict)
     # PostgresObjects' answer for this cluster when PostgresServer was asked for it
     # (None: not asked, or its script failed).
     objects: PgObjects | None = None
@@ -225,7 +268,11 @@ class PostgresServer(FactBase):
     """
 
     def command(
-        self, dropin: str = "conf.d/zz-managed.conf", setting_names=(), objects: dict | None = None
+        self,
+        dropin: str = "conf.d/zz-managed.conf",
+        setting_names=(),
+        objects: dict | None = None,
+        libraries=(),
     ) -> str:
         objects = objects or {}
         objects_sql = (
@@ -234,7 +281,9 @@ class PostgresServer(FactBase):
             else ""
         )
         return "bash -c " + shlex.quote(
-            SCRIPT.replace("__SERVER_SQL__", shlex.quote(server_sql(dropin, setting_names)))
+            SCRIPT.replace(
+                "__SERVER_SQL__", shlex.quote(server_sql(dropin, setting_names, libraries))
+            )
             .replace("__OBJECTS_SQL__", shlex.quote(objects_sql))
             .replace("__OBJECTS_CLUSTER__", shlex.quote(objects.get("cluster") or ""))
         )
@@ -243,12 +292,20 @@ class PostgresServer(FactBase):
         return parse_server(output)
 
 
-def server_sql(dropin: str, setting_names=()) -> str:
-    """SERVER_SQL for our drop-in (relative to postgresql.conf's directory) and settings."""
+def server_sql(dropin: str, setting_names=(), libraries=()) -> str:
+    """SERVER_SQL for our drop-in (relative to postgresql.conf's directory), settings
+    and the shared_preload_libraries entries to look for."""
     names = "".join(f", {literal(name)}" for name in sorted(setting_names))
     dropin_dir, _, dropin_name = dropin.rpartition("/")
-    return SERVER_SQL.replace("__NAMES__", names).replace(
-        "__DROPIN__", literal(f"{dropin_dir or '.'}/{dropin_name}")
+    libraries_sql = (
+        LIBRARIES_SQL.replace("__LIBRARIES__", ", ".join(literal(lib) for lib in libraries))
+        if libraries
+        else ""
+    )
+    return (
+        SERVER_SQL.replace("__NAMES__", names)
+        .replace("__DROPIN__", literal(f"{dropin_dir or '.'}/{dropin_name}"))
+        .replace("__LIBRARIES_SQL__", libraries_sql)
     )
 
 
@@ -285,8 +342,17 @@ def parse_server(lines: list[str]) -> PgServer:
         elif current is None:
             continue
         elif tag == "setting":
-            name, value, context, pending = fields[:4]
-            current.settings[name] = PgSetting(value, context, pending == "t")
+            name, value, context, pending, unit, vartype = (fields + ["", ""])[:6]
+            current.settings[name] = PgSetting(value, context, pending == "true", unit, vartype)
+        elif tag == "file_setting":
+            name, seqno, sourcefile, sourceline, applied, error = (fields + [""])[:6]
+            current.file_settings.append(
+                PgFileSetting(int(seqno), name, sourcefile, int(sourceline), applied == "true", error)
+            )
+        elif tag == "memory":
+            current.mem_total_kb = int(fields[0]) if fields[0].isdigit() else None
+        elif tag == "library":
+            current.libraries[fields[0]] = fields[1] if len(fields) > 1 else ""
         elif tag == "pending":
             current.pending_restart.append(fields[0])
         elif tag == "started":

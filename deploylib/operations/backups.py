@@ -8,7 +8,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
 from .. import notices, pg_sql
-from ..backups import render, restore_names
+from ..backups import exclusive_values, render, restore_names
 
 
 @operation()
@@ -70,6 +70,7 @@ def restore_script(port: int, database: str, owner: str, file: str, stamp: str, 
         old_comment_sql=old_comment,
         swap=swap,
         drop_old=drop_old,
+        **exclusive_values(),
     )
 
 

@@ -9,6 +9,7 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
+from .. import file_swap
 from ..facts.paths import PathState
 
 
@@ -37,8 +38,13 @@ def file_content(path: str, content: str, mode: str, user: str, group: str, curr
     """A file holding ``content`` with this owner and mode. Not for secrets (see the app's .env)."""
     wanted = hashlib.sha256(content.encode()).hexdigest()
     if current is None or current.sha256 != wanted:
-        yield FileUploadCommand(StringIO(content), path)
-        current = None  # a fresh upload: set owner and mode
+        # Staged under a name of its own, then moved over the file only while the file
+        # is still what this plan read (absent, or the bytes PathsState hashed).
+        staged = file_swap.staged_name(path)
+        yield FileUploadCommand(StringIO(content), staged)
+        planned = current.sha256 if current is not None and current.sha256 else file_swap.EMPTY_SHA256
+        yield file_swap.replace_script(path, staged, planned, f"{user}:{group}", mode)
+        return
     commands = _ownership(path, mode, user, group, current)
     if commands:
         yield " && ".join(commands)

@@ -10,12 +10,14 @@ saw it), and only then reload, or restart when a setting needs it.
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import notices, pg_commands
+from .. import file_swap, notices, pg_commands, pg_safety
 from ..facts.postgres import PgCluster, PgServer
 from ..pg_conf import (
     apply_managed_lines,
@@ -26,13 +28,19 @@ from ..pg_conf import (
     unquote_value,
     written_by,
 )
-from ..pg_hba import apply_block, format_shadow, shadowing
+from ..pg_hba import apply_block, find_block, find_blocks, format_shadow, shadowing, split_lines
 
 
-def _install(path: str, content: str, backup_dir: str, keep: int, validate: str):
-    staged = f"{path}.deploy-new"
+def _install(path: str, content: str, backup_dir: str, keep: int, validate: str, planned: str | None):
+    """Replace `path` with `content` (validated, backed up), only while it still holds
+    `planned`, the text the plan was computed from (None or "": absent)."""
+    staged = file_swap.staged_name(path)
     yield FileUploadCommand(StringIO(content), staged)
-    yield _bash(pg_commands.install_file(path, staged, backup_dir, keep, validate))
+    yield _bash(
+        pg_commands.install_file(
+            path, staged, backup_dir, keep, validate, planned_sha256=file_swap.text_sha256(planned)
+        )
+    )
 
 
 def _bash(script: str) -> StringCommand:
@@ -75,7 +83,7 @@ def hba_rules(
     wanted = apply_block(current, rules, tag=tag)
     validate = pg_commands.hba_errors(cluster.port, cluster.hba_file)
     if wanted != current:
-        yield from _install(cluster.hba_file, wanted, backup_dir, backups_keep, validate)
+        yield from _install(cluster.hba_file, wanted, backup_dir, backups_keep, validate, current)
     elif cluster.changed_since_reload("hba"):
         # Edited after the last reload (by hand, or a run that stopped half-way).
         yield _bash(pg_commands.refuse_if(validate, cluster.hba_file))
@@ -142,6 +150,193 @@ def dropin_path(cluster: PgCluster, dropin_name: str) -> str | None:
     return f"{directory}/{dropin_name}"
 
 
+def _our_entries(cluster: PgCluster, which: str, path: str, current: str):
+    """Which pg_file_settings entries are the deploy's: its drop-in, or the lines of its
+    block in postgresql.conf."""
+    if which == "dropin":
+        return lambda entry: entry.sourcefile == path
+    span = find_block(split_lines(current))
+    lines = range(span[0] + 2, span[1] + 1) if span else range(0)
+    return lambda entry: entry.sourcefile == path and entry.sourceline in lines
+
+
+def _environments_on_server(cluster: PgCluster, writer: str | None) -> set[str]:
+    try:
+        hba_tags = find_blocks(split_lines(cluster.hba_text or "")).keys()
+    except ValueError:  # broken markers: hba_rules reports them
+        hba_tags = ()
+    objects = cluster.objects
+    comments = [*objects.managed_databases.values(), *objects.managed_roles.values()] if objects else []
+    return pg_safety.environments_on_server(hba_tags, writer, comments)
+
+
+def _rollback_file(which: str, current: str, values: dict, writer: str | None) -> str:
+    """Our file with ``values`` (name -> text), as it is written."""
+    if which == "dropin":
+        return render_dropin(values, environment=writer)
+    return apply_managed_lines(current, values, writer)
+
+
+@dataclass
+class SettingsPlan:
+    """What a run does with the server settings, decided from the PostgresServer fact
+    alone (no host access): ``refusal`` stops the run before anything changes."""
+
+    which: str  # "dropin" or "conf"
+    path: str
+    current: str
+    wanted: str
+    changed: set
+    in_file: dict  # name -> value as PostgreSQL reads it from the file
+    ours: set  # the settings the deploy answers for (in its file, before or after)
+    restart_for: list
+    may_restart: bool
+    fallback: str | None = None  # the file to put back if a restart fails
+    fallback_absent: bool = False  # ... there was none: remove the file instead
+    resets: list = dataclass_field(default_factory=list)  # ALTER SYSTEM RESET these
+    not_in_effect: list = dataclass_field(default_factory=list)
+    notices: list = dataclass_field(default_factory=list)
+    refusal: str | None = None
+
+
+def plan_server_settings(
+    server: PgServer,
+    cluster: PgCluster,
+    settings: dict,
+    dropin_name: str,
+    allow_restart: bool = True,
+    environment: str | None = None,
+    owner: str | None = None,
+    restart_policies: dict | None = None,
+    reset_overrides: bool = False,
+) -> SettingsPlan:
+    """The decisions of :func:`server_settings` (same arguments). The task asks for it
+    while planning, so that a refusal stops the run before any operation executes."""
+    path = dropin_path(cluster, dropin_name)
+    if path:
+        which, current = "dropin", cluster.dropin_text or ""
+        wanted = render_dropin(settings, environment=environment)
+        old_managed, new_managed = current, wanted
+    else:
+        which, path, current = "conf", cluster.config_file, cluster.conf_text or ""
+        wanted = apply_managed_lines(current, settings, environment)
+        old_managed, new_managed = managed_part(current), managed_part(wanted)
+    said = []
+
+    def refused(message: str) -> SettingsPlan:
+        return SettingsPlan(which, path, current, current, set(), {}, set(), [], False, refusal=message)
+
+    changed = changed_setting_names(old_managed, new_managed)
+    writer = written_by(old_managed)
+    decision = shared_settings_decision(writer, environment, owner, bool(changed))
+    if decision in ("fail", "leave"):
+        message = server_settings_conflict(writer, environment, owner, old_managed, new_managed)
+        if decision == "fail":
+            return refused(message)
+        said.append(message)
+    if decision != "write":
+        # Another environment's file with the same settings (or theirs to decide): kept
+        # as it is, header included, so alternating runs change nothing.
+        wanted, new_managed, changed = current, old_managed, set()
+    in_file = {name: unquote_value(raw) for _, name, raw in parse_conf(new_managed)}
+    ours = set(in_file) | {name for _, name, _ in parse_conf(old_managed)}
+
+    # A later file (ALTER SYSTEM's postgresql.auto.conf, an include) would win: stop now.
+    is_ours = _our_entries(cluster, which, path, current)
+    found = pg_safety.overrides(
+        cluster.file_settings, in_file, is_ours,
+        pg_safety.read_after_dropin(path if which == "dropin" else None),
+    )
+    blocking = [o for o in found if not (reset_overrides and o.by_alter_system)]
+    if blocking:
+        return refused(
+            f"PostgreSQL {cluster.id}: " + "; ".join(o.describe() for o in blocking)
+            + ". Nothing was changed."
+        )
+    resets = sorted(o.name for o in found)
+    if resets:
+        said.append(
+            f"PostgreSQL {cluster.id}: ALTER SYSTEM RESET "
+            + ", ".join(f"{o.name} (was {o.sourcefile}:{o.sourceline})" for o in found)
+            + " (pg_reset_overrides = True)"
+        )
+
+    pending = set(cluster.pending_restart)
+    # Changed here, or made to take effect by resetting an override, or already waiting.
+    restart_for = sorted(
+        {n for n in changed | set(resets)
+         if n in cluster.settings and cluster.settings[n].context == "postmaster"}
+        | (pending & ours)
+    )
+    # Values PostgreSQL would not start with: stop before changing anything.
+    current_values = {
+        name: (cluster.settings[name].value, cluster.settings[name].unit)
+        for name in ("shared_buffers", "shared_memory_size", "max_connections")
+        if name in cluster.settings
+    }
+    problems = pg_safety.start_problems(
+        in_file, changed | set(restart_for), current_values, cluster.mem_total_kb, cluster.libraries
+    )
+    if problems:
+        return refused(f"PostgreSQL {cluster.id}: " + "; ".join(problems) + ". Nothing was changed.")
+
+    blockers = pg_safety.restart_blockers(
+        environment, allow_restart, _environments_on_server(cluster, writer), restart_policies or {}
+    )
+    foreign = sorted(pending - ours)
+    if foreign:
+        blockers.append(
+            "; ".join(
+                f"{n} also waits for a restart, "
+                + pg_safety.who_set(n, cluster.file_settings, is_ours, writer)
+                for n in foreign
+            )
+            + ": not this deploy's to restart for"
+        )
+    may_restart = not blockers
+    if restart_for and not may_restart:
+        waiting = ", ".join(
+            f"{n} ({'changed by this run' if n in changed else pg_safety.who_set(n, cluster.file_settings, is_ours, writer)})"
+            for n in restart_for
+        )
+        restart_command = pg_commands.restart(
+            server.service_manager, server.has_pg_ctlcluster, cluster.version, cluster.name
+        )
+        said.append(
+            f"PostgreSQL {cluster.id} needs a restart for {waiting}; it is not restarted: "
+            + "; ".join(blockers)
+            + f". Restart it in a maintenance window: {restart_command} (docs/RUNBOOK.md)"
+        )
+
+    # Managed settings whose value in effect is not the file's (a reload that never
+    # happened, an override reset by hand): activate and check again.
+    not_in_effect = [
+        name for name, value in in_file.items()
+        if name in cluster.settings and name not in restart_for
+        and not (cluster.settings[name].pending_restart and not may_restart)
+        and not pg_safety.setting_matches(
+            value, cluster.settings[name].value, cluster.settings[name].vartype, cluster.settings[name].unit
+        )
+    ]
+    fallback, fallback_absent = None, False
+    if may_restart:
+        previous_text = cluster.dropin_text if which == "dropin" else cluster.conf_text
+        if wanted != current and not pending & ours:
+            fallback = current  # the previous file, byte for byte
+            fallback_absent = previous_text is None
+        else:
+            # The values the server runs with now, for the settings a restart would change.
+            previous = dict(in_file)
+            for name in restart_for:
+                if name in cluster.settings:
+                    previous[name] = cluster.settings[name].value
+            fallback = _rollback_file(which, current, previous, written_by(new_managed))
+    return SettingsPlan(
+        which, path, current, wanted, changed, in_file, ours, restart_for, may_restart,
+        fallback=fallback, fallback_absent=fallback_absent, resets=resets, not_in_effect=not_in_effect, notices=said,
+    )
+
+
 @operation()
 def server_settings(
     server: PgServer,
@@ -153,59 +348,44 @@ def server_settings(
     allow_restart: bool = True,
     environment: str | None = None,
     owner: str | None = None,
+    restart_policies: dict | None = None,
+    reset_overrides: bool = False,
 ):
     """
     Keep ``settings`` (name -> value) in one managed drop-in under the
     cluster's ``include_dir``, or a managed block at the end of
     postgresql.conf when there is none. Values are validated by PostgreSQL
     (``postgres -C``, ``pg_file_settings``) before activation. Reloads; restarts
-    only when PostgreSQL reports ``pending_restart`` (a changed setting of
-    context ``postmaster``), and only if ``allow_restart``.
+    only when PostgreSQL reports ``pending_restart`` for one of these settings, and
+    only if every environment whose state is on the server allows it
+    (``allow_restart`` for this one, ``restart_policies`` for the others).
+
+    Before anything changes (:func:`plan_server_settings`), the run stops when a value
+    could not start PostgreSQL (shared memory beyond the host's memory, a preload
+    library without its file), or when a file read after ours overrides a managed
+    setting (ALTER SYSTEM: reset with ``reset_overrides``). A restart PostgreSQL does
+    not come back from is rolled back (the previous file, or the values it ran with,
+    started again) and fails the run. After activation every managed setting must be
+    in effect (``pg_settings``), or the run fails.
 
     The settings are the server's, not an environment's: the file records the
     ``environment`` that wrote it. When another environment wrote it and these
     settings differ from its (see :func:`server_settings_conflict`), ``owner``
     (``pg_server_settings_owner``) decides.
     """
-    path = dropin_path(cluster, dropin_name)
-    if path:
-        which, current = "dropin", cluster.dropin_text or ""
-        wanted = render_dropin(settings, environment=environment)
-        old_managed, new_managed = current, wanted
-    else:
-        which, path, current = "conf", cluster.config_file, cluster.conf_text or ""
-        wanted = apply_managed_lines(current, settings, environment)
-        old_managed, new_managed = managed_part(current), managed_part(wanted)
-
-    changed = changed_setting_names(old_managed, new_managed)
-    writer = written_by(old_managed)
-    decision = shared_settings_decision(writer, environment, owner, bool(changed))
-    if decision in ("fail", "leave"):
-        message = server_settings_conflict(writer, environment, owner, old_managed, new_managed)
-        if decision == "fail":
-            raise OperationError(message)
+    plan = plan_server_settings(
+        server, cluster, settings, dropin_name, allow_restart, environment, owner,
+        restart_policies, reset_overrides,
+    )
+    if plan.refusal:
+        raise OperationError(plan.refusal)
+    for message in plan.notices:
         notices.add(host, message)
-    if decision != "write":
-        # Another environment's file with the same settings (or theirs to decide): kept
-        # as it is, header included, so alternating runs change nothing.
-        wanted, changed = current, set()
-    restart_for = sorted(
-        {n for n in changed if n in cluster.settings and cluster.settings[n].context == "postmaster"}
-        | set(cluster.pending_restart)
-    )
-    restart_command = pg_commands.restart(
-        server.service_manager, server.has_pg_ctlcluster, cluster.version, cluster.name
-    )
-    if restart_for and not allow_restart:
-        notices.add(
-            host,
-            f"PostgreSQL {cluster.id} needs a restart for {', '.join(restart_for)}; "
-            "pg_allow_restart is False, so it is not restarted. "
-            f"Restart it in a maintenance window: {restart_command}",
-        )
-
-    file_changes = wanted != current
-    if not (file_changes or cluster.changed_since_reload(which) or (restart_for and allow_restart)):
+    file_changes = plan.wanted != plan.current
+    if not (
+        file_changes or cluster.changed_since_reload(plan.which) or (plan.restart_for and plan.may_restart)
+        or plan.resets or plan.not_in_effect
+    ):
         host.noop(f"postgresql.conf settings of {cluster.id} are up to date and loaded")
         return
 
@@ -213,8 +393,27 @@ def server_settings(
         cluster.port, cluster.postgres_bin, cluster.data_directory, cluster.config_file
     )
     if file_changes:
-        yield from _install(path, wanted, backup_dir, backups_keep, validate)
-    else:
-        yield _bash(pg_commands.refuse_if(validate, path))
+        yield from _install(plan.path, plan.wanted, backup_dir, backups_keep, validate, plan.current)
+    elif cluster.changed_since_reload(plan.which):
+        yield _bash(pg_commands.refuse_if(validate, plan.path))
+    if plan.resets:
+        yield pg_commands.alter_system_reset(cluster.port, plan.resets)
     yield pg_commands.reload_and_wait(cluster.port)
-    yield _bash(pg_commands.restart_if_pending(cluster.port, restart_command, allow_restart))
+    if plan.may_restart:
+        fallback = f"{plan.path}.deploy-fallback"
+        if not plan.fallback_absent:
+            yield FileUploadCommand(StringIO(plan.fallback), fallback)
+        yield _bash(
+            pg_commands.restart_with_rollback(
+                cluster.port, cluster.id,
+                pg_commands.restart(server.service_manager, server.has_pg_ctlcluster, cluster.version, cluster.name),
+                plan.path, fallback, sorted(plan.ours),
+                pg_commands.log_file(server.has_pg_ctlcluster, cluster.version, cluster.name),
+                previous_absent=plan.fallback_absent,
+            )
+        )
+    kinds = {
+        n: (cluster.settings[n].vartype, cluster.settings[n].unit) for n in plan.in_file if n in cluster.settings
+    }
+    check = pg_safety.effective_check_sql(plan.in_file, kinds, skip_pending=not plan.may_restart)
+    yield _bash(pg_commands.effective_errors(cluster.port, cluster.id, check))

@@ -10,6 +10,8 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
+from .. import file_swap
+
 
 @operation()
 def sudoers_file(path: str, content: str):
@@ -24,7 +26,7 @@ def sudoers_file(path: str, content: str):
             and info["mode"] == 440:
         host.noop(f"{path} is up to date")
         return
-    staged = f"{path}.deploy-new"  # has a dot: sudo ignores it while it is staged
+    staged = file_swap.staged_name(path)  # has a dot: sudo ignores it while it is staged
     yield FileUploadCommand(StringIO(content), staged)
     quoted, q_staged = shlex.quote(path), shlex.quote(staged)
     yield StringCommand(

@@ -110,52 +110,43 @@ def write_overrides(path: Path, data: dict) -> Path:
     return path
 
 
-def run_deploy(
+def deploy_command(
     host,
     *,
     env: str = "dev",
     overrides: dict | None = None,
     workdir: Path | None = None,
-    extra_args: tuple = (),
+    extra_args: tuple = ("-y", "--json"),
     deploy_file: str = "deploy.py",
     extra_env: dict | None = None,
     suite_defaults: bool = True,
-) -> DeployResult:
-    """`pyinfra -y --json --limit <host> inventory/sandbox.py deploy.py` as environment `env`.
-
-    `overrides` go to a DEPLOY_OVERRIDES file, on top of what the host's suite
-    needs (suite_data) unless suite_defaults is False.
-    """
+) -> tuple[list[str], dict]:
+    """(argv, environment) of `pyinfra <extra_args> --limit <host> inventory/sandbox.py <deploy_file>`
+    as environment `env`. `overrides` go to a DEPLOY_OVERRIDES file, on top of what the
+    host's suite needs (suite_data) unless suite_defaults is False."""
     if suite_defaults:
         overrides = {**suite_data(host), **(overrides or {})}
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("DEPLOY_", "SANDBOX_ENV"))}
     environ["SANDBOX_ENV"] = env
     environ["PYINFRA_PROGRESS"] = "off"
     if overrides:
-        target = (workdir or Path("/tmp")) / f"overrides-{host.name}.py"
+        target = (workdir or Path("/tmp")) / f"overrides-{host.name}-{env}.py"
         environ["DEPLOY_OVERRIDES"] = str(write_overrides(target, overrides))
     environ.update(extra_env or {})
-    proc = subprocess.run(
-        [
-            PYINFRA,
-            "-y",
-            "--json",
-            "--limit",
-            host.name,
-            *extra_args,
-            "inventory/sandbox.py",
-            deploy_file,
-        ],
-        cwd=REPO,
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    dry = "--dry" in extra_args
-    return DeployResult(
-        proc.returncode, proc.stdout, proc.stderr, parse_run_json(proc.stdout), dry=dry
-    ).check_readable()
+    argv = [PYINFRA, *extra_args, "--limit", host.name, "inventory/sandbox.py", deploy_file]
+    return argv, environ
+
+
+def run_deploy(host, *, extra_args: tuple = (), **kwargs) -> DeployResult:
+    """`pyinfra -y --json --limit <host> inventory/sandbox.py deploy.py` as environment `env`
+    (arguments: deploy_command's), its JSON results read."""
+    argv, environ = deploy_command(host, extra_args=("-y", "--json", *extra_args), **kwargs)
+    proc = subprocess.run(argv, cwd=REPO, env=environ, capture_output=True, text=True, timeout=900)
+    return result_of(proc.returncode, proc.stdout, proc.stderr, dry="--dry" in extra_args)
+
+
+def result_of(returncode: int, stdout: str, stderr: str, dry: bool = False) -> DeployResult:
+    return DeployResult(returncode, stdout, stderr, parse_run_json(stdout), dry=dry).check_readable()
 
 
 def converge(host, **kwargs) -> DeployResult:

@@ -177,6 +177,8 @@ class FakeSettings:
 @pytest.fixture
 def script(tmp_path, monkeypatch):
     monkeypatch.chdir(REPO)
+    monkeypatch.setattr(backups, "EXCLUSIVE_LOCK", str(tmp_path / "lock/backup.lock"))
+    monkeypatch.setattr(backups, "EXCLUSIVE_WAIT", 1)
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for name, body in STUBS.items():
@@ -207,7 +209,7 @@ def test_backup_writes_private_files_and_prunes_only_old_ones(script):
     old = aged(script.dir / "owlclaw/owlclaw-20200101T000000Z.dump", 10)
     recent = aged(script.dir / "owlclaw/owlclaw-20200102T000000Z.dump", 6)
     foreign = aged(script.dir / "owlclaw/keep-me.txt", 30)
-    old_globals = aged(script.dir / "globals/globals-20200101T000000Z.sql", 8)
+    old_globals = aged(script.dir / "globals/globals-prod-20200101T000000Z.sql", 8)
     result = script()
     assert result.returncode == 0, result.stdout + result.stderr
     dumps = sorted(p.name for p in (script.dir / "owlclaw").glob("owlclaw-*.dump"))
@@ -216,6 +218,41 @@ def test_backup_writes_private_files_and_prunes_only_old_ones(script):
     new = script.dir / "owlclaw" / dumps[-1]
     assert new.stat().st_mode & 0o777 == 0o600
     assert f"deleted {old}" in result.stdout
+    assert [p.name for p in (script.dir / "globals").iterdir()][0].startswith("globals-prod-2")
+
+
+def test_each_environment_prunes_only_its_own_globals(script):
+    """staging beside prod shares backup_dir/globals: the prod script (this one) prunes
+    globals-prod-* only, whatever other environments' (and earlier versions') files are."""
+    theirs = [aged(script.dir / f"globals/globals-staging-2020010{d}T000000Z.sql", d * 3) for d in (1, 2, 3)]
+    unscoped = aged(script.dir / "globals/globals-20200101T000000Z.sql", 30)  # before per environment
+    lookalike = aged(script.dir / "globals/globals-prod-eu-20200101T000000Z.sql", 30)
+    mine = aged(script.dir / "globals/globals-prod-20200101T000000Z.sql", 30)
+    result = script()
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert all(p.exists() for p in (*theirs, unscoped, lookalike)) and not mine.exists()
+    assert len(list((script.dir / "globals").glob("globals-prod-2*.sql"))) == 1
+
+
+def test_backup_never_runs_beside_a_restore(script, tmp_path):
+    """A restore holds the exclusive lock: the backup waits (here at most 1 s), then stops
+    naming it, having written and deleted nothing."""
+    import fcntl
+
+    old = aged(script.dir / "owlclaw/owlclaw-20200101T000000Z.dump", 30)
+    lock = tmp_path / "lock/backup.lock"
+    lock.parent.mkdir()
+    with open(lock, "w") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        holder.write("restore of owlclaw into owlclaw_restore_x (PID 1) since then\n")
+        holder.flush()
+        result = script()
+    assert result.returncode == 1
+    assert "FAILED: still running after 1s: restore of owlclaw into owlclaw_restore_x" in result.stdout
+    assert [p.name for p in (script.dir / "owlclaw").iterdir()] == [old.name]
+    # Once the restore is over, the backup runs (and says who holds the lock now: itself).
+    assert script().returncode == 0
+    assert lock.read_text().startswith("backup (prod, PID ")
 
 
 def test_failed_backup_keeps_everything_and_fails(script):

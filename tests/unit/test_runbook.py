@@ -43,3 +43,10 @@ def test_every_cited_test_exists():
         text = (REPO / path).read_text()
         if name:
             assert f"def {name}(" in text, f"{path}::{name}"
+
+
+def test_stale_lock_clearing_command_is_the_one_runs_print():
+    from deploylib import run_lock
+
+    printed = run_lock.clear_command(run_lock.ssh_target("db1.example.com", "deploy", 22))
+    assert re.search(rf"^ +{re.escape(printed)}$", RUNBOOK, re.MULTILINE), printed
