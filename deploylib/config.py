@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import secret_files
+from .firewall import registry as firewall_registry
 
 
 # Like pyinfra, data is read relative to the directory pyinfra runs in.
@@ -736,7 +737,7 @@ SCHEMA: dict[str, Validator] = {
     "pg_config_backups_keep": is_int(1, 100),
     "pg_reset_overrides": is_bool,
     # host firewall
-    "firewall_backend": is_choice("auto", "ufw", "firewalld", "nftables", "none"),
+    "firewall_backend": is_choice(*firewall_registry.CHOICES),
     "firewall_enable": is_bool,
     # one-time host bootstrap
     "bootstrap_packages": is_list(is_package),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import backups, compose
 from .facts import cached_fact
 from .facts.paths import PathsState
+from .firewall import registry as firewall_registry
 
 
 def managed(settings) -> list[str]:
@@ -25,7 +26,7 @@ def packages_request(settings) -> tuple[type, dict]:
     from .bootstrap import docker_packages
     from .facts.host import DebInstalled
 
-    names = {*settings.base_packages, "ufw", "nftables"}
+    names = {*settings.base_packages, *firewall_registry.packages()}
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
         for distribution in ("debian", "ubuntu"):
@@ -53,7 +54,7 @@ def state(host, settings) -> dict:
 def prefetch_host_facts(host, settings) -> None:
     """What a run asks about the host, in one remote command (facts.prefetch): its
     run lock, packages, the managed paths, the PostgreSQL server with our roles and
-    databases, and (for the application) the distribution."""
+    databases, the firewall (host and rules) and (for the application) the distribution."""
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
@@ -67,6 +68,12 @@ def prefetch_host_facts(host, settings) -> None:
         paths_request(settings),
         (PostgresServer, server_request(settings)),
     ]
+    if settings.firewall_backend != "none":
+        from .facts.firewall import FirewallHost, FirewallState
+
+        requests.append((FirewallHost, {}))
+        requests += [(FirewallState, {"backend": name})
+                     for name in firewall_registry.prefetched(settings.firewall_backend)]
     if compose.app_enabled(settings):
         requests.append((LinuxDistribution, {}))
     prefetch(host, requests)

@@ -13,6 +13,7 @@ so a client outside that still cannot connect was stopped by the firewall, at
 the TCP level, before PostgreSQL saw it.
 """
 
+import re
 import sys
 
 import pytest
@@ -180,3 +181,15 @@ def test_nftables_dev_default_leaves_the_firewall_alone(fresh_trixie):
     assert nft_table(host) == ""
     assert "hatchet-owlclaw-deploy" not in ssh(host, "cat /etc/ufw/user.rules").stdout
     assert ssh(host, "test -e /etc/nftables.d", check=False).returncode != 0
+
+
+def test_no_op_run_with_the_firewall_is_one_remote_command(fresh_trixie):
+    """auto (ufw here) with the firewall on: a second run reads the host, the firewall's
+    tools and rules included, in one remote command (the facts' bundle) and changes nothing."""
+    host = fresh_trixie
+    first = converge(host, overrides=data("auto", enable=True))
+    assert "Firewall (ufw): tcp/5432 from the client networks only" in first.changed
+    again = run_deploy(host, overrides=data("auto", enable=True), extra_args=("--debug",))
+    assert again.ok and again.changed == [], again.describe()
+    commands = re.findall(r"Running command on |Attempting upload of", again.stdout + again.stderr)
+    assert len(commands) == 1, again.stderr[-4000:]
