@@ -268,8 +268,9 @@ def managed_state(host, env: str, databases: tuple[str, ...]) -> dict:
     names = ", ".join(f"'{name}'" for name in databases)
     return {
         "hba_block": block,
-        "ufw": ssh(host, f"grep -h '^### tuple.*comment={tag_hex}' /etc/ufw/user*.rules 2>/dev/null; true"
-                   ).stdout,
+        # grep: 0 found, 1 none (both answers), 2 unreadable rules (fails the test).
+        "ufw": ssh(host, f"grep -h '^### tuple.*comment={tag_hex}' /etc/ufw/user.rules /etc/ufw/user6.rules"
+                         "; [ $? -le 1 ]").stdout,
         "backup": ssh(host, f"sha256sum /usr/local/sbin/hatchet-owlclaw-backup-{env} "
                             f"/etc/cron.d/hatchet-owlclaw-backup-{env}").stdout,
         "comments": psql(host, "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
@@ -316,6 +317,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
                                "hatchet")
     assert login.returncode == 0 and login.stdout.strip().startswith("172.30.0."), login.stderr
     before = prod_snapshot(host)
+    assert before["ufw"] and before["hba_block"], before  # prod's rules are there to compare
 
     staging_data = app_data(
         app_repo,
