@@ -379,7 +379,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     assert "managed by hatchet-owlclaw deploy (staging)" in staging_state["comments"]
     assert "managed by hatchet-owlclaw deploy (prod)" in before["comments"]
     assert ssh(host, "ls /usr/local/sbin/hatchet-owlclaw-backup /etc/cron.d/hatchet-owlclaw-backup",
-               check=False).returncode != 0  # one per environment, none shared
+               check=False).returncode == 2  # one per environment, none shared (2: no such file)
     assert "hatchet_staging" not in ssh(host, "cat /usr/local/sbin/hatchet-owlclaw-backup-prod").stdout
 
     # Alternating runs, prod then staging then prod, change nothing at all: neither

@@ -190,8 +190,9 @@ def test_restore_end_to_end(fresh_trixie):
 
 def prod_state(host):
     roles = "SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname IN ('hatchet','owlclaw')"
-    return ssh(host, "cat $(runuser -u postgres -- psql -tAc 'SHOW hba_file' 2>/dev/null) | sha256sum; "
-                     f"ls /etc/cron.d; cd / && runuser -u postgres -- psql -tAc \"{roles}\"").stdout
+    return ssh(host, "cd / && hba=$(runuser -u postgres -- psql -tAc 'SHOW hba_file') && "
+                     f"sha256sum \"$hba\" && ls /etc/cron.d && "
+                     f"runuser -u postgres -- psql -tAc \"{roles}\"").stdout
 
 
 # group_data/prod.py deploys an application from a placeholder repository: PostgreSQL only here.
