@@ -1,8 +1,15 @@
 """Tests written to kill the mutants mutmut found alive (./run mutate; triage in tests/MUTATION.md)."""
 
-import pytest
+import os
+import subprocess
+from types import SimpleNamespace
 
-from deploylib import pg_conf, pg_sql
+import pytest
+import yaml
+
+from deploylib import compose, pg_conf, pg_sql, scram
+from deploylib.config import Secret
+from tests.unit import compose_dotenv
 
 # --------------------------------------------------------------------------- pg_sql: exact SQL
 
@@ -16,23 +23,30 @@ def test_literal_refuses_nul_saying_why():
 
 def test_create_database_sql():
     assert pg_sql.create_database("d", "o", "UTF8") == (
-        "CREATE DATABASE \"d\" OWNER \"o\" TEMPLATE template0 ENCODING 'UTF8'")
+        'CREATE DATABASE "d" OWNER "o" TEMPLATE template0 ENCODING \'UTF8\''
+    )
     assert pg_sql.create_database("d", "o", "SQL_ASCII") == (
-        "CREATE DATABASE \"d\" OWNER \"o\" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'")
+        "CREATE DATABASE \"d\" OWNER \"o\" TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C.UTF-8'"
+    )
 
 
-@pytest.mark.parametrize("value,stored", [(True, "on"), (False, "off"), (["a", "b"], "a, b"), (("x",), "x"),
-                                          (3, "3"), ("UTC", "UTC")])
+@pytest.mark.parametrize(
+    "value,stored",
+    [(True, "on"), (False, "off"), (["a", "b"], "a, b"), (("x",), "x"), (3, "3"), ("UTC", "UTC")],
+)
 def test_setting_value_as_postgresql_stores_it(value, stored):
     assert pg_sql.setting_value(value) == stored
 
 
 def test_database_settings_sql_and_drift():
     assert pg_sql.set_database_settings("d", {"timezone": "UTC", "search_path": ["a", "b"]}) == (
-        "ALTER DATABASE \"d\" SET timezone = 'UTC';\nALTER DATABASE \"d\" SET search_path = 'a, b';\n")
+        "ALTER DATABASE \"d\" SET timezone = 'UTC';\nALTER DATABASE \"d\" SET search_path = 'a, b';\n"
+    )
     assert pg_sql.settings_drift({"timezone": "UTC", "jit": "off"}, {"TimeZone": "UTC", "jit": False}) == {}
     assert pg_sql.settings_drift({"jit": "on"}, {"jit": False, "work_mem": "4MB"}) == {
-        "jit": False, "work_mem": "4MB"}
+        "jit": False,
+        "work_mem": "4MB",
+    }
 
 
 def test_connect_grantees_keep_names_starting_or_ending_like_the_braces():
@@ -76,8 +90,10 @@ def test_conf_values_with_the_letter_x_and_their_errors():
 def test_setting_name_error_says_what_is_expected():
     with pytest.raises(ValueError) as error:
         pg_conf.check_name("Bad")
-    assert str(error.value) == ("invalid setting name 'Bad': expected a lowercase identifier like "
-                                "'shared_buffers' or 'pg_stat_statements.max'")
+    assert str(error.value) == (
+        "invalid setting name 'Bad': expected a lowercase identifier like "
+        "'shared_buffers' or 'pg_stat_statements.max'"
+    )
 
 
 def test_dropin_header_lines_exactly():
@@ -85,7 +101,8 @@ def test_dropin_header_lines_exactly():
         "# Managed by hatchet-owlclaw deploy: do not edit, the next run overwrites changes.\n"
         "# Source: group_data (pg_listen_addresses, pg_settings)\n"
         "# Environment: prodX\n"
-        "work_mem = '4MB'\n")
+        "work_mem = '4MB'\n"
+    )
     assert pg_conf.written_by(pg_conf.render_dropin({}, environment="prodX")) == "prodX"
     with pytest.raises(ValueError) as error:
         pg_conf.render_dropin({}, environment="a\nb")
@@ -103,3 +120,294 @@ def test_parse_a_last_line_without_newline_and_names_with_x():
 def test_override_of_the_first_setting_of_the_block_is_reported():
     text = pg_conf.apply_managed_lines("", {"work_mem": "4MB"}) + "work_mem = '8MB'\n"
     assert pg_conf.overridden_after_block(text) == [(4, "work_mem", "'8MB'")]
+
+
+# --------------------------------------------------------------------------- scram
+
+
+KEYS = (b"a" * 32, b"b" * 32)
+
+
+def error_of(call, *args):
+    """(exception type name, message) that call(*args) raises."""
+    try:
+        call(*args)
+    except Exception as error:  # noqa: BLE001 - the test compares the type and the message
+        return type(error).__name__, str(error)
+    raise AssertionError(f"{call.__name__}{args!r} raised nothing")
+
+
+@pytest.mark.parametrize(
+    "call,args,expected",
+    [
+        (scram.saslprep_password, (1,), ("TypeError", "password must be str or bytes, not int")),
+        (scram.saslprep_password, ("a\0",), ("ValueError", "password must not contain NUL characters")),
+        (scram.ScramVerifier, (1.5, b"s", *KEYS), ("TypeError", "iterations must be an int")),
+        (scram.ScramVerifier, (True, b"s", *KEYS), ("TypeError", "iterations must be an int")),
+        (
+            scram.ScramVerifier,
+            (0, b"s", *KEYS),
+            ("ValueError", "iterations must be between 1 and 2147483647"),
+        ),
+        (scram.ScramVerifier, (1, b"", *KEYS), ("ValueError", "salt must be non-empty bytes")),
+        (scram.ScramVerifier, (1, "salt", *KEYS), ("ValueError", "salt must be non-empty bytes")),
+        (scram.ScramVerifier, (1, b"s", b"a", KEYS[1]), ("ValueError", "stored_key must be 32 bytes")),
+        (scram.ScramVerifier, (1, b"s", KEYS[0], b"b"), ("ValueError", "server_key must be 32 bytes")),
+        (scram.compute_verifier, ("p", b"s", 2.0), ("TypeError", "iterations must be an int")),
+        (scram.compute_verifier, ("p", b"s", False), ("TypeError", "iterations must be an int")),
+        (
+            scram.compute_verifier,
+            ("p", b"s", 0),
+            ("ValueError", "iterations must be between 1 and 2147483647"),
+        ),
+        (scram.compute_verifier, ("p", b"", 1), ("ValueError", "salt must be non-empty bytes")),
+        (scram.compute_verifier, ("p", "salt", 1), ("ValueError", "salt must be non-empty bytes")),
+    ],
+)
+def test_scram_errors_say_what_is_wrong(call, args, expected):
+    assert error_of(call, *args) == expected
+
+
+def test_scram_bounds_and_repr():
+    top = scram.ScramVerifier(2**31 - 1, b"s", *KEYS)  # PostgreSQL's largest count is accepted
+    assert top.iterations == 2**31 - 1
+    assert repr(scram.ScramVerifier(4096, bytes(range(16)), *KEYS)) == (
+        "ScramVerifier(iterations=4096, salt='AAECAwQFBgcICQoLDA0ODw==', "
+        "stored_key=<sha256:3ba3f5f4...>, server_key=<sha256:bdb33976...>)"
+    )
+    assert scram.compute_verifier("p", bytearray(b"salt"), 1) == scram.compute_verifier("p", b"salt", 1)
+
+
+def test_parse_verifier_edges():
+    text = scram.scram_sha256_verifier("p", salt=b"salt", iterations=7)
+    assert scram.parse_verifier(text.encode()).to_string() == text  # bytes from a driver
+    assert scram.parse_verifier("SCRAM-SHA-256$7:c2FsdA==$Zm9v:YmFy".encode("latin-1")) is None
+    assert scram.parse_verifier("\u00e9".encode("utf-8")) is None
+    method, rest = text.split("$", 1)
+    _, keys_part = rest.split("$")
+    assert scram.parse_verifier(f"{method}$1234567890:c2FsdA==${keys_part}") is not None  # 10 digits
+    assert scram.parse_verifier(f"{method}$2147483647:c2FsdA==${keys_part}").iterations == 2**31 - 1
+    assert scram.parse_verifier(f"{method}$12345678901:c2FsdA==${keys_part}") is None
+    stored, server = keys_part.split(":")
+    short = "YmFy"  # 3 bytes: not a key
+    assert scram.parse_verifier(f"{method}$7:c2FsdA==${stored}:{short}") is None
+    assert scram.parse_verifier(f"{method}$7:c2FsdA==${short}:{server}") is None
+    assert scram.parse_verifier(f"{method}$7:c2FsdA=$${stored}:{server}") is None  # bad padding
+
+
+def test_digest_match_head_parsing():
+    stored = scram.scram_sha256_verifier("p", salt=b"salt", iterations=7)
+    digest = __import__("hashlib").sha256(stored.encode()).hexdigest()
+    head = stored.rsplit("$", 1)[0]
+    assert scram.verifier_digest_matches("p", head, digest)
+    assert not scram.verifier_digest_matches("p", "x$" + head, digest)
+    assert not scram.verifier_digest_matches("p", head + ":c2FsdA==", digest)
+    assert not scram.verifier_digest_matches("p", head.replace("c2FsdA==", "c2Fsd!A="), digest)
+
+
+def test_bidi_randal_not_at_the_end_is_rejected():
+    assert scram.saslprep_password("\u05d0\u05d1\u00a01") == "\u05d0\u05d1\u00a01".encode()
+    assert scram.saslprep_password("1\u00a0\u05d0\u05d1") == "1\u00a0\u05d0\u05d1".encode()
+    assert scram.saslprep_password("\u05d0\u00a0\u05d1") == "\u05d0 \u05d1".encode()
+
+
+def test_saslprep_c5_and_c6_each_prohibit():
+    surrogate = "\u00e9\u00a0\udc80"  # C.5, a lone surrogate: cannot even be encoded
+    with pytest.raises(UnicodeEncodeError):
+        scram.saslprep_password(surrogate)
+    assert scram.saslprep_password("\u00e9\u00a0\ufffc") == "\u00e9\u00a0\ufffc".encode()  # C.6
+
+
+# --------------------------------------------------------------------------- compose
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+_Loader.add_constructor("!override", lambda loader, node: loader.construct_sequence(node))
+
+
+def fake_settings(**values):
+    base = dict(
+        environment="staging",
+        compose_project="p",
+        compose_subnet=None,
+        compose_bind_address="127.0.0.1",
+        compose_services={},
+        databases={},
+        app_env={},
+        deploy_state_dir="/var/lib/d",
+        app_dir="/data/p",
+        compose_files=["compose.yml"],
+        app_repo=None,
+        app_local_dir=None,
+    )
+    base.update(values)
+    passwords = values.get("passwords", {})
+    return SimpleNamespace(**base, db_password=lambda name: Secret(passwords[name], "test"))
+
+
+def test_compose_command_needs_a_file():
+    assert error_of(compose.compose_command, ["docker", "compose"], "p", "/e", []) == (
+        "ValueError",
+        "at least one compose file is needed",
+    )
+
+
+def test_overlay_defaults_run_the_service_with_the_host_gateway():
+    text = compose.render_overlay(
+        fake_settings(
+            compose_services={"app": {}, "kibana": {"disabled": True}, "lone": {"host_gateway": False}}
+        )
+    )
+    assert text.startswith(
+        "# Rendered by the deploy (templates/compose.overlay.yml.j2) for environment "
+        "staging,\n# compose project p."
+    )
+    services = yaml.load(text, Loader=_Loader)["services"]
+    assert services["app"] == {"extra_hosts": ["host.docker.internal:host-gateway"]}
+    assert services["kibana"] == {
+        "profiles": ["disabled"],
+        "extra_hosts": ["host.docker.internal:host-gateway"],
+    }
+    assert services["lone"] is None
+
+
+def test_env_without_a_hatchet_database_and_its_host():
+    settings = fake_settings(databases={"owlclaw": {"owner": "o@x"}}, passwords={"owlclaw": "p/w@"})
+    text = compose.render_env(settings, host_gateway="172.17.0.1")
+    values = compose_dotenv.parse(text)
+    assert "DATABASE_URL" not in values
+    assert values["DATABASE_HOST"] == "172.17.0.1" and values["DEPLOY_ENVIRONMENT"] == "staging"
+    assert values["OWLCLAW_DATABASE_URL"] == "postgresql://o%40x:p%2Fw%40@172.17.0.1:5432/owlclaw"
+
+
+def test_database_url_quotes_slashes_in_user_and_password():
+    assert compose.database_url("a/b", "c/d", "h", 5432, "db") == "postgresql://a%2Fb:c%2Fd@h:5432/db"
+
+
+def test_same_record_of_nothing():
+    assert compose.same_record("", None)
+    assert not compose.same_record("source x", None)
+
+
+def test_resolve_ref_with_tabs_in_names():
+    sha = "a" * 40
+    assert compose.resolve_ref("odd\tname", [f"{sha}\trefs/heads/odd\tname"]) == sha
+
+
+def test_tree_hash_sees_symlink_targets_modes_and_names(tmp_path):
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "f").write_text("x")
+    (root / "f").chmod(0o644)
+    os.symlink("f", root / "link")
+    (root / "z").write_text("after the link")
+    first = compose.tree_hash(root, [])
+    assert first.startswith("tree:") and len(first) == len("tree:") + 64
+    (root / "z").write_text("changed")  # a file after a symlink is still hashed
+    second = compose.tree_hash(root, [])
+    assert second != first
+    os.remove(root / "link")
+    os.symlink("z", root / "link")
+    assert compose.tree_hash(root, []) != second
+    third = compose.tree_hash(root, [])
+    (root / "f").chmod(0o600)  # only the owner's bits changed
+    assert compose.tree_hash(root, []) != third
+    (root / "f").chmod(0o644)
+    assert compose.tree_hash(root, []) == third
+    assert compose.tree_hash(root, ["/z/"]) == compose.tree_hash(root, ["z"]) != third
+
+
+def test_tree_hash_separates_name_from_content(tmp_path):
+    one, two = tmp_path / "1", tmp_path / "2"
+    one.mkdir(), two.mkdir()
+    (one / "ab").write_text("")
+    (two / "a").write_text("")
+    assert compose.tree_hash(one, []) != compose.tree_hash(two, [])
+
+
+@pytest.mark.parametrize(
+    "text,version",
+    [
+        ("2.24.0-desktop.1", (2, 24, 0)),
+        ("2.29.1+ds1-0ubuntu1", (2, 29, 1)),
+        ("v2.24.6", (2, 24, 6)),
+        ("2.24.6.7", (2, 24, 6)),
+        (None, ()),
+    ],
+)
+def test_compose_version_parsing(text, version):
+    assert compose._version(text) == version
+
+
+def docker(plugin=None, binary=None, candidates=None):
+    return SimpleNamespace(compose_plugin=plugin, compose_binary=binary, candidates=candidates or {})
+
+
+def test_compose_prefix_at_exactly_the_minimum():
+    assert compose.compose_prefix(docker(plugin="2.24.0"), []) == ["docker", "compose"]
+    assert compose.compose_prefix(docker(binary="2.24.0"), []) == ["docker-compose"]
+    assert compose.compose_prefix(docker(plugin="", binary="2.30.0"), []) == ["docker-compose"]
+    assert compose.compose_prefix(
+        docker(candidates={"docker-compose-plugin": "2.24.0"}), ["docker-compose-plugin"]
+    ) == ["docker", "compose"]
+    assert compose.compose_prefix(
+        docker(candidates={"docker-compose-v2": "2.24.0"}), ["docker-compose-v2"]
+    ) == ["docker", "compose"]
+    assert compose.compose_confirmed(docker(plugin="2.24.0"))
+    assert compose.compose_confirmed(docker(binary="2.24.0"))
+    assert not compose.compose_confirmed(docker(plugin="2.23.9", binary=None))
+    assert not compose.compose_confirmed(docker())
+
+
+def test_compose_unavailable_messages():
+    hint = compose._compose_hint()
+    assert error_of(compose.compose_prefix, docker(plugin="1.29.2"), []) == (
+        "ComposeUnavailable",
+        "compose 1.29.2 is installed; the deploy needs compose v2 >= 2.24 "
+        "(its overlays use `!override`)" + hint,
+    )
+    assert error_of(
+        compose.compose_prefix, docker(candidates={"docker-compose": "1.29.2"}), ["docker-compose"]
+    ) == (
+        "ComposeUnavailable",
+        "the distribution's docker-compose is 1.29.2 (compose v1); the deploy needs "
+        "compose v2 >= 2.24" + hint,
+    )
+    assert error_of(compose.compose_prefix, docker(), ["docker.io"]) == (
+        "ComposeUnavailable",
+        "docker_packages installs no compose" + hint,
+    )
+
+
+FAKE_COMPOSE = """#!/bin/sh
+[ -n "$PLUGIN" ] && [ "$1 $2 $3" = "compose version --short" ] && { echo "$PLUGIN"; exit 0; }
+exit 1
+"""
+
+
+@pytest.mark.parametrize(
+    "plugin,ok",
+    [("2.24.0", True), ("v2.30.1", True), ("3.0.0", True), ("2.23.9", False), ("1.29.2", False), ("", False)],
+)
+def test_compose_check_script(tmp_path, plugin, ok):
+    (tmp_path / "docker").write_text(FAKE_COMPOSE)
+    (tmp_path / "docker").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}:/usr/bin:/bin", "PLUGIN": plugin}
+    run = subprocess.run(
+        ["bash", "-c", compose.compose_check_script()], env=env, capture_output=True, text=True
+    )
+    assert (run.returncode == 0) is ok, run.stderr
+    if not ok:
+        found = plugin.lstrip("v") or "none"
+        assert run.stderr.startswith(f"compose {found} is installed; the deploy needs compose v2 >= 2.24. ")
+
+
+def test_docker_packages_adds_the_cli_where_packaged_apart():
+    with_cli = SimpleNamespace(candidates={"docker-cli": "26.1"})
+    assert compose.docker_packages(["docker.io"], with_cli) == ["docker.io", "docker-cli"]
+    assert compose.docker_packages(["docker.io", "docker-cli"], with_cli) == ["docker.io", "docker-cli"]
+    assert compose.docker_packages(["docker-ce"], with_cli) == ["docker-ce"]
+    assert compose.docker_packages(["docker.io"], SimpleNamespace(candidates={})) == ["docker.io"]
