@@ -1,5 +1,6 @@
 """Tests written to kill the mutants mutmut found alive (./run mutate; triage in tests/MUTATION.md)."""
 
+import base64
 import os
 import subprocess
 from types import SimpleNamespace
@@ -7,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from deploylib import compose, pg_conf, pg_sql, scram
+from deploylib import compose, firewall, pg_conf, pg_sql, scram
 from deploylib.config import Secret
 from tests.unit import compose_dotenv
 
@@ -411,3 +412,195 @@ def test_docker_packages_adds_the_cli_where_packaged_apart():
     assert compose.docker_packages(["docker.io", "docker-cli"], with_cli) == ["docker.io", "docker-cli"]
     assert compose.docker_packages(["docker-ce"], with_cli) == ["docker-ce"]
     assert compose.docker_packages(["docker.io"], SimpleNamespace(candidates={})) == ["docker.io"]
+
+
+# --------------------------------------------------------------------------- firewall
+
+
+def test_parse_firewall_host_reads_every_tag():
+    info = firewall.parse_firewall_host(
+        [
+            "ufw\tactive",
+            "firewalld\trunning",
+            "nft\t1.1.3",
+            "manager\tsystemd",
+            "ssh_connection\t10.0.0.9 50000 10.0.0.1 2222",
+            'listen\tLISTEN 0 128 0.0.0.0:2222 0.0.0.0:* users:(("sshd",pid=1,fd=3))',
+            "listen\tLISTEN 0 128",  # too short: skipped, the next line still read
+            "listen\tLISTEN 0 511 0.0.0.0:80 0.0.0.0:*",
+        ]
+    )
+    assert (
+        info.ufw_installed,
+        info.ufw_active,
+        info.firewalld_installed,
+        info.firewalld_running,
+        info.nft_installed,
+        info.service_manager,
+    ) == (True, True, True, True, True, "systemd")
+    assert (info.ssh_client, info.ssh_port) == ("10.0.0.9", 2222)
+    assert [(item.address, item.port, item.process) for item in info.listeners] == [
+        ("0.0.0.0", 2222, "sshd"),
+        ("0.0.0.0", 80, ""),
+    ]
+    idle = firewall.parse_firewall_host(["ufw\tinactive", "firewalld\tnot running"])
+    assert (idle.ufw_installed, idle.ufw_active, idle.firewalld_installed, idle.firewalld_running) == (
+        True,
+        False,
+        True,
+        False,
+    )
+    assert idle.service_manager == "sysvinit" and not idle.nft_installed
+    assert firewall.parse_ss_listeners(["a b c"]) == []
+    assert firewall.parse_ss_listeners(["LISTEN 0 1 0.0.0.0:5432 x"]) == [
+        firewall.Listener("0.0.0.0", 5432, "")
+    ]
+
+
+def test_describe_listeners():
+    assert (
+        firewall.describe_listeners(
+            [firewall.Listener("0.0.0.0", 80, "nginx"), firewall.Listener("[::]", 81, "")]
+        )
+        == "0.0.0.0:80 (nginx), [::]:81"
+    )
+
+
+def test_family_of_networks_with_host_bits():
+    assert firewall.family("10.1.2.3/8") == 4 and firewall.family("2001:db8::1/32") == 6
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def test_parse_ufw_state_reads_both_files_and_settings():
+    comment = "hatchet-owlclaw-deploy prod postgresql".encode().hex()
+    user = f"### tuple ### allow_log tcp 5432 0.0.0.0/0 any 10.0.0.0/8 in comment={comment}\n"
+    user6 = "### tuple ### deny tcp 5432 ::/0 any ::/0 in_eth0\n"
+    state = firewall.parse_ufw_state(
+        ["installed\t1", "status\tactive", 'ipv6\t"YES"', f"user\t{b64(user)}", f"user6\t{b64(user6)}"]
+    )
+    assert (state.installed, state.active, state.ipv6) == (True, True, True)
+    assert [(r.action, r.src, r.direction, r.comment, r.v6) for r in state.rules] == [
+        ("allow", "10.0.0.0/8", "in", "hatchet-owlclaw-deploy prod postgresql", False),
+        ("deny", "::/0", "in_eth0", "", True),
+    ]
+    off = firewall.parse_ufw_state(["status\tinactive", "ipv6\tno", f"user\t{b64(user)}"])
+    assert (off.installed, off.active, off.ipv6, len(off.rules)) == (False, False, False, 1)
+    assert firewall.parse_ufw_state([]).rules == []
+    weird = firewall.parse_ufw_tuple(
+        "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=zz", False
+    )
+    assert weird.comment == "zz"
+    bad_utf8 = firewall.parse_ufw_tuple(
+        "### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in comment=ff", False
+    )
+    assert bad_utf8.comment == "\ufffd"
+    multi = firewall.parse_ufw_tuple("### tuple ### limit_log_all tcp 22 0.0.0.0/0 any 0.0.0.0/0 in", False)
+    assert multi.action == "limit"
+
+
+def test_ufw_delete_names_every_field():
+    rule = firewall.UfwRule("allow", "tcp", "5432", "0.0.0.0/0", "1024", "10.0.0.0/8", "in_eth0_x")
+    assert firewall.ufw_delete(rule) == (
+        "ufw delete allow in on eth0_x proto tcp from 10.0.0.0/8 port 1024 to 0.0.0.0/0 port 5432"
+    )
+    anything = firewall.UfwRule("deny", "any", "any", "::/0", "any", "::/0", "in")
+    assert firewall.ufw_delete(anything) == "ufw delete deny from ::/0 to ::/0"
+
+
+def test_rule_covers_any_port_and_allows_with_host_bits():
+    rule = firewall.UfwRule("allow", "tcp", "any", "0.0.0.0/0", "any", "10.1.2.3/8", "in")
+    assert rule.covers_port(5432) and rule.allows("10.9.9.9", 5432)
+
+
+def test_ufw_plan_ssh_first_for_both_families_and_ipv6_refusal():
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[])
+    plan = firewall.plan_ufw(state, ["10.0.0.0/8", "2001:db8::/32"], 5432, "10.0.0.9", [22], True, "prod")
+    assert plan.needs_ssh is True
+    assert plan.commands == [
+        "ufw allow proto tcp to any port 22 comment 'hatchet-owlclaw-deploy prod ssh'",
+        "ufw allow proto tcp from 10.0.0.0/8 to any port 5432 comment 'hatchet-owlclaw-deploy prod postgresql'",
+        "ufw allow proto tcp from 2001:db8::/32 to any port 5432 "
+        "comment 'hatchet-owlclaw-deploy prod postgresql'",
+        "ufw deny proto tcp to any port 5432 comment 'hatchet-owlclaw-deploy prod postgresql'",
+        "ufw --force enable",
+    ]
+    on = firewall.UfwState(installed=True, active=True, ipv6=True, rules=[])
+    assert firewall.plan_ufw(on, ["10.0.0.0/8"], 5432, "10.0.0.9", [22], True, "prod").needs_ssh is False
+    v4_only = firewall.UfwState(installed=True, active=True, ipv6=False, rules=[])
+    assert error_of(firewall.plan_ufw, v4_only, ["2001:db8::/32", "fe80::/10"], 5432, None, [22], True) == (
+        "FirewallPlanError",
+        "IPv6 source(s) 2001:db8::/32, fe80::/10 but ufw has IPv6 off (IPV6=no in /etc/default/ufw)",
+    )
+
+
+def test_ufw_plan_inserts_before_our_deny_in_the_right_family():
+    comment = "hatchet-owlclaw-deploy prod postgresql"
+    rules = [
+        firewall.UfwRule("allow", "tcp", "22", "0.0.0.0/0", "any", "0.0.0.0/0", "in", "", False),
+        firewall.UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", comment, False),
+        firewall.UfwRule("deny", "tcp", "5432", "::/0", "any", "::/0", "in", comment, True),
+    ]
+    state = firewall.UfwState(installed=True, active=True, ipv6=True, rules=rules)
+    plan = firewall.plan_ufw(state, ["10.0.0.0/8", "2001:db8::/32"], 5432, None, [22], False, "prod")
+    assert plan.commands == [
+        f"ufw insert 2 allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
+        f"ufw insert 4 allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+    ]
+    foreign = [
+        firewall.UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", "", False),
+        firewall.UfwRule("allow", "tcp", "5432", "0.0.0.0/0", "any", "10.0.0.0/8", "in", comment, False),
+    ]
+    state = firewall.UfwState(installed=True, active=True, ipv6=False, rules=foreign)
+    plan = firewall.plan_ufw(state, ["10.0.0.0/8"], 5432, None, [22], False, "prod")
+    assert plan.warnings == [
+        "a rule the deploy did not create denies port 5432 before the allowed sources "
+        "(ufw: first match wins); the deploy leaves it alone"
+    ]
+
+
+def test_ufw_plan_appends_new_rules_after_their_family():
+    comment = "hatchet-owlclaw-deploy prod postgresql"
+    v6_rule = firewall.UfwRule("allow", "tcp", "80", "::/0", "any", "::/0", "in", "", True)
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[v6_rule])
+    plan = firewall.plan_ufw(state, ["10.0.0.0/8"], 5432, "10.0.0.9", [22], False, "prod")
+    assert plan.commands[0] == "ufw allow proto tcp to any port 22 comment 'hatchet-owlclaw-deploy prod ssh'"
+    assert plan.commands[1:] == [
+        f"ufw allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
+        f"ufw deny proto tcp to any port 5432 comment '{comment}'",
+    ]
+
+
+def test_nft_file_header_and_chain_exactly():
+    assert firewall.render_nft_file(["10.1.2.3/8"], 5432) == (
+        "# Managed by hatchet-owlclaw-deploy: PostgreSQL (tcp 5432) reachable only from the configured\n"
+        "# sources and loopback. Rewritten by every deploy run; other tables are not touched.\n"
+        "table inet hatchet_owlclaw_deploy\ndelete table inet hatchet_owlclaw_deploy\n"
+        "table inet hatchet_owlclaw_deploy {\n"
+        '\tcomment "managed by hatchet-owlclaw-deploy: tcp port 5432 only from the configured sources"\n'
+        "\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n"
+        '\t\tiif "lo" accept\n\t\ttcp dport 5432 ip saddr 10.0.0.0/8 accept\n\t\ttcp dport 5432 drop\n\t}\n}\n'
+    )
+
+
+def test_parse_firewalld_state_reads_every_tag():
+    state = firewall.parse_firewalld_state(
+        [
+            "installed\t1",
+            "state\trunning",
+            "zone\tinternal",
+            "ipset\thod4\t10.0.0.0/8 10.1.0.0/16",
+            "rich\t rule family=ipv4 drop ",
+            "services\tssh dhcpv6-client",
+            "ports\t22/tcp 80/tcp",
+            "zone\t",
+        ]
+    )
+    assert (state.installed, state.running, state.zone) == (True, True, "internal")
+    assert state.ipsets == {"hod4": ["10.0.0.0/8", "10.1.0.0/16"]}
+    assert state.rich_rules == ["rule family=ipv4 drop"]
+    assert (state.services, state.ports) == (["ssh", "dhcpv6-client"], ["22/tcp", "80/tcp"])
+    stopped = firewall.parse_firewalld_state(["state\tnot running"])
+    assert (stopped.installed, stopped.running, stopped.zone) == (False, False, "public")
