@@ -475,7 +475,7 @@ def b64(text: str) -> str:
 
 
 def test_parse_ufw_state_reads_both_files_and_settings():
-    comment = "hatchet-owlclaw-deploy prod postgresql".encode().hex()
+    comment = b"hatchet-owlclaw-deploy prod postgresql".hex()
     user = f"### tuple ### allow_log tcp 5432 0.0.0.0/0 any 10.0.0.0/8 in comment={comment}\n"
     user6 = "### tuple ### deny tcp 5432 ::/0 any ::/0 in_eth0\n"
     state = firewall.parse_ufw_state(
@@ -521,7 +521,8 @@ def test_ufw_plan_ssh_first_for_both_families_and_ipv6_refusal():
     assert plan.needs_ssh is True
     assert plan.commands == [
         "ufw allow proto tcp to any port 22 comment 'hatchet-owlclaw-deploy prod ssh'",
-        "ufw allow proto tcp from 10.0.0.0/8 to any port 5432 comment 'hatchet-owlclaw-deploy prod postgresql'",
+        "ufw allow proto tcp from 10.0.0.0/8 to any port 5432 "
+        "comment 'hatchet-owlclaw-deploy prod postgresql'",
         "ufw allow proto tcp from 2001:db8::/32 to any port 5432 "
         "comment 'hatchet-owlclaw-deploy prod postgresql'",
         "ufw deny proto tcp to any port 5432 comment 'hatchet-owlclaw-deploy prod postgresql'",
@@ -581,7 +582,8 @@ def test_nft_file_header_and_chain_exactly():
         "table inet hatchet_owlclaw_deploy {\n"
         '\tcomment "managed by hatchet-owlclaw-deploy: tcp port 5432 only from the configured sources"\n'
         "\tchain input {\n\t\ttype filter hook input priority filter - 10; policy accept;\n"
-        '\t\tiif "lo" accept\n\t\ttcp dport 5432 ip saddr 10.0.0.0/8 accept\n\t\ttcp dport 5432 drop\n\t}\n}\n'
+        '\t\tiif "lo" accept\n\t\ttcp dport 5432 ip saddr 10.0.0.0/8 accept\n'
+        "\t\ttcp dport 5432 drop\n\t}\n}\n"
     )
 
 
