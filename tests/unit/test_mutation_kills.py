@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from deploylib import compose, firewall, pg_conf, pg_sql, scram
+from deploylib import compose, config, firewall, pg_conf, pg_sql, scram
 from deploylib.config import Secret
 from tests.unit import compose_dotenv
 
@@ -606,3 +606,217 @@ def test_parse_firewalld_state_reads_every_tag():
     assert (state.services, state.ports) == (["ssh", "dhcpv6-client"], ["22/tcp", "80/tcp"])
     stopped = firewall.parse_firewalld_state(["state\tnot running"])
     assert (stopped.installed, stopped.running, stopped.zone) == (False, False, "public")
+
+
+# --------------------------------------------------------------------------- config validators
+# Each validator's answer, value or exact message (what an operator reads next to the key).
+
+VALIDATOR_CASES = [
+    ("c.is_bool", True, ("ok", True)),
+    ("c.is_bool", False, ("ok", False)),
+    ("c.is_bool", 1, ("ValueError", "expected True or False")),
+    ("c.is_bool", "yes", ("ValueError", "expected True or False")),
+    ("c.is_bool", None, ("ValueError", "expected True or False")),
+    ("c.is_str", "x", ("ok", "x")),
+    ("c.is_str", "", ("ValueError", "expected a non-empty string")),
+    ("c.is_str", 0, ("ValueError", "expected a non-empty string")),
+    ("c.is_str", None, ("ValueError", "expected a non-empty string")),
+    ("c.is_optional(c.is_port)", None, ("ok", None)),
+    ("c.is_optional(c.is_port)", 1, ("ok", 1)),
+    ("c.is_optional(c.is_port)", 65535, ("ok", 65535)),
+    ("c.is_optional(c.is_port)", 0, ("ValueError", "expected a whole number from 1 to 65535")),
+    ("c.is_optional(c.is_port)", 65536, ("ValueError", "expected a whole number from 1 to 65535")),
+    ("c.is_optional(c.is_port)", "22", ("ValueError", "expected a whole number from 1 to 65535")),
+    ("c.is_optional(c.is_port)", True, ("ValueError", "expected a whole number from 1 to 65535")),
+    ("c.is_int(3, 9)", 3, ("ok", 3)),
+    ("c.is_int(3, 9)", 9, ("ok", 9)),
+    ("c.is_int(3, 9)", 2, ("ValueError", "expected a whole number from 3 to 9")),
+    ("c.is_int(3, 9)", 10, ("ValueError", "expected a whole number from 3 to 9")),
+    ("c.is_int(3, 9)", 5.0, ("ValueError", "expected a whole number from 3 to 9")),
+    ("c.is_int(3, 9)", False, ("ValueError", "expected a whole number from 3 to 9")),
+    ('c.is_choice("a", "b")', "a", ("ok", "a")),
+    ('c.is_choice("a", "b")', "b", ("ok", "b")),
+    ('c.is_choice("a", "b")', "c", ("ValueError", "expected one of 'a', 'b'")),
+    ('c.is_choice("a", "b")', None, ("ValueError", "expected one of 'a', 'b'")),
+    ("c.is_name", "a_1", ("ok", "a_1")),
+    ("c.is_name", "A", ("ValueError", "expected a lowercase name: letters, digits, underscore (max 63)")),
+    ("c.is_name", "1a", ("ValueError", "expected a lowercase name: letters, digits, underscore (max 63)")),
+    (
+        "c.is_name",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ("ok", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+    ),
+    (
+        "c.is_name",
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ("ValueError", "expected a lowercase name: letters, digits, underscore (max 63)"),
+    ),
+    ("c.is_name", 5, ("ValueError", "expected a lowercase name: letters, digits, underscore (max 63)")),
+    ("c.is_abs_path", "/data/", ("ok", "/data")),
+    ("c.is_abs_path", "/", ("ok", "/")),
+    ("c.is_abs_path", "//", ("ok", "/")),
+    ("c.is_abs_path", "rel", ("ValueError", "expected an absolute path")),
+    ("c.is_abs_path", "/a\nb", ("ValueError", "expected an absolute path")),
+    ("c.is_abs_path", 3, ("ValueError", "expected an absolute path")),
+    ("c.is_cidr", "10.0.0.0/8", ("ok", "10.0.0.0/8")),
+    (
+        "c.is_cidr",
+        "10.0.0.1/8",
+        (
+            "ValueError",
+            "expected a network in CIDR form such as '10.0.0.0/24' (10.0.0.1/8 has host bits set)",
+        ),
+    ),
+    ("c.is_cidr", "fe80::/10", ("ok", "fe80::/10")),
+    ("c.is_cidr", 5, ("ValueError", "expected a CIDR string such as '10.0.0.0/24'")),
+    (
+        "c.is_cidr",
+        "x",
+        (
+            "ValueError",
+            "expected a network in CIDR form such as '10.0.0.0/24' ('x' does not appear to be an IPv4 or IPv6 network)",  # noqa: E501
+        ),
+    ),
+    ("c.is_list(c.is_port)", [1, 2], ("ok", [1, 2])),
+    ("c.is_list(c.is_port)", (3,), ("ok", [3])),
+    ("c.is_list(c.is_port)", [1, 0], ("ValueError", "item 1 (0): expected a whole number from 1 to 65535")),
+    ("c.is_list(c.is_port)", "1", ("ValueError", "expected a list")),
+    ("c.is_list(c.is_port)", None, ("ValueError", "expected a list")),
+    ("c.is_listen_address", "*", ("ok", "*")),
+    ("c.is_listen_address", "localhost", ("ok", "localhost")),
+    ("c.is_listen_address", "10.0.0.1", ("ok", "10.0.0.1")),
+    ("c.is_listen_address", "::1", ("ok", "::1")),
+    ("c.is_listen_address", "db-1.example_x", ("ok", "db-1.example_x")),
+    ("c.is_listen_address", "a b", ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", "a,b", ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", "a'b", ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", "", ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", "é", ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", 5, ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", "a\n", ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", "x/y", ("ValueError", "expected '*', 'localhost', an IP address or a host name")),
+    ("c.is_listen_address", "LOCALHOST", ("ok", "LOCALHOST")),
+    ("c.is_mapping(c.is_name, c.is_port)", {"a": 1}, ("ok", {"a": 1})),
+    (
+        "c.is_mapping(c.is_name, c.is_port)",
+        {"A": 1},
+        ("ValueError", "entry 'A': expected a lowercase name: letters, digits, underscore (max 63)"),
+    ),
+    (
+        "c.is_mapping(c.is_name, c.is_port)",
+        {"a": 0},
+        ("ValueError", "entry 'a': expected a whole number from 1 to 65535"),
+    ),
+    ("c.is_mapping(c.is_name, c.is_port)", [("a", 1)], ("ValueError", "expected a mapping (dict)")),
+    ("c.is_pg_setting_name", "work_mem", ("ok", "work_mem")),
+    ("c.is_pg_setting_name", "a.b", ("ok", "a.b")),
+    (
+        "c.is_pg_setting_name",
+        "listen_addresses",
+        ("ValueError", "listen_addresses is not set here (use its own key)"),
+    ),
+    ("c.is_pg_setting_name", "include", ("ValueError", "include is not set here (use its own key)")),
+    ("c.is_pg_setting_name", "include_dir", ("ValueError", "include_dir is not set here (use its own key)")),
+    (
+        "c.is_pg_setting_name",
+        "include_if_exists",
+        ("ValueError", "include_if_exists is not set here (use its own key)"),
+    ),
+    ("c.is_pg_setting_name", "Work_mem", ("ValueError", "expected a PostgreSQL setting name")),
+    ("c.is_pg_setting_name", 3, ("ValueError", "expected a PostgreSQL setting name")),
+    ("c.is_pg_setting_value", True, ("ok", True)),
+    ("c.is_pg_setting_value", 3, ("ok", 3)),
+    ("c.is_pg_setting_value", 1.5, ("ok", 1.5)),
+    ("c.is_pg_setting_value", "x", ("ok", "x")),
+    ("c.is_pg_setting_value", "a\nb", ("ValueError", "expected a bool, number, string or list of strings")),
+    ("c.is_pg_setting_value", "a\x00b", ("ValueError", "expected a bool, number, string or list of strings")),
+    ("c.is_pg_setting_value", ["a", "b"], ("ok", ["a", "b"])),
+    ("c.is_pg_setting_value", ("a",), ("ok", ["a"])),
+    ("c.is_pg_setting_value", ["a", 1], ("ValueError", "expected a bool, number, string or list of strings")),
+    ("c.is_pg_setting_value", None, ("ValueError", "expected a bool, number, string or list of strings")),
+    ("c.is_cron_schedule", "15 3 * * *", ("ok", "15 3 * * *")),
+    ("c.is_cron_schedule", " 15  3 * * * ", ("ok", "15 3 * * *")),
+    ("c.is_cron_schedule", "*/5 * * * *", ("ok", "*/5 * * * *")),
+    ("c.is_cron_schedule", "0 0 1 jan sun", ("ok", "0 0 1 jan sun")),
+    ("c.is_cron_schedule", "0 0 1 JAN-mar mon-fri", ("ok", "0 0 1 JAN-mar mon-fri")),
+    ("c.is_cron_schedule", "0-59/15 0,12 1-31 1-12 0-7", ("ok", "0-59/15 0,12 1-31 1-12 0-7")),
+    ("c.is_cron_schedule", "60 * * * *", ("ValueError", "minute '60': expected numbers from 0 to 59")),
+    ("c.is_cron_schedule", "* 24 * * *", ("ValueError", "hour '24': expected numbers from 0 to 23")),
+    ("c.is_cron_schedule", "* * 0 * *", ("ValueError", "day of month '0': expected numbers from 1 to 31")),
+    ("c.is_cron_schedule", "* * 32 * *", ("ValueError", "day of month '32': expected numbers from 1 to 31")),
+    ("c.is_cron_schedule", "* * * 13 *", ("ValueError", "month '13': expected numbers from 1 to 12")),
+    ("c.is_cron_schedule", "* * * 0 *", ("ValueError", "month '0': expected numbers from 1 to 12")),
+    ("c.is_cron_schedule", "* * * * 8", ("ValueError", "day of week '8': expected numbers from 0 to 7")),
+    (
+        "c.is_cron_schedule",
+        "*/0 * * * *",
+        (
+            "ValueError",
+            "minute '*/0': bad step '0'; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+        ),
+    ),
+    (
+        "c.is_cron_schedule",
+        "*/x * * * *",
+        (
+            "ValueError",
+            "minute '*/x': bad step 'x'; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+        ),
+    ),
+    ("c.is_cron_schedule", "1/2 * * * *", ("ok", "1/2 * * * *")),
+    ("c.is_cron_schedule", "jan * * * *", ("ValueError", "minute 'jan': expected numbers from 0 to 59")),
+    ("c.is_cron_schedule", "* * * jan/2 *", ("ValueError", "month 'jan/2': expected numbers from 1 to 12")),
+    (
+        "c.is_cron_schedule",
+        "* * * * *\n",
+        (
+            "ValueError",
+            "expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",
+        ),
+    ),
+    (
+        "c.is_cron_schedule",
+        "* * * *",
+        (
+            "ValueError",
+            "expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday); got 4 field(s)",  # noqa: E501
+        ),
+    ),
+    (
+        "c.is_cron_schedule",
+        5,
+        (
+            "ValueError",
+            "expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",
+        ),
+    ),
+    ("c.is_cron_schedule", "1-2-3 * * * *", ("ValueError", "minute '1-2-3': expected numbers from 0 to 59")),
+    ("c.is_cron_schedule", "* * * * sun-7", ("ok", "* * * * sun-7")),
+    ("c.is_cron_schedule", "a-b * * * *", ("ValueError", "minute 'a-b': expected numbers from 0 to 59")),
+    (
+        "c.is_hba_rules",
+        [{"type": "host", "database": "d", "user": "u", "address": "10.0.0.0/8", "method": "md5"}],
+        ("ok", ["host    d               u               10.0.0.0/8              md5"]),
+    ),
+    ("c.is_hba_rules", "x", ("ValueError", "expected a list of rule records (dicts)")),
+    ("c.is_hba_rules", ["x"], ("ValueError", "rule 0: expected a dict with type, database, user, ...")),
+    (
+        "c.is_hba_rules",
+        [{"type": "x"}],
+        ("ValueError", "rule 0 ({'type': 'x'}): missing key(s) database, user, method"),
+    ),
+]
+
+
+@pytest.mark.parametrize("validator,value,expected", VALIDATOR_CASES)
+def test_validator_answers(validator, value, expected):
+    check = eval(validator, {"c": config})  # noqa: S307 - expressions written in this file
+    try:
+        result = check(value)
+    except Exception as error:  # noqa: BLE001 - the type and message are the answer
+        assert (type(error).__name__, str(error)) == expected
+        return
+    if validator == "c.is_hba_rules":
+        result = [rule.render() for rule in result]
+    assert ("ok", result) == expected
+    assert type(result) is type(expected[1])
