@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from deploylib import compose, config, firewall, pg_conf, pg_sql, scram
+from deploylib import compose, config, firewall, pg_conf, pg_hba, pg_sql, scram
 from deploylib.config import Secret
 from tests.unit import compose_dotenv
 
@@ -820,3 +820,472 @@ def test_validator_answers(validator, value, expected):
         result = [rule.render() for rule in result]
     assert ("ok", result) == expected
     assert type(result) is type(expected[1])
+
+
+# --------------------------------------------------------------------------- pg_hba
+# What each input parses to, or the exact error an operator reads.
+
+HBA_CASES = [
+    ("h.parse_line", "host all all", ("ValueError", "end-of-line before IP address specification")),
+    (
+        "h.parse_line",
+        "host all all 10.0.0.0/8",
+        ("ValueError", "end-of-line before authentication method specification"),
+    ),
+    (
+        "h.parse_line",
+        "hostx all all 1.2.3.4/32 md5",
+        (
+            "ValueError",
+            "invalid connection type 'hostx' (expected one of local, host, hostssl, hostnossl, hostgssenc, hostnogssenc)",  # noqa: E501
+        ),
+    ),
+    (
+        "h.parse_line",
+        '"host" all all 1.2.3.4/32 md5',
+        ("ok", ("rule", "host", ["all"], ["all"], "1.2.3.4/32", "1.2.3.4/32", "md5", [], None)),
+    ),
+    ("h.parse_line", "host all all 10.0.0.1 md5", ("ValueError", "invalid IP mask 'md5'")),
+    (
+        "h.parse_line",
+        "host all all 10.0.0.1 255.0.0.0",
+        ("ValueError", "end-of-line before authentication method specification"),
+    ),
+    ("h.parse_line", "host all all 10.0.0.1 x md5", ("ValueError", "invalid IP mask 'x'")),
+    (
+        "h.parse_line",
+        "host all all 10.0.0.1 ffff:: md5",
+        ("ValueError", "IP address and mask do not match: 10.0.0.1 ffff::"),
+    ),
+    (
+        "h.parse_line",
+        "host all all a.b/8 md5",
+        ("ValueError", "specifying both host name and CIDR mask is invalid: 'a.b/8'"),
+    ),
+    (
+        "h.parse_line",
+        "host all all 10.0.0.0/33 md5",
+        ("ValueError", "invalid CIDR mask in address '10.0.0.0/33'"),
+    ),
+    (
+        "h.parse_line",
+        'host all all "all" md5',
+        ("ok", ("rule", "host", ["all"], ["all"], '"all"', None, "md5", [], None)),
+    ),
+    (
+        "h.parse_line",
+        'host all all "samenet" md5',
+        ("ok", ("rule", "host", ["all"], ["all"], '"samenet"', None, "md5", [], None)),
+    ),
+    (
+        "h.parse_line",
+        "host all all samehost md5",
+        ("ok", ("rule", "host", ["all"], ["all"], "samehost", None, "md5", [], None)),
+    ),
+    (
+        "h.parse_line",
+        "host all all 1.2.3.4/32 md5 bad",
+        ("ValueError", "authentication option not in name=value format: 'bad'"),
+    ),
+    ("h.parse_line", "include", ("ValueError", "include takes exactly one file or directory argument")),
+    ("h.parse_line", "include a b", ("ValueError", "include takes exactly one file or directory argument")),
+    (
+        "h.parse_line",
+        'include_dir "conf d"',
+        ("ok", ("include", "include_dir", [], [], None, None, "", [], "conf d")),
+    ),
+    (
+        "h.parse_line",
+        'host all,"x" u1,+g 1.2.3.4/32 "md5"',
+        ("ok", ("rule", "host", ["all", '"x"'], ["u1", "+g"], "1.2.3.4/32", "1.2.3.4/32", "md5", [], None)),
+    ),
+    (
+        "h.parse_line",
+        "host all all 10.0.0.0/8,10.1.0.0/16 md5",
+        ("ValueError", "multiple values specified for host address"),
+    ),
+    (
+        "h.parse_line",
+        'host all all 1.2.3.4/32 ldap ldapserver=x "ldapprefix=a b"',
+        (
+            "ok",
+            (
+                "rule",
+                "host",
+                ["all"],
+                ["all"],
+                "1.2.3.4/32",
+                "1.2.3.4/32",
+                "ldap",
+                ["ldapserver=x", "ldapprefix=a b"],
+                None,
+            ),
+        ),
+    ),
+    (
+        "h.parse_line",
+        "local all all md5,trust",
+        ("ValueError", "multiple values specified for authentication method"),
+    ),
+    (
+        "h.parse_line",
+        'host "a""b" all DB.Example.Org md5',
+        ("ok", ("rule", "host", ['"a""b"'], ["all"], "DB.Example.Org", None, "md5", [], None)),
+    ),
+    (
+        "h.parse_line",
+        "host all all 10.0.0.1 255.255.255.255 md5",
+        ("ok", ("rule", "host", ["all"], ["all"], "10.0.0.1/32", "10.0.0.1/32", "md5", [], None)),
+    ),
+    (
+        "h.parse_line",
+        "host all all 2001:db8::1 ffff:ffff:: md5",
+        ("ok", ("rule", "host", ["all"], ["all"], "2001:db8::/32", "2001:db8::/32", "md5", [], None)),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "address": "10.0.0.0/8", "method": "md5", "x": 1},
+        ("ValueError", "unknown key(s) x (allowed: type, database, user, address, method, options, comment)"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "method": "md5"},
+        ("ValueError", "missing key(s) user"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": ["a", "b"], "user": ("u", "+g"), "address": "", "method": "md5"},
+        (
+            "ValueError",
+            "host rules need an address: a CIDR network like 10.0.0.0/24, 'samehost', 'samenet', 'all' or a host name",  # noqa: E501
+        ),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "local",
+            "database": "d",
+            "user": "u",
+            "address": "",
+            "method": "peer",
+            "options": ["map=x", "y=z"],
+        },
+        ("ok", "local   d               u                                       peer map=x y=z"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "address": "10.0.0.1/8", "method": "md5"},
+        (
+            "ValueError",
+            "address '10.0.0.1/8' has host bits set: use the network 10.0.0.0/8 (or 10.0.0.1/32 for that single host)",  # noqa: E501
+        ),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "address": "10.0.0.1", "method": "md5"},
+        ("ok", "host    d               u               10.0.0.1/32             md5"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "address": "x/y", "method": "md5"},
+        ("ValueError", "address 'x/y' is not a CIDR network, 'all', 'samehost', 'samenet' or a host name"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "address": "1.2.3.999/8", "method": "md5"},
+        ("ValueError", "address '1.2.3.999/8' is not a valid IP address or CIDR network"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "address": "10.0.0.0/8", "method": "md6"},
+        (
+            "ValueError",
+            "unknown method 'md6' (expected one of bsd, cert, gss, ident, ldap, md5, pam, password, peer, radius, reject, scram-sha-256, sspi, trust)",  # noqa: E501
+        ),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "hostx", "database": "d", "user": "u", "address": "10.0.0.0/8", "method": "md5"},
+        (
+            "ValueError",
+            "invalid type 'hostx' (expected one of local, host, hostssl, hostnossl, hostgssenc, hostnogssenc)",  # noqa: E501
+        ),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "method": "md5"},
+        (
+            "ValueError",
+            "host rules need an address: a CIDR network like 10.0.0.0/24, 'samehost', 'samenet', 'all' or a host name",  # noqa: E501
+        ),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "local", "database": "d", "user": "u", "address": "10.0.0.0/8", "method": "md5"},
+        ("ValueError", "local rules take no address (got '10.0.0.0/8')"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "host",
+            "database": "d",
+            "user": "u",
+            "address": "10.0.0.0/8",
+            "method": "md5",
+            "options": "a#b",
+        },
+        ("ValueError", "options cannot contain '#' or line breaks: 'a#b'"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "host",
+            "database": "d",
+            "user": "u",
+            "address": "10.0.0.0/8",
+            "method": "md5",
+            "options": "ab",
+        },
+        ("ValueError", "option 'ab' is not in name=value form"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "host",
+            "database": "d",
+            "user": "u",
+            "address": "10.0.0.0/8",
+            "method": "md5",
+            "comment": "a\nb",
+        },
+        ("ValueError", "comment must be one line: 'a\\nb'"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "host",
+            "database": "d",
+            "user": "u",
+            "address": "10.0.0.0/8",
+            "method": "ldap",
+            "options": "x=a\\",
+        },
+        ("ValueError", "a rule cannot end with '\\' (PostgreSQL would join the next line)"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d,,e", "user": "u", "address": "10.0.0.0/8", "method": "md5"},
+        ("ValueError", "database: empty name in 'd,,e'"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": ["a,b"], "user": "u", "address": "10.0.0.0/8", "method": "md5"},
+        ("ValueError", "database: a name cannot contain a comma: 'a,b'"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": [1], "user": "u", "address": "10.0.0.0/8", "method": "md5"},
+        ("ValueError", "database: expected strings, got 1"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u\nx", "address": "10.0.0.0/8", "method": "md5"},
+        ("ValueError", "user: control character in 'u\\nx'"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "/re", "user": "u", "address": "10.0.0.0/8", "method": "md5"},
+        ("ValueError", "database: regular expressions are not supported here: '/re'"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "+", "address": "10.0.0.0/8", "method": "md5"},
+        ("ValueError", "user: '+' needs a name after '+'"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "@f", "address": "10.0.0.0/8", "method": "md5"},
+        ("ok", "host    d               @f              10.0.0.0/8              md5"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "host",
+            "database": "all",
+            "user": 'we"ird,sameuser',
+            "address": "DB.example.org",
+            "method": "md5",
+        },
+        ("ok", 'host    all             "we""ird",sameuser DB.example.org          md5'),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {"type": "host", "database": "d", "user": "u", "address": 5, "method": "md5"},
+        ("ValueError", "address must be a string, got 5"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "host",
+            "database": "d",
+            "user": "u",
+            "address": "2001:db8::/32",
+            "method": "md5",
+            "comment": " c ",
+        },
+        ("ok", "host    d               u               2001:db8::/32           md5 # c"),
+    ),
+    (
+        "h.parse_text",
+        "host all all 1.2.3.4/32 md5\nhost all\n",
+        ("ValueError", "pg_hba.conf line 2: end-of-line before role specification: 'host all'"),
+    ),
+    (
+        "h.parse_text",
+        "a\\\nb\nhost all all \\\n 1.2.3.4/32 md5\n",
+        (
+            "ValueError",
+            "pg_hba.conf line 1: invalid connection type 'ab' (expected one of local, host, hostssl, hostnossl, hostgssenc, hostnogssenc): 'ab'",  # noqa: E501
+        ),
+    ),
+    (
+        "h.parse_text",
+        "host all all 1.2.3.4/32 md5 \\\\\n",
+        (
+            "ValueError",
+            "pg_hba.conf line 1: authentication option not in name=value format: '\\\\': 'host all all 1.2.3.4/32 md5 \\\\'",  # noqa: E501
+        ),
+    ),
+    (
+        "h.find_blocks",
+        ["# BEGIN managed by hatchet-owlclaw deploy (prod) (do not edit inside this block)\n"],
+        ("ValueError", "managed block markers: (prod) BEGIN marker on line 1 has no END"),
+    ),
+    (
+        "h.find_blocks",
+        ["# END managed by hatchet-owlclaw deploy (prod)\n"],
+        ("ValueError", "managed block markers: (prod) END marker on line 1 without a BEGIN before it"),
+    ),
+    (
+        "h.find_blocks",
+        [
+            "# BEGIN managed by hatchet-owlclaw deploy (do not edit inside this block)\n",
+            "# BEGIN managed by hatchet-owlclaw deploy (prod) (do not edit inside this block)\n",
+        ],
+        (
+            "ValueError",
+            "managed block markers: second BEGIN marker on line 2 (the (untagged) block opened on line 1 has no END yet); keep exactly one block per environment",  # noqa: E501
+        ),
+    ),
+    (
+        "h.find_blocks",
+        [
+            "# BEGIN managed by hatchet-owlclaw deploy (prod) (do not edit inside this block)\n",
+            "# END managed by hatchet-owlclaw deploy (prod)\n",
+            "x\n",
+            "# BEGIN managed by hatchet-owlclaw deploy (prod) (do not edit inside this block)\n",
+            "# END managed by hatchet-owlclaw deploy (prod)\n",
+        ],
+        (
+            "ValueError",
+            "managed block markers: second BEGIN marker on line 4 (the (prod) block's first on line 1); keep exactly one block per environment",  # noqa: E501
+        ),
+    ),
+    (
+        "h.find_blocks",
+        [
+            "# BEGIN managed by hatchet-owlclaw deploy (prod) (do not edit inside this block)\n",
+            "# END managed by hatchet-owlclaw deploy (staging)\n",
+        ],
+        ("ValueError", "managed block markers: (staging) END marker on line 2 without a BEGIN before it"),
+    ),
+    (
+        "h.find_blocks",
+        [
+            "# BEGIN managed by hatchet-owlclaw deploy (do not edit inside this block)\n",
+            "# END managed by hatchet-owlclaw deploy\n",
+        ],
+        ("ok", {None: (0, 1)}),
+    ),
+    ("h.newline_of", "a\r\nb\n", ("ok", "\r\n")),
+    ("h.newline_of", "\r\n", ("ok", "\r\n")),
+    ("h.newline_of", "\nb\r\n", ("ok", "\n")),
+    ("h.newline_of", "a\n", ("ok", "\n")),
+    ("h.newline_of", "", ("ok", "\n")),
+    ("h.newline_of", "x", ("ok", "\n")),
+    (
+        "h.top_index",
+        ["local all all peer\n", "# c1\n", "  # c2\n", "host all all 1.2.3.4/32 md5\n"],
+        ("ok", 1),
+    ),
+    ("h.top_index", ["# only\n", "host all all 1.2.3.4/32 md5\n"], ("ok", 0)),
+    ("h.top_index", ["local all all peer\n"], ("ok", 1)),
+    (
+        "h.top_index",
+        ["host all all\n"],
+        ("ValueError", "pg_hba.conf line 1: end-of-line before IP address specification: 'host all all'"),
+    ),
+]
+
+
+def _hba_answer(function, value):
+    result = eval(function, {"h": pg_hba})(value)  # noqa: S307 - expressions written in this file
+    if function == "h.parse_line" and result is not None:
+        return (
+            result.kind,
+            result.type,
+            [str(t) for t in result.databases],
+            [str(t) for t in result.users],
+            result.address,
+            str(result.network) if result.network else None,
+            result.method,
+            list(result.options),
+            result.target,
+        )
+    if function == "h.HbaRule.from_record":
+        return result.render()
+    if function == "h.parse_text":
+        return [(entry.lineno, entry.text) for entry in result]
+    return result
+
+
+@pytest.mark.parametrize("function,value,expected", HBA_CASES)
+def test_hba_answers(function, value, expected):
+    try:
+        result = _hba_answer(function, value)
+    except Exception as error:  # noqa: BLE001 - the type and message are the answer
+        assert (type(error).__name__, str(error)) == expected
+        return
+    assert ("ok", result) == expected
+
+
+def test_format_shadow_messages():
+    rule = pg_hba.HbaRule("host", "hatchet", "hatchet", "10.0.0.0/8", "scram-sha-256")
+    rejected = pg_hba.format_shadow(pg_hba.Shadow(rule, 3, "host all all 0.0.0.0/0 reject", "reject"))
+    assert rejected == (
+        "pg_hba.conf line 3 ('host all all 0.0.0.0/0 reject') comes before the managed block and matches "
+        "every connection of the managed rule 'host hatchet hatchet 10.0.0.0/8 scram-sha-256'. PostgreSQL "
+        "uses the first matching line, so the managed rule never applies and those connections are "
+        "rejected. Remove or narrow line 3, or move it below the managed block."
+    )
+    trusted = pg_hba.format_shadow(pg_hba.Shadow(rule, 1, "host all all all trust", "trust"))
+    assert "and those connections use 'trust' instead of 'scram-sha-256'." in trusted
+
+
+def test_shadowing_judges_the_tagged_block():
+    rule = pg_hba.HbaRule("host", "hatchet", "hatchet", "10.0.0.0/8", "scram-sha-256")
+    text = "host all all 10.0.0.0/8 reject\n"
+    found = pg_hba.shadowing(text, [rule], "bottom", "prod")
+    assert [(s.line_number, s.method) for s in found] == [(1, "reject")]
+    other_block = pg_hba.apply_block("", [rule], "top", "staging")
+    assert pg_hba.shadowing(other_block, [rule], "bottom", "prod")[0].line_number == 2
+
+
+def test_local_earlier_line_covers_and_quoted_all_is_a_name():
+    managed = pg_hba.parse_line("local hatchet hatchet scram-sha-256")
+    assert pg_hba.covers(pg_hba.parse_line("local all all peer"), managed)
+    assert not pg_hba.covers(pg_hba.parse_line('local all "all" peer'), managed)
+    assert pg_hba.covers(pg_hba.parse_line("local all +g,hatchet peer"), managed)
+    host = pg_hba.parse_line("host all all db.example.org md5")
+    assert not pg_hba.covers(host, pg_hba.parse_line("host all all 10.0.0.0/8 md5"))
+    assert not pg_hba.covers(pg_hba.parse_line("host all all 10.0.0.0/8 md5"), host)
