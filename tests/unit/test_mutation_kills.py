@@ -10,6 +10,7 @@ import yaml
 
 from deploylib import compose, config, firewall, pg_conf, pg_hba, pg_sql, scram
 from deploylib.config import Secret
+from tests.conftest import REPO
 from tests.unit import compose_dotenv
 
 # --------------------------------------------------------------------------- pg_sql: exact SQL
@@ -805,11 +806,214 @@ VALIDATOR_CASES = [
         [{"type": "x"}],
         ("ValueError", "rule 0 ({'type': 'x'}): missing key(s) database, user, method"),
     ),
+    ("c.is_ip_address", "127.0.0.1", ("ok", "127.0.0.1")),
+    ("c.is_ip_address", "::1", ("ok", "::1")),
+    ("c.is_ip_address", "x", ("ValueError", "expected an IP address such as '127.0.0.1'")),
+    ("c.is_ip_address", "", ("ValueError", "expected an IP address such as '127.0.0.1'")),
+    ("c.is_relative_path", "a/b.sql", ("ok", "a/b.sql")),
+    (
+        "c.is_relative_path",
+        "/a",
+        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+    ),
+    (
+        "c.is_relative_path",
+        "a/../b",
+        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+    ),
+    (
+        "c.is_relative_path",
+        "..",
+        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+    ),
+    (
+        "c.is_relative_path",
+        "",
+        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+    ),
+    (
+        "c.is_relative_path",
+        5,
+        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+    ),
+    ("c.is_relative_path", "a/..b", ("ok", "a/..b")),
+    ("c.is_env_var_name", "A_1", ("ok", "A_1")),
+    ("c.is_env_var_name", "a", ("ValueError", "expected an environment variable name (A-Z, 0-9, _)")),
+    ("c.is_env_var_name", "1A", ("ValueError", "expected an environment variable name (A-Z, 0-9, _)")),
+    ("c.is_env_var_name", 5, ("ValueError", "expected an environment variable name (A-Z, 0-9, _)")),
+    ("c.is_env_var_name", "", ("ValueError", "expected an environment variable name (A-Z, 0-9, _)")),
+    ("c.is_env_value", "x", ("ok", "x")),
+    ("c.is_env_value", 3, ("ok", "3")),
+    ("c.is_env_value", 1.5, ("ok", "1.5")),
+    ("c.is_env_value", True, ("ValueError", "expected a one-line string or a number")),
+    ("c.is_env_value", "a\nb", ("ValueError", "expected a one-line string or a number")),
+    ("c.is_env_value", None, ("ValueError", "expected a one-line string or a number")),
+    ("c.is_env_value", ["x"], ("ValueError", "expected a one-line string or a number")),
+    (
+        "c.is_compose_services",
+        {"app": {"ports": ["1:2"], "disabled": False, "host_gateway": True}},
+        ("ok", {"app": {"ports": ["1:2"], "disabled": False, "host_gateway": True}}),
+    ),
+    (
+        "c.is_compose_services",
+        {"Bad!": {}},
+        ("ValueError", "service 'Bad!': expected a compose service name"),
+    ),
+    (
+        "c.is_compose_services",
+        {"app": 5},
+        ("ValueError", "service 'app': expected a dict with ports, disabled, host_gateway"),
+    ),
+    (
+        "c.is_compose_services",
+        {"app": {"ports": "1:2"}},
+        ("ValueError", "service 'app': ports: expected a list of 'HOST:CONTAINER' strings"),
+    ),
+    (
+        "c.is_compose_services",
+        {"app": {"ports": ["1"]}},
+        ("ValueError", "service 'app': ports: '1': expected 'HOST:CONTAINER' such as '3003:3001'"),
+    ),
+    (
+        "c.is_compose_services",
+        {"app": {"x": 1}},
+        ("ValueError", "service 'app': unknown field(s) x; expected ports, disabled, host_gateway"),
+    ),
+    (
+        "c.is_compose_services",
+        {"app": {"disabled": "yes"}},
+        ("ValueError", "service 'app': expected True or False"),
+    ),
+    (
+        "c.is_compose_services",
+        [],
+        ("ValueError", "expected a mapping of compose service name -> {'ports': [...], ...}"),
+    ),
+    (
+        "c.is_compose_services",
+        {"app": {"ports": [12]}},
+        ("ValueError", "service 'app': ports: 12: expected 'HOST:CONTAINER' such as '3003:3001'"),
+    ),
+    (
+        "c.is_compose_services",
+        {"app": {"ports": None}},
+        ("ok", {"app": {"ports": None, "disabled": False, "host_gateway": True}}),
+    ),
+    (
+        "c.is_databases",
+        {"d1": {"owner": "o1"}},
+        (
+            "ok",
+            {
+                "d1": {
+                    "owner": "o1",
+                    "extensions": [],
+                    "settings": {},
+                    "password_env": "O1_DB_PASSWORD",
+                    "seed_sql": None,
+                }
+            },
+        ),
+    ),
+    ("c.is_databases", {}, ("ValueError", "expected a mapping of database name -> {'owner': role, ...}")),
+    ("c.is_databases", [], ("ValueError", "expected a mapping of database name -> {'owner': role, ...}")),
+    (
+        "c.is_databases",
+        {"D": {"owner": "o"}},
+        ("ValueError", "database 'D': expected a lowercase name: letters, digits, underscore (max 63)"),
+    ),
+    ("c.is_databases", {"d": 5}, ("ValueError", "database 'd': expected a dict with at least 'owner'")),
+    (
+        "c.is_databases",
+        {"d": {"x": 1, "owner": "o"}},
+        (
+            "ValueError",
+            "database 'd': unknown field(s) x; expected owner, extensions, settings, password_env, seed_sql",
+        ),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "seed_sql": "/abs.sql"}},
+        ("ValueError", "database 'd': seed_sql: expected a path inside the repository"),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "seed_sql": "a/../b.sql"}},
+        ("ValueError", "database 'd': seed_sql: expected a path inside the repository"),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "seed_sql": 5}},
+        ("ValueError", "database 'd': seed_sql: expected a path inside the repository"),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "seed_sql": "nope/missing.sql"}},
+        ("ValueError", "database 'd': seed_sql: no such file 'nope/missing.sql'"),
+    ),
+    (
+        "c.is_databases",
+        {
+            "d": {
+                "owner": "o",
+                "extensions": ["vector"],
+                "settings": {"timezone": "UTC"},
+                "password_env": "D_PW",
+            }
+        },
+        (
+            "ok",
+            {
+                "d": {
+                    "owner": "o",
+                    "extensions": ["vector"],
+                    "settings": {"timezone": "UTC"},
+                    "password_env": "D_PW",
+                    "seed_sql": None,
+                }
+            },
+        ),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "password_env": "bad"}},
+        ("ValueError", "database 'd': password_env: expected an environment variable name"),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "extensions": ["Bad"]}},
+        (
+            "ValueError",
+            "database 'd': item 0 ('Bad'): expected a lowercase name: letters, digits, underscore (max 63)",
+        ),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "settings": {"include": "x"}}},
+        ("ValueError", "database 'd': entry 'include': include is not set here (use its own key)"),
+    ),
+    (
+        "c.is_databases",
+        {"d": {"owner": "o", "seed_sql": "deploy.py"}},
+        (
+            "ok",
+            {
+                "d": {
+                    "owner": "o",
+                    "extensions": [],
+                    "settings": {},
+                    "password_env": "O_DB_PASSWORD",
+                    "seed_sql": "deploy.py",
+                }
+            },
+        ),
+    ),  # noqa: E501
 ]
 
 
 @pytest.mark.parametrize("validator,value,expected", VALIDATOR_CASES)
-def test_validator_answers(validator, value, expected):
+def test_validator_answers(validator, value, expected, monkeypatch):
+    monkeypatch.chdir(REPO)  # seed_sql paths are the repository's
     check = eval(validator, {"c": config})  # noqa: S307 - expressions written in this file
     try:
         result = check(value)
@@ -1289,3 +1493,152 @@ def test_local_earlier_line_covers_and_quoted_all_is_a_name():
     host = pg_hba.parse_line("host all all db.example.org md5")
     assert not pg_hba.covers(host, pg_hba.parse_line("host all all 10.0.0.0/8 md5"))
     assert not pg_hba.covers(pg_hba.parse_line("host all all 10.0.0.0/8 md5"), host)
+
+
+# --------------------------------------------------------------------------- config: whole-file rules
+# Rules across keys, with the file that set the key: exactly what the operator reads.
+
+CONSISTENCY_CASES = [
+    (
+        "staging",
+        {"pg_listen_addresses": ["*"]},
+        (
+            "ConfigError",
+            "overrides.py: pg_listen_addresses: '*' is for dev only; expected the addresses to listen on (e.g. ['localhost', '172.17.0.1'])",  # noqa: E501
+        ),
+    ),
+    ("dev", {"pg_listen_addresses": ["*"]}, ("ok", None)),
+    (
+        "prod",
+        {"allow_dev_default_passwords": True},
+        (
+            "ConfigError",
+            "overrides.py: allow_dev_default_passwords: dev only; staging and prod need real secrets",
+        ),
+    ),
+    (
+        "dev",
+        {"restore_database": "nope"},
+        (
+            "ConfigError",
+            "overrides.py: restore_database: 'nope' is not a managed database; expected one of hatchet, owlclaw",  # noqa: E501
+        ),
+    ),
+    (
+        "dev",
+        {"restore_drop_old": True},
+        (
+            "ConfigError",
+            "overrides.py: restore_drop_old: only with restore_swap = True (the old database is dropped only after the restored one replaced it)",  # noqa: E501
+        ),
+    ),
+    (
+        "prod",
+        {"pg_hba_auth_method": "md5"},
+        ("ConfigError", "overrides.py: pg_hba_auth_method: staging and prod expected 'scram-sha-256'"),
+    ),
+    (
+        "staging",
+        {"app_local_dir": "/src"},
+        (
+            "ConfigError",
+            "overrides.py: app_local_dir: pushing a local checkout is for dev only; staging and prod deploy app_repo at app_ref",  # noqa: E501
+        ),
+    ),
+    (
+        "dev",
+        {"app_repo": "https://x.invalid/a.git", "app_local_dir": "/src"},
+        (
+            "ConfigError",
+            "overrides.py: app_local_dir: set either app_repo (git) or app_local_dir (rsync), not both",
+        ),
+    ),
+    (
+        "dev",
+        {"compose_files": []},
+        ("ConfigError", "overrides.py: compose_files: expected at least one file"),
+    ),
+    (
+        "dev",
+        {"pg_listn_addresses": []},
+        (
+            "ConfigError",
+            "overrides.py: unknown key 'pg_listn_addresses' (did you mean 'pg_listen_addresses'?)",
+        ),
+    ),
+    ("dev", {"zzzzzz": 1}, ("ConfigError", "overrides.py: unknown key 'zzzzzz'")),
+    (
+        "dev",
+        {"environment": "prod"},
+        ("ConfigError", "overrides.py: environment: is 'prod' but the inventory is for 'dev'"),
+    ),
+    (
+        "dev",
+        {"backup_schedule": "* *"},
+        (
+            "ConfigError",
+            "overrides.py: backup_schedule: expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday); got 2 field(s)",  # noqa: E501
+        ),
+    ),
+    ("dev", {"restore_database": "hatchet"}, ("ok", None)),
+]
+
+
+@pytest.mark.parametrize("env,overrides,expected", CONSISTENCY_CASES)
+def test_consistency_answers(project_copy, monkeypatch, env, overrides, expected):
+    for name in (
+        "HATCHET_DB_PASSWORD",
+        "OWLCLAW_DB_PASSWORD",
+        "HATCHET_STAGING_DB_PASSWORD",
+        "OWLCLAW_STAGING_DB_PASSWORD",
+    ):
+        monkeypatch.setenv(name, "pw")
+    (project_copy / "overrides.py").write_text("".join(f"{k} = {v!r}\n" for k, v in overrides.items()))
+    monkeypatch.setenv("DEPLOY_OVERRIDES", "overrides.py")
+    try:
+        config.validate(env, config.host_layers(env, "h1", {}))
+    except Exception as error:  # noqa: BLE001 - the type and message are the answer
+        assert (type(error).__name__, str(error)) == expected
+        return
+    assert expected == ("ok", None)
+
+
+def test_cli_data_pairs_become_the_top_layer():
+    import click
+
+    with click.Context(click.Command("pyinfra")) as context:
+        context.params["data"] = ("restore_swap=True", "restore_file=/a=b.dump", "backup_schedule=1 2 * * *")
+        layers = config.cli_data_layers()
+        assert [(layer.source, layer.values) for layer in layers] == [
+            ("--data", {"restore_swap": True, "restore_file": "/a=b.dump", "backup_schedule": "1 2 * * *"})
+        ]
+        context.params["data"] = ()
+        assert config.cli_data_layers() == []
+        context.params["data"] = ("novalue",)
+        assert error_of(config.cli_data_layers) == ("ConfigError", "--data novalue: expected key=value")
+    assert config.cli_data_layers() == []  # no click context: no --data
+
+
+def test_secrets_file_lines_and_data_file_errors(project_copy):
+    path = project_copy / "secrets" / "dev.env"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text("# comment\n\nA=1=2\n  B=x\nbad line\n")
+    path.chmod(0o600)
+    assert error_of(config.read_secrets_file, path) == (
+        "ConfigError",
+        "secrets/dev.env: line 5: expected KEY=VALUE",
+    )
+    path.write_text("# comment\n\nA=1=2\n  B =x\n")
+    assert config.read_secrets_file(path) == {"A": "1=2", "B": "x"}
+    data = project_copy / "group_data" / "broken.py"
+    data.write_text("x = 1\ny = (\n")
+    kind, message = error_of(config.read_data_file, data)
+    assert kind == "ConfigError" and message.startswith("group_data/broken.py: line 2: ")
+    data.write_text("import os\n__hidden = 1\nvalue = 2\ndef helper():\n    pass\n")
+    assert config.read_data_file(data) == {"value": 2}
+
+
+def test_secret_equality_and_hash():
+    one, same, other = Secret("a", "x"), Secret("a", "y"), Secret("b", "x")
+    assert one == same and one != other and one != "a"
+    assert hash(one) == hash(same) and len({one, same, other}) == 2
