@@ -1642,3 +1642,23 @@ def test_secret_equality_and_hash():
     one, same, other = Secret("a", "x"), Secret("a", "y"), Secret("b", "x")
     assert one == same and one != other and one != "a"
     assert hash(one) == hash(same) and len({one, same, other}) == 2
+
+
+def test_ufw_plan_numbers_count_the_ssh_rules_added_in_each_family():
+    comment = "hatchet-owlclaw-deploy prod postgresql"
+    rules = [
+        firewall.UfwRule("allow", "tcp", "80", "0.0.0.0/0", "any", "0.0.0.0/0", "in", "", False),
+        firewall.UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", comment, False),
+        firewall.UfwRule("allow", "tcp", "80", "::/0", "any", "::/0", "in", "", True),
+        firewall.UfwRule("deny", "tcp", "5432", "::/0", "any", "::/0", "in", comment, True),
+    ]
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=rules)
+    plan = firewall.plan_ufw(state, ["10.0.0.0/8", "2001:db8::/32"], 5432, None, [22], True, "prod")
+    # ufw numbers IPv4 rules first: allow 80, deny, ssh | allow 80, deny, ssh (v6) -> the v6
+    # allow goes in as rule 6, after the IPv4 allow inserted as rule 2.
+    assert plan.commands == [
+        "ufw allow proto tcp to any port 22 comment 'hatchet-owlclaw-deploy prod ssh'",
+        f"ufw insert 2 allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
+        f"ufw insert 6 allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+        "ufw --force enable",
+    ]
