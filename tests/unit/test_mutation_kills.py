@@ -1662,3 +1662,74 @@ def test_ufw_plan_numbers_count_the_ssh_rules_added_in_each_family():
         f"ufw insert 6 allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
         "ufw --force enable",
     ]
+
+
+def test_ufw_rules_with_invalid_utf8_still_parse():
+    user = b"# caf\xe9\n### tuple ### allow tcp 22 0.0.0.0/0 any 0.0.0.0/0 in\n"
+    state = firewall.parse_ufw_state([f"user\t{base64.b64encode(user).decode()}"])
+    assert [rule.dport for rule in state.rules] == ["22"]
+
+
+@pytest.mark.parametrize("text,version", [("2.24-rc1", (2, 24)), ("2.24+ds1", (2, 24)), ("", ())])
+def test_compose_version_ignores_suffixes(text, version):
+    assert compose._version(text) == version
+
+
+def test_compose_exactly_two_twenty_four_is_enough():
+    assert compose.compose_prefix(docker(plugin="2.24"), []) == ["docker", "compose"]
+    assert compose.compose_prefix(docker(binary="2.24"), []) == ["docker-compose"]
+    assert compose.compose_prefix(
+        docker(candidates={"docker-compose-v2": "2.24"}), ["docker-compose-v2"]
+    ) == [
+        "docker",
+        "compose",
+    ]
+    assert compose.compose_confirmed(docker(plugin="2.24"))
+
+
+def test_compose_hint_text():
+    assert compose._compose_hint() == (
+        ". Debian 13 packages it (docker.io + docker-compose); on Debian 12 add Docker's apt repository and "
+        "set docker_packages = ['docker-ce', 'docker-ce-cli', 'docker-compose-plugin']"
+    )
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\0b", "\n"])
+def test_env_quote_refuses_line_breaks_and_nul(value):
+    assert error_of(compose.env_quote, value) == ("ValueError", "a .env value cannot contain a newline")
+
+
+def test_config_errors_name_what_is_missing(project_copy, monkeypatch):
+    assert error_of(config.scope_tag, "qa") == (
+        "ValueError",
+        "unknown environment 'qa': expected one of dev, staging, prod",
+    )
+    monkeypatch.setenv("DEPLOY_OVERRIDES", "nowhere.py")
+    assert error_of(config.override_layers) == ("ConfigError", "DEPLOY_OVERRIDES=nowhere.py: no such file")
+    (project_copy / "group_data" / "staging.py").unlink()
+    assert error_of(config.environment_layers, "staging") == (
+        "ConfigError",
+        "group_data/staging.py: missing (every environment needs its data file)",
+    )
+    settings = config.Settings("dev", {"a": 1}, {"a": "x.py"})
+    assert error_of(getattr, settings, "nope") == (
+        "AttributeError",
+        "no setting 'nope' (declare it in deploylib/config.py SCHEMA)",
+    )
+
+
+def test_secret_sources_say_where_a_password_came_from(project_copy, monkeypatch):
+    monkeypatch.delenv("DEPLOY_OVERRIDES", raising=False)
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "from-env")
+    monkeypatch.delenv("OWLCLAW_DB_PASSWORD", raising=False)
+    settings = config.validate("dev", config.host_layers("dev", "h1", {}))
+    assert repr(settings.db_password("hatchet")) != "from-env"
+    assert settings.secrets["hatchet"].source == "$HATCHET_DB_PASSWORD"
+    assert settings.secrets["owlclaw"].source == "dev default (password = role name)"
+    monkeypatch.setenv("DEPLOY_OVERRIDES", str(project_copy / "o.py"))
+    (project_copy / "o.py").write_text("allow_dev_default_passwords = False\n")
+    assert error_of(config.validate, "dev", config.host_layers("dev", "h1", {})) == (
+        "ConfigError",
+        "group_data/all.py: databases['owlclaw']: no password: set the environment variable "
+        "OWLCLAW_DB_PASSWORD or add OWLCLAW_DB_PASSWORD=... to secrets/dev.env (mode 0600, git-ignored)",
+    )
