@@ -1733,3 +1733,27 @@ def test_secret_sources_say_where_a_password_came_from(project_copy, monkeypatch
         "group_data/all.py: databases['owlclaw']: no password: set the environment variable "
         "OWLCLAW_DB_PASSWORD or add OWLCLAW_DB_PASSWORD=... to secrets/dev.env (mode 0600, git-ignored)",
     )
+
+
+def test_every_managed_user_must_be_covered():
+    earlier = pg_hba.parse_line("host all hatchet 10.0.0.0/8 reject")
+    assert not pg_hba.covers(earlier, pg_hba.parse_line("host all hatchet,owlclaw 10.0.0.0/8 md5"))
+    assert not pg_hba.covers(earlier, pg_hba.parse_line("host hatchet,owlclaw owlclaw 10.0.0.0/8 md5"))
+
+
+def test_values_with_the_letter_x_are_fine():
+    rule = pg_hba.HbaRule("host", "d", "u", "10.0.0.0/8", "ldap", options="ldapserver=X", comment="X")
+    assert rule.render().endswith("ldap ldapserver=X # X")
+    assert pg_conf.render_dropin({}, source="X").splitlines()[1] == "# Source: X"
+    assert config.is_listen_address("Xhost") == "Xhost"
+    assert pg_hba.HbaRule("host", "d", "u", "X.example.org", "md5").address == "X.example.org"
+
+
+def test_continuation_lines_as_postgresql_joins_them():
+    # A backslash alone on a line continues it; trailing blanks after a backslash do not.
+    assert [(e.lineno, e.text) for e in pg_hba.parse_text("host all all \\\n\\\n10.0.0.0/8 md5\n")] == [
+        (1, "host all all 10.0.0.0/8 md5")
+    ]
+    text = "host all all 10.0.0.0/8 md5 \\ \n"
+    kind, message = error_of(pg_hba.parse_text, text)
+    assert kind == "ValueError" and "authentication option not in name=value format" in message
