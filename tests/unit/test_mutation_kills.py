@@ -218,6 +218,7 @@ def test_saslprep_c5_and_c6_each_prohibit():
     with pytest.raises(UnicodeEncodeError):
         scram.saslprep_password(surrogate)
     assert scram.saslprep_password("\u00e9\u00a0\ufffc") == "\u00e9\u00a0\ufffc".encode()  # C.6
+    assert scram.saslprep_password("\u00e9\u00a0\ufffd") == "\u00e9\u00a0\ufffd".encode()  # C.6 only
 
 
 # --------------------------------------------------------------------------- compose
