@@ -50,17 +50,22 @@ def run_pyinfra(indexes: list[int], *args: str, debug: bool = False, env_name: s
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"pyinfra {' '.join(args)} failed:\n{output[-4000:]}")
+    changed = len(re.findall(r"\] Success", output))
+    return {"seconds": elapsed, "maxrss_mib": usage.ru_maxrss / 1024, "commands": remote_commands(output),
+            "changed": changed}
+
+
+def remote_commands(debug_output: str) -> dict[str, int]:
+    """Remote commands (and uploads) per host, from the log of a `pyinfra --debug` run."""
     per_host: dict[str, int] = {}
     current_host = None
-    for line in output.splitlines():
+    for line in debug_output.splitlines():
         match = COMMAND_LINE.search(line)
         if not match:
             continue
         current_host = match.group(1) or current_host
         per_host[current_host] = per_host.get(current_host, 0) + 1
-    changed = len(re.findall(r"\] Success", output))
-    return {"seconds": elapsed, "maxrss_mib": usage.ru_maxrss / 1024, "commands": per_host,
-            "changed": changed}
+    return per_host
 
 
 def summary(values: list[float]) -> str:

@@ -273,11 +273,12 @@ def database_url(user: str, password: str, host: str, port: int, database: str) 
 
 def env_quote(value) -> str:
     """A .env value compose reads back literally: single quotes (no interpolation), or double
-    quotes with escapes when the value itself has a single quote."""
+    quotes with escapes when the value itself has a single quote or a backslash (compose reads
+    a backslash before the closing single quote as escaping it)."""
     value = str(value)
     if "\n" in value or "\0" in value:
         raise ValueError("a .env value cannot contain a newline")
-    if "'" not in value:
+    if "'" not in value and "\\" not in value:
         return f"'{value}'"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "$$")
     return f'"{escaped}"'

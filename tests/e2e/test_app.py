@@ -293,8 +293,9 @@ def managed_state(host, env: str, databases: tuple[str, ...]) -> dict:
     names = ", ".join(f"'{name}'" for name in databases)
     return {
         "hba_block": block,
-        "ufw": ssh(host, f"grep -h '^### tuple.*comment={tag_hex}' /etc/ufw/user*.rules 2>/dev/null; true"
-                   ).stdout,
+        # grep: 0 found, 1 none (both answers), 2 unreadable rules (fails the test).
+        "ufw": ssh(host, f"grep -h '^### tuple.*comment={tag_hex}' /etc/ufw/user.rules /etc/ufw/user6.rules"
+                         "; [ $? -le 1 ]").stdout,
         "backup": ssh(host, f"sha256sum /usr/local/sbin/hatchet-owlclaw-backup-{env} "
                             f"/etc/cron.d/hatchet-owlclaw-backup-{env}").stdout,
         "comments": psql(host, "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
@@ -341,6 +342,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
                                "hatchet")
     assert login.returncode == 0 and login.stdout.strip().startswith("172.30.0."), login.stderr
     before = prod_snapshot(host)
+    assert before["ufw"] and before["hba_block"], before  # prod's rules are there to compare
 
     staging_data = app_data(
         app_repo,
@@ -403,7 +405,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     assert "managed by hatchet-owlclaw deploy (staging)" in staging_state["comments"]
     assert "managed by hatchet-owlclaw deploy (prod)" in before["comments"]
     assert ssh(host, "ls /usr/local/sbin/hatchet-owlclaw-backup /etc/cron.d/hatchet-owlclaw-backup",
-               check=False).returncode != 0  # one per environment, none shared
+               check=False).returncode == 2  # one per environment, none shared (2: no such file)
     assert "hatchet_staging" not in ssh(host, "cat /usr/local/sbin/hatchet-owlclaw-backup-prod").stdout
 
     # Alternating runs, prod then staging then prod, change nothing at all: neither

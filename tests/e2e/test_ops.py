@@ -35,8 +35,21 @@ def counts(host, database):
                 database)
 
 
+def dumps(host, database) -> list[str]:
+    """The database's dumps, newest first (none: an empty list; an unreadable directory fails)."""
+    directory = f"{BACKUPS}/{database}"
+    listing = ssh(host, f"test ! -e {directory} || "
+                        f"find {directory} -maxdepth 1 -name '{database}-*.dump' -printf '%T@ %p\\n'")
+    newest_first = sorted((line.split(" ", 1) for line in listing.stdout.splitlines()),
+                          key=lambda pair: float(pair[0]), reverse=True)
+    return [path for _, path in newest_first]
+
+
 def newest_dump(host, database):
-    return ssh(host, f"ls -1t {BACKUPS}/{database}/{database}-*.dump | head -n 1").stdout.strip()
+    """The newest dump's path; there must be one."""
+    found = dumps(host, database)
+    assert found, f"no dump of {database} in {BACKUPS}/{database}"
+    return found[0]
 
 
 def test_bootstrap_then_deploy_as_the_deploy_user(fresh_trixie):
@@ -110,11 +123,17 @@ def test_pre_deploy_backup(fresh_trixie, tmp_path):
         "from pyinfra import host\nfrom deploylib.backups import pre_deploy_backup\n"
         "pre_deploy_backup(host.data.settings, about_to_change=True)\n"
     )
+    before = {database: dumps(host, database) for database in ("hatchet", "owlclaw")}
     off = run_deploy(host, deploy_file=str(entry))
     assert off.ok and off.changed == []  # backup_before_deploy is off in dev
+    assert {database: dumps(host, database) for database in before} == before
     on = run_deploy(host, deploy_file=str(entry), overrides={"backup_before_deploy": True})
     assert on.ok and on.changed == ["Backup before deploy"], on.describe()
-    assert newest_dump(host, "owlclaw")
+    # One new dump of each database, a real custom-format archive.
+    for database, earlier in before.items():
+        new = [path for path in dumps(host, database) if path not in earlier]
+        assert len(new) == 1, (database, new, earlier)
+        assert ssh(host, f"head -c 5 {new[0]}").stdout == "PGDMP"
 
 
 def test_restore_end_to_end(fresh_trixie):
@@ -171,8 +190,9 @@ def test_restore_end_to_end(fresh_trixie):
 
 def prod_state(host):
     roles = "SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname IN ('hatchet','owlclaw')"
-    return ssh(host, "cat $(runuser -u postgres -- psql -tAc 'SHOW hba_file' 2>/dev/null) | sha256sum; "
-                     f"ls /etc/cron.d; cd / && runuser -u postgres -- psql -tAc \"{roles}\"").stdout
+    return ssh(host, "cd / && hba=$(runuser -u postgres -- psql -tAc 'SHOW hba_file') && "
+                     f"sha256sum \"$hba\" && ls /etc/cron.d && "
+                     f"runuser -u postgres -- psql -tAc \"{roles}\"").stdout
 
 
 # group_data/prod.py deploys an application from a placeholder repository: PostgreSQL only here.

@@ -190,28 +190,36 @@ def test_saslprep_applied(password: str, expected: str) -> None:
     assert saslprep_password(password) == expected.encode("utf-8")
 
 
+# Each rejected password also holds a character SASLprep would change (U+00A0 -> space),
+# or maps to nothing at all: accepting it would give other bytes, so the test can tell.
 @pytest.mark.parametrize(
     "password",
     [
         "\u00ad",  # maps to the empty string
         "\u00ad\ufeff",
-        "caf\u00e9\x07",  # ASCII control (C.2.1) next to non-ASCII
-        "caf\u00e9\x85",  # C.2.2
-        "\ue000\u00e9",  # private use (C.3)
-        "\ufdd0\u00e9",  # non-character (C.4)
-        "\u00e9\ufff9",  # C.6
-        "\u00e9\u2ff0",  # C.7
-        "\u00e9\u200e",  # C.8
-        "\u00e9\U000e0041",  # tagging (C.9)
-        "\u00e9\u0221",  # unassigned in Unicode 3.2 (A.1)
-        "\u00e9\U0001f600",  # emoji: unassigned in Unicode 3.2
-        "\u05d0a",  # RandAL together with L
-        "\u05d01",  # RandAL not last
-        "1\u05d0",  # RandAL not first
+        "caf\u00e9\u00a0\x07",  # ASCII control (C.2.1) next to non-ASCII
+        "caf\u00e9\u00a0\x85",  # C.2.2
+        "\ue000\u00a0\u00e9",  # private use (C.3)
+        "\ufdd0\u00a0\u00e9",  # non-character (C.4)
+        "\u00e9\u00a0\ufff9",  # C.6
+        "\u00e9\u00a0\u2ff0",  # C.7
+        "\u00e9\u00a0\u200e",  # C.8
+        "\u00e9\u00a0\U000e0041",  # tagging (C.9)
+        "\u00e9\u00a0\u0221",  # unassigned in Unicode 3.2 (A.1)
+        "\u00e9\u00a0\U0001f600",  # emoji: unassigned in Unicode 3.2
+        "\u05d0\u00a0a",  # RandAL together with L
+        "\u05d0\u00a01",  # RandAL not last
+        "1\u00a0\u05d0",  # RandAL not first
     ],
 )
 def test_saslprep_rejected_uses_raw_bytes(password: str) -> None:
-    assert saslprep_password(password) == password.encode("utf-8")
+    import unicodedata
+
+    raw = password.encode("utf-8")
+    mapped = password.replace("\u00a0", " ").replace("\u00ad", "").replace("\ufeff", "")
+    accepted = unicodedata.normalize("NFKC", mapped).encode("utf-8")
+    assert accepted != raw, "the input cannot tell rejection from acceptance"
+    assert saslprep_password(password) == raw
 
 
 def test_saslprep_invalid_utf8_uses_raw_bytes() -> None:
