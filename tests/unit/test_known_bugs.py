@@ -253,8 +253,11 @@ def includes(entry_point: str) -> list[str]:
 
 @pytest.mark.parametrize("entry_point", ["deploy.py", "bootstrap.py", "restore.py"])
 def test_the_prod_guard_ends_every_entry_point(entry_point):
+    """The guard sees the whole plan: only the run lock's release (which plans no change of
+    its own: it takes the lock at the first change and releases it at the end) follows it."""
     tasks = includes(entry_point)
-    assert tasks and tasks[-1] == "tasks/prod_guard.py", tasks
+    assert tasks[-2:] == ["tasks/prod_guard.py", "tasks/run_unlock.py"], tasks
+    assert tasks[0] == "tasks/run_lock.py", tasks
     assert tasks.count("tasks/prod_guard.py") == 1
 
 
