@@ -6,8 +6,10 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from deploylib import config, firewall, pg_hba, pg_sql, scram
 from deploylib.compose import env_quote
 from deploylib.config import ConfigError
 from deploylib.operations.app import checkout_script, git_checkout, wait_script
+from deploylib.shell import as_user
 from tests.conftest import REPO
 from tests.unit import compose_dotenv
 
@@ -273,9 +276,24 @@ def git(cwd, *args):
     return subprocess.run(["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True).stdout
 
 
+# git runs as the checkout's owner, never as root in the tree (the fact and the operation): here
+# that owner is `nobody`, in a directory it can reach (pytest's tmp_path is root's alone).
+OWNER = "nobody"
+
+
 @pytest.fixture
-def two_commit_repo(tmp_path):
-    origin = tmp_path / "origin"
+def shared_tmp():
+    if os.geteuid() != 0:
+        pytest.skip("runs git as the checkout's owner (runuser needs root)")
+    path = Path(tempfile.mkdtemp(prefix="known-bugs-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture
+def two_commit_repo(shared_tmp):
+    origin = shared_tmp / "origin"
     origin.mkdir()
     git(origin, "init", "-q", "-b", "main")
     git(origin, "config", "user.email", "t@example.invalid")
@@ -286,35 +304,45 @@ def two_commit_repo(tmp_path):
     git(origin, "tag", "v1")
     (origin / "compose.yml").write_text("services: {a: {image: x}}\n")
     git(origin, "commit", "-q", "-am", "two")
+    shutil.chown(origin, OWNER)
+    for path in origin.rglob("*"):
+        shutil.chown(path, OWNER)
     return origin
 
 
-def test_modified_tracked_files_stop_the_checkout(tmp_path, two_commit_repo):
+def as_owner(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", as_user(OWNER, script)], capture_output=True, text=True)
+
+
+def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
     from deploylib.facts.app import CHECKOUT_SCRIPT, GitCheckout
 
-    target = tmp_path / "app"
+    target = shared_tmp / "app"
     target.mkdir()
+    shutil.chown(target, OWNER)
     url = f"file://{two_commit_repo}"
-    subprocess.run(["bash", "-c", checkout_script(str(target), url, "v1", None)], check=True,
-                   capture_output=True)
+    first = as_owner(checkout_script(str(target), url, "v1", None))
+    assert first.returncode == 0, first.stderr
     (target / "compose.yml").write_text("hand edit\n")
 
     # The fact counts the modification ...
-    fact = subprocess.run(["bash", "-c", CHECKOUT_SCRIPT, "_", str(target), "", ""], check=True,
+    fact = subprocess.run(["bash", "-c", CHECKOUT_SCRIPT, "_", str(target), "", "", OWNER, ""], check=True,
                           capture_output=True, text=True)
     checkout = GitCheckout().process(fact.stdout.splitlines())
+    v1 = git(two_commit_repo, "-c", "safe.directory=*", "rev-parse", "v1^{commit}").strip()
+    assert checkout.exists == "git" and checkout.head == v1
     assert checkout.tracked_changes == 1
 
     # ... the operation refuses to plan over it ...
     from pyinfra.api.exceptions import OperationError
 
     with pytest.raises(OperationError, match="tracked file"):
-        list(git_checkout._inner(str(target), url, "main", "deploy", checkout))
+        list(git_checkout._inner(str(target), url, "main", OWNER, checkout))
 
     # ... and the script itself never overwrites it.
-    moved = subprocess.run(["bash", "-c", checkout_script(str(target), url, "main", None)],
-                           capture_output=True, text=True)
+    moved = as_owner(checkout_script(str(target), url, "main", None))
     assert moved.returncode != 0
+    assert "would be overwritten by checkout" in moved.stderr, moved.stderr
     assert (target / "compose.yml").read_text() == "hand edit\n"
 
 

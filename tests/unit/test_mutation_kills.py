@@ -229,6 +229,7 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_constructor("!override", lambda loader, node: loader.construct_sequence(node))
+_Loader.add_constructor("!reset", lambda loader, node: ("!reset", loader.construct_scalar(node)))
 
 
 def fake_settings(**values):
@@ -240,6 +241,7 @@ def fake_settings(**values):
         compose_services={},
         databases={},
         app_env={},
+        app_secret_values={},
         deploy_state_dir="/var/lib/d",
         app_dir="/data/p",
         compose_files=["compose.yml"],
@@ -259,31 +261,51 @@ def test_compose_command_needs_a_file():
 
 
 def test_overlay_defaults_run_the_service_with_the_host_gateway():
+    # The defaults (enabled, with the host gateway) are filled by the validation the overlay reads.
     text = compose.render_overlay(
         fake_settings(
-            compose_services={"app": {}, "kibana": {"disabled": True}, "lone": {"host_gateway": False}}
+            compose_services=config.is_compose_services(
+                {"app": {}, "kibana": {"disabled": True}, "lone": {"host_gateway": False}}
+            )
         )
     )
     assert text.startswith(
-        "# Rendered by the deploy (templates/compose.overlay.yml.j2) for environment "
-        "staging,\n# compose project p."
+        "# Written by the deploy for environment staging, compose project p.\n"
+        "# Do not edit: the next deploy overwrites it.\nservices:\n"
     )
     services = yaml.load(text, Loader=_Loader)["services"]
-    assert services["app"] == {"extra_hosts": ["host.docker.internal:host-gateway"]}
+    assert services["app"] == {
+        "extra_hosts": ["host.docker.internal:host-gateway"],
+        "depends_on": {"kibana": ("!reset", "null")},
+    }
     assert services["kibana"] == {
         "profiles": ["disabled"],
         "extra_hosts": ["host.docker.internal:host-gateway"],
     }
-    assert services["lone"] is None
+    assert services["lone"] == {"depends_on": {"kibana": ("!reset", "null")}}
 
 
-def test_env_without_a_hatchet_database_and_its_host():
-    settings = fake_settings(databases={"owlclaw": {"owner": "o@x"}}, passwords={"owlclaw": "p/w@"})
-    text = compose.render_env(settings, host_gateway="172.17.0.1")
+def test_env_has_every_part_of_each_database_on_the_given_port():
+    settings = fake_settings(
+        databases={"owlclaw": {"owner": "o@x"}},
+        passwords={"owlclaw": "p/w@"},
+        app_secret_values={"API_KEY": Secret("k'$y", "test")},
+    )
+    text = compose.render_env(settings, 5433)
     values = compose_dotenv.parse(text)
-    assert "DATABASE_URL" not in values
-    assert values["DATABASE_HOST"] == "172.17.0.1" and values["DEPLOY_ENVIRONMENT"] == "staging"
-    assert values["OWLCLAW_DATABASE_URL"] == "postgresql://o%40x:p%2Fw%40@172.17.0.1:5432/owlclaw"
+    assert values["API_KEY"] == "k'$y"
+    assert "DATABASE_URL" not in values  # no database is "the" database: each has its own variables
+    assert values["DATABASE_HOST"] == "host.docker.internal" and values["DATABASE_PORT"] == "5433"
+    assert values["DEPLOY_ENVIRONMENT"] == "staging" and values["COMPOSE_PROJECT_NAME"] == "p"
+    assert values["OWLCLAW_DATABASE_URL"] == "postgresql://o%40x:p%2Fw%40@host.docker.internal:5433/owlclaw"
+    assert {name: value for name, value in values.items() if name.startswith("OWLCLAW_DATABASE_")} == {
+        "OWLCLAW_DATABASE_URL": "postgresql://o%40x:p%2Fw%40@host.docker.internal:5433/owlclaw",
+        "OWLCLAW_DATABASE_USER": "o@x",
+        "OWLCLAW_DATABASE_PASSWORD": "p/w@",
+        "OWLCLAW_DATABASE_HOST": "host.docker.internal",
+        "OWLCLAW_DATABASE_PORT": "5433",
+        "OWLCLAW_DATABASE_NAME": "owlclaw",
+    }
 
 
 def test_database_url_quotes_slashes_in_user_and_password():
@@ -613,6 +635,18 @@ def test_parse_firewalld_state_reads_every_tag():
 # --------------------------------------------------------------------------- config validators
 # Each validator's answer, value or exact message (what an operator reads next to the key).
 
+PG_SETTING_VALUE_REFUSED = (
+    "ValueError",
+    "expected a bool, number, one-line string or list of one-line strings; no control characters (newline, CR, NUL, ...)",  # noqa: E501
+)
+
+ENV_VALUE_REFUSED = ("ValueError", "expected a one-line string (no control characters) or a finite number")
+
+RELATIVE_PATH_REFUSED = (
+    "ValueError",
+    "expected a normalised path relative to the repository (no leading / or -, no .., letters, digits, _ . @ + - /)",  # noqa: E501
+)
+
 VALIDATOR_CASES = [
     ("c.is_bool", True, ("ok", True)),
     ("c.is_bool", False, ("ok", False)),
@@ -657,9 +691,21 @@ VALIDATOR_CASES = [
     ("c.is_abs_path", "/data/", ("ok", "/data")),
     ("c.is_abs_path", "/", ("ok", "/")),
     ("c.is_abs_path", "//", ("ok", "/")),
-    ("c.is_abs_path", "rel", ("ValueError", "expected an absolute path")),
-    ("c.is_abs_path", "/a\nb", ("ValueError", "expected an absolute path")),
-    ("c.is_abs_path", 3, ("ValueError", "expected an absolute path")),
+    ("c.is_abs_path", "rel", ("ValueError", "expected an absolute path (letters, digits, _ . @ + - /)")),
+    (
+        "c.is_abs_path",
+        "/a\nb",
+        ("ValueError", "expected an absolute path (letters, digits, _ . @ + - /); no control characters"),
+    ),
+    ("c.is_abs_path", 3, ("ValueError", "expected an absolute path (letters, digits, _ . @ + - /)")),
+    (
+        "c.is_abs_path",
+        "/a/../b",
+        (
+            "ValueError",
+            "expected an absolute path (letters, digits, _ . @ + - /), normalised: no '..', '.' or '//' (got '/a/../b')",  # noqa: E501
+        ),
+    ),
     ("c.is_cidr", "10.0.0.0/8", ("ok", "10.0.0.0/8")),
     (
         "c.is_cidr",
@@ -724,18 +770,44 @@ VALIDATOR_CASES = [
         "include_if_exists",
         ("ValueError", "include_if_exists is not set here (use its own key)"),
     ),
-    ("c.is_pg_setting_name", "Work_mem", ("ValueError", "expected a PostgreSQL setting name")),
-    ("c.is_pg_setting_name", 3, ("ValueError", "expected a PostgreSQL setting name")),
+    (
+        "c.is_pg_setting_name",
+        "Work_mem",
+        ("ValueError", "expected a PostgreSQL setting name (name or prefix.name: a-z, 0-9, _)"),
+    ),
+    (
+        "c.is_pg_setting_name",
+        3,
+        ("ValueError", "expected a PostgreSQL setting name (name or prefix.name: a-z, 0-9, _)"),
+    ),
     ("c.is_pg_setting_value", True, ("ok", True)),
     ("c.is_pg_setting_value", 3, ("ok", 3)),
     ("c.is_pg_setting_value", 1.5, ("ok", 1.5)),
     ("c.is_pg_setting_value", "x", ("ok", "x")),
-    ("c.is_pg_setting_value", "a\nb", ("ValueError", "expected a bool, number, string or list of strings")),
-    ("c.is_pg_setting_value", "a\x00b", ("ValueError", "expected a bool, number, string or list of strings")),
+    ("c.is_pg_setting_value", "a\nb", PG_SETTING_VALUE_REFUSED),
+    ("c.is_pg_setting_value", "a\x00b", PG_SETTING_VALUE_REFUSED),
     ("c.is_pg_setting_value", ["a", "b"], ("ok", ["a", "b"])),
     ("c.is_pg_setting_value", ("a",), ("ok", ["a"])),
-    ("c.is_pg_setting_value", ["a", 1], ("ValueError", "expected a bool, number, string or list of strings")),
-    ("c.is_pg_setting_value", None, ("ValueError", "expected a bool, number, string or list of strings")),
+    ("c.is_pg_setting_value", ["a", 1], PG_SETTING_VALUE_REFUSED),
+    ("c.is_pg_setting_value", None, PG_SETTING_VALUE_REFUSED),
+    ("c.is_pg_setting_value", ["a", ""], PG_SETTING_VALUE_REFUSED),
+    ("c.is_pg_setting_value", ["a\rb"], PG_SETTING_VALUE_REFUSED),
+    (
+        "c.is_pg_setting_value",
+        float("nan"),
+        (
+            "ValueError",
+            "expected a bool, number, one-line string or list of one-line strings (not NaN or infinity)",
+        ),
+    ),
+    (
+        "c.is_pg_setting_value",
+        float("-inf"),
+        (
+            "ValueError",
+            "expected a bool, number, one-line string or list of one-line strings (not NaN or infinity)",
+        ),
+    ),
     ("c.is_cron_schedule", "15 3 * * *", ("ok", "15 3 * * *")),
     ("c.is_cron_schedule", " 15  3 * * * ", ("ok", "15 3 * * *")),
     ("c.is_cron_schedule", "*/5 * * * *", ("ok", "*/5 * * * *")),
@@ -754,7 +826,7 @@ VALIDATOR_CASES = [
         "*/0 * * * *",
         (
             "ValueError",
-            "minute '*/0': bad step '0'; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+            "minute '*/0': bad step '0': expected 1 to 59; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
         ),
     ),
     (
@@ -762,12 +834,44 @@ VALIDATOR_CASES = [
         "*/x * * * *",
         (
             "ValueError",
-            "minute '*/x': bad step 'x'; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+            "minute '*/x': bad step 'x': expected 1 to 59; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
         ),
     ),
-    ("c.is_cron_schedule", "1/2 * * * *", ("ok", "1/2 * * * *")),
+    (
+        "c.is_cron_schedule",
+        "1/2 * * * *",
+        (
+            "ValueError",
+            "minute '1/2': bad step: it needs '*' or a range; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+        ),
+    ),
+    ("c.is_cron_schedule", "1-3/2 * * * *", ("ok", "1-3/2 * * * *")),
+    (
+        "c.is_cron_schedule",
+        "1-3/3 * * * *",
+        (
+            "ValueError",
+            "minute '1-3/3': bad step '3': expected 1 to 2; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+        ),
+    ),
     ("c.is_cron_schedule", "jan * * * *", ("ValueError", "minute 'jan': expected numbers from 0 to 59")),
-    ("c.is_cron_schedule", "* * * jan/2 *", ("ValueError", "month 'jan/2': expected numbers from 1 to 12")),
+    (
+        "c.is_cron_schedule",
+        "* * * jan/2 *",
+        (
+            "ValueError",
+            "month 'jan/2': bad step: it needs '*' or a range; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+        ),
+    ),
+    ("c.is_cron_schedule", "* * * jan-mar/2 *", ("ok", "* * * jan-mar/2 *")),
+    (
+        "c.is_cron_schedule",
+        "* * * jan-dec/x *",
+        (
+            "ValueError",
+            "month 'jan-dec/x': bad step 'x': expected 1 to 11; expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)",  # noqa: E501
+        ),
+    ),
     (
         "c.is_cron_schedule",
         "* * * * *\n",
@@ -805,7 +909,7 @@ VALIDATOR_CASES = [
     (
         "c.is_hba_rules",
         [{"type": "x"}],
-        ("ValueError", "rule 0 ({'type': 'x'}): missing key(s) database, user, method"),
+        ("ValueError", "rule 0 (type 'x', method a NoneType): missing key(s) database, user, method"),
     ),
     ("c.is_ip_address", "127.0.0.1", ("ok", "127.0.0.1")),
     ("c.is_ip_address", "::1", ("ok", "::1")),
@@ -815,29 +919,32 @@ VALIDATOR_CASES = [
     (
         "c.is_relative_path",
         "/a",
-        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+        RELATIVE_PATH_REFUSED,
     ),
     (
         "c.is_relative_path",
         "a/../b",
-        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+        RELATIVE_PATH_REFUSED,
     ),
     (
         "c.is_relative_path",
         "..",
-        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+        RELATIVE_PATH_REFUSED,
     ),
     (
         "c.is_relative_path",
         "",
-        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+        RELATIVE_PATH_REFUSED,
     ),
     (
         "c.is_relative_path",
         5,
-        ("ValueError", "expected a path relative to the repository (no leading /, no ..)"),
+        RELATIVE_PATH_REFUSED,
     ),
     ("c.is_relative_path", "a/..b", ("ok", "a/..b")),
+    ("c.is_relative_path", "-a", RELATIVE_PATH_REFUSED),
+    ("c.is_relative_path", "a//b", RELATIVE_PATH_REFUSED),
+    ("c.is_relative_path", "a b", RELATIVE_PATH_REFUSED),
     ("c.is_env_var_name", "A_1", ("ok", "A_1")),
     ("c.is_env_var_name", "a", ("ValueError", "expected an environment variable name (A-Z, 0-9, _)")),
     ("c.is_env_var_name", "1A", ("ValueError", "expected an environment variable name (A-Z, 0-9, _)")),
@@ -846,14 +953,27 @@ VALIDATOR_CASES = [
     ("c.is_env_value", "x", ("ok", "x")),
     ("c.is_env_value", 3, ("ok", "3")),
     ("c.is_env_value", 1.5, ("ok", "1.5")),
-    ("c.is_env_value", True, ("ValueError", "expected a one-line string or a number")),
-    ("c.is_env_value", "a\nb", ("ValueError", "expected a one-line string or a number")),
-    ("c.is_env_value", None, ("ValueError", "expected a one-line string or a number")),
-    ("c.is_env_value", ["x"], ("ValueError", "expected a one-line string or a number")),
+    ("c.is_env_value", True, ENV_VALUE_REFUSED),
+    ("c.is_env_value", "a\nb", ENV_VALUE_REFUSED),
+    ("c.is_env_value", None, ENV_VALUE_REFUSED),
+    ("c.is_env_value", ["x"], ENV_VALUE_REFUSED),
+    ("c.is_env_value", float("inf"), ENV_VALUE_REFUSED),
+    ("c.is_env_value", "a\x7fb", ENV_VALUE_REFUSED),
     (
         "c.is_compose_services",
         {"app": {"ports": ["1:2"], "disabled": False, "host_gateway": True}},
-        ("ok", {"app": {"ports": ["1:2"], "disabled": False, "host_gateway": True}}),
+        (
+            "ok",
+            {
+                "app": {
+                    "ports": ["1:2"],
+                    "disabled": False,
+                    "host_gateway": True,
+                    "database_env": {},
+                    "environment": {},
+                }
+            },
+        ),
     ),
     (
         "c.is_compose_services",
@@ -863,7 +983,10 @@ VALIDATOR_CASES = [
     (
         "c.is_compose_services",
         {"app": 5},
-        ("ValueError", "service 'app': expected a dict with ports, disabled, host_gateway"),
+        (
+            "ValueError",
+            "service 'app': expected a dict with ports, disabled, host_gateway, database_env, environment",
+        ),
     ),
     (
         "c.is_compose_services",
@@ -878,7 +1001,10 @@ VALIDATOR_CASES = [
     (
         "c.is_compose_services",
         {"app": {"x": 1}},
-        ("ValueError", "service 'app': unknown field(s) x; expected ports, disabled, host_gateway"),
+        (
+            "ValueError",
+            "service 'app': unknown field(s) x; expected ports, disabled, host_gateway, database_env, environment",  # noqa: E501
+        ),
     ),
     (
         "c.is_compose_services",
@@ -898,7 +1024,18 @@ VALIDATOR_CASES = [
     (
         "c.is_compose_services",
         {"app": {"ports": None}},
-        ("ok", {"app": {"ports": None, "disabled": False, "host_gateway": True}}),
+        (
+            "ok",
+            {
+                "app": {
+                    "ports": None,
+                    "disabled": False,
+                    "host_gateway": True,
+                    "database_env": {},
+                    "environment": {},
+                }
+            },
+        ),
     ),
     (
         "c.is_databases",
@@ -1239,7 +1376,7 @@ HBA_CASES = [
             "method": "md5",
             "options": "a#b",
         },
-        ("ValueError", "options cannot contain '#' or line breaks: 'a#b'"),
+        ("ValueError", "options cannot contain '#' or line breaks"),
     ),
     (
         "h.HbaRule.from_record",
@@ -1251,7 +1388,19 @@ HBA_CASES = [
             "method": "md5",
             "options": "ab",
         },
-        ("ValueError", "option 'ab' is not in name=value form"),
+        ("ValueError", "option 1 is not in name=value form"),
+    ),
+    (
+        "h.HbaRule.from_record",
+        {
+            "type": "host",
+            "database": "d",
+            "user": "u",
+            "address": "10.0.0.0/8",
+            "method": "ldap",
+            "options": "ldapserver=h ldapbindpasswd secret",
+        },
+        ("ValueError", "option 2 is not in name=value form"),
     ),
     (
         "h.HbaRule.from_record",
@@ -1505,7 +1654,7 @@ CONSISTENCY_CASES = [
         {"pg_listen_addresses": ["*"]},
         (
             "ConfigError",
-            "overrides.py: pg_listen_addresses: '*' is for dev only; expected the addresses to listen on (e.g. ['localhost', '172.17.0.1'])",  # noqa: E501
+            "overrides.py: pg_listen_addresses: '*' listens on every address; expected the addresses to listen on (e.g. ['localhost', '172.17.0.1']) (listening on every address is refused in staging; to accept it, policy_exceptions = ['network_wide_listen'] names the exception, printed on every run)",  # noqa: E501
         ),
     ),
     ("dev", {"pg_listen_addresses": ["*"]}, ("ok", None)),
@@ -1536,7 +1685,10 @@ CONSISTENCY_CASES = [
     (
         "prod",
         {"pg_hba_auth_method": "md5"},
-        ("ConfigError", "overrides.py: pg_hba_auth_method: staging and prod expected 'scram-sha-256'"),
+        (
+            "ConfigError",
+            "overrides.py: pg_hba_auth_method: 'md5' for the derived rules; expected 'scram-sha-256' (trust, password or md5 authentication from the network is refused in prod; to accept it, policy_exceptions = ['insecure_network_auth'] names the exception, printed on every run)",  # noqa: E501
+        ),
     ),
     (
         "staging",
@@ -1732,7 +1884,7 @@ def test_secret_sources_say_where_a_password_came_from(project_copy, monkeypatch
     assert error_of(config.validate, "dev", config.host_layers("dev", "h1", {})) == (
         "ConfigError",
         "group_data/all.py: databases['owlclaw']: no password: set the environment variable "
-        "OWLCLAW_DB_PASSWORD or add OWLCLAW_DB_PASSWORD=... to secrets/dev.env (mode 0600, git-ignored)",
+        "OWLCLAW_DB_PASSWORD or add OWLCLAW_DB_PASSWORD=... to secrets/dev.env.age (./run secrets edit dev)",
     )
 
 
