@@ -1756,8 +1756,13 @@ def test_consistency_answers(project_copy, monkeypatch, env, overrides, expected
     assert expected == ("ok", None)
 
 
-def test_cli_data_pairs_become_the_top_layer():
+def test_cli_data_pairs_become_the_top_layer(monkeypatch):
     import click
+    import gevent.monkey
+
+    # cli_data_layers imports pyinfra_cli (already loaded in a real run), whose import patches
+    # the stdlib for gevent: in an xdist worker that breaks the worker's own threads.
+    monkeypatch.setattr(gevent.monkey, "patch_all", lambda *args, **kwargs: None)
 
     with click.Context(click.Command("pyinfra")) as context:
         context.params["data"] = ("restore_swap=True", "restore_file=/a=b.dump", "backup_schedule=1 2 * * *")
