@@ -30,9 +30,10 @@ def equivalents() -> dict[str, str]:
 def results() -> dict[str, dict[str, int | None]]:
     """module -> mutant name -> exit code (None: not run)."""
     by_module = {}
-    for meta in sorted((ROOT / "mutants" / "deploylib").glob("*.py.meta")):
+    top = ROOT / "mutants" / "deploylib"
+    for meta in sorted(top.rglob("*.py.meta")):  # packages too: firewall/common, ...
         codes = json.loads(meta.read_text())["exit_code_by_key"]
-        by_module[meta.name.removesuffix(".py.meta")] = codes
+        by_module[str(meta.relative_to(top)).removesuffix(".py.meta")] = codes
     return by_module
 
 
@@ -44,7 +45,7 @@ def main(argv: list[str]) -> int:
     equivalent = equivalents()
     total = {"mutants": 0, "killed": 0, "equivalent": 0, "not_run": 0}
     survivors = []
-    print(f"{'module':12} {'mutants':>8} {'killed':>7} {'equiv.':>7} {'alive':>6} {'score':>7}")
+    print(f"{'module':18} {'mutants':>8} {'killed':>7} {'equiv.':>7} {'alive':>6} {'score':>7}")
     for module, codes in by_module.items():
         killed = sum(code in KILLED for code in codes.values())
         equiv = sum(name in equivalent and codes[name] not in KILLED for name in codes)
@@ -52,12 +53,12 @@ def main(argv: list[str]) -> int:
         alive = [name for name, code in codes.items() if code not in KILLED and name not in equivalent]
         survivors += alive
         score = killed / max(1, len(codes) - equiv)
-        print(f"{module:12} {len(codes):8} {killed:7} {equiv:7} {len(alive):6} {score:7.1%}")
+        print(f"{module:18} {len(codes):8} {killed:7} {equiv:7} {len(alive):6} {score:7.1%}")
         for key, value in (("mutants", len(codes)), ("killed", killed), ("equivalent", equiv),
                            ("not_run", not_run)):
             total[key] += value
     score = total["killed"] / max(1, total["mutants"] - total["equivalent"])
-    print(f"{'all':12} {total['mutants']:8} {total['killed']:7} {total['equivalent']:7} "
+    print(f"{'all':18} {total['mutants']:8} {total['killed']:7} {total['equivalent']:7} "
           f"{len(survivors):6} {score:7.1%}")
     if total["not_run"]:
         print(f"({total['not_run']} mutants not run yet)")
