@@ -20,7 +20,7 @@ from pyinfra.api import (
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
-from .. import compose
+from .. import announce, compose
 from ..config import Secret
 from ..facts.app import Checkout
 from ..shell import as_user, git_ssh_command
@@ -288,6 +288,11 @@ def compose_up(
     if wanted is not None and not force and containers and compose.same_record(wanted, current_record):
         host.noop(f"compose project {project} is deployed as recorded")
         return
+    why = "forced (compose_force_up)" if force else (
+        "no container is running" if not containers else "its source, overlay or .env changed"
+    )
+    announce.will(host, f"docker compose up {project}: containers whose configuration changed are "
+                        f"recreated ({why})")
     if expected is not None:
         yield FunctionCommand(check_effective_config, (app_dir, base_argv, expected), {})
     for script in before_up or []:
@@ -300,3 +305,4 @@ def compose_up(
     else:
         write = f"{{ printf 'source %s\\n' \"$({source_command})\"; printf '%s' {q(record_rest)}; }}"
     yield _bash(f"{write} > {q(record_path)}.new && mv -f {q(record_path)}.new {q(record_path)}")
+    yield announce.did(host, f"docker compose up {project}: services up ({why})")

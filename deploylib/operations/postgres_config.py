@@ -17,7 +17,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import file_swap, notices, pg_commands, pg_safety
+from .. import announce, file_swap, notices, pg_commands, pg_safety
 from ..facts.postgres import PgCluster, PgServer
 from ..pg_conf import (
     apply_managed_lines,
@@ -90,7 +90,9 @@ def hba_rules(
     else:
         host.noop(f"pg_hba.conf managed block ({tag}) of {cluster.id} is up to date and loaded")
         return
+    announce.will(host, f"reload PostgreSQL {cluster.id} for its client rules (pg_hba.conf), no restart")
     yield pg_commands.reload_and_wait(cluster.port)
+    yield announce.did(host, f"reloaded PostgreSQL {cluster.id} for its client rules (pg_hba.conf)")
 
 
 def changed_setting_names(old_text: str | None, new_text: str) -> set[str]:
@@ -337,6 +339,20 @@ def plan_server_settings(
     )
 
 
+def settings_action(plan: SettingsPlan, cluster_id: str) -> tuple[str, str]:
+    """What activating ``plan`` does, in the operator's words: (plan sentence, summary
+    sentence). A restart names the settings that need it; a reload says it is not one."""
+    if plan.restart_for and plan.may_restart:
+        names = ", ".join(plan.restart_for)
+        return (
+            f"restart PostgreSQL {cluster_id} for {names} (open connections are dropped)",
+            f"restarted PostgreSQL {cluster_id} for {names}",
+        )
+    names = ", ".join(sorted(plan.changed | set(plan.resets) | set(plan.not_in_effect)))
+    why = f"for {names}" if names else "to load postgresql.conf as it is on disk"
+    return f"reload PostgreSQL {cluster_id} {why}, no restart", f"reloaded PostgreSQL {cluster_id} {why}"
+
+
 @operation()
 def server_settings(
     server: PgServer,
@@ -389,6 +405,8 @@ def server_settings(
         host.noop(f"postgresql.conf settings of {cluster.id} are up to date and loaded")
         return
 
+    will, did = settings_action(plan, cluster.id)
+    announce.will(host, will)
     validate = pg_commands.conf_errors(
         cluster.port, cluster.postgres_bin, cluster.data_directory, cluster.config_file
     )
@@ -417,3 +435,4 @@ def server_settings(
     }
     check = pg_safety.effective_check_sql(plan.in_file, kinds, skip_pending=not plan.may_restart)
     yield _bash(pg_commands.effective_errors(cluster.port, cluster.id, check))
+    yield announce.did(host, did)

@@ -66,11 +66,21 @@ def test_hba_change_reloads_listen_change_restarts(fresh_trixie):
     assert new_start == start, "a pg_hba change must not restart PostgreSQL"
     assert new_loaded != loaded, "a pg_hba change must reload PostgreSQL"
     assert pg_connect_from(OUTSIDE, host, "probe", "probe-pass", "postgres").startswith("refused")
+    # Said in the plan and in the summary, and never called a restart (issue 20).
+    assert "reload PostgreSQL 17/main for its client rules (pg_hba.conf), no restart" in result.stderr
+    assert "[fresh] reloaded PostgreSQL 17/main for its client rules".replace("fresh", host.name) in result.stderr
+    assert "restart" not in result.stderr.replace("no restart", ""), result.stderr
 
     listen = {**wider, "pg_listen_addresses": ["localhost", host.ip]}
+    planned = run_deploy(host, overrides=listen, extra_args=("--dry",))
+    assert planned.ok, planned.describe()
+    assert "restart PostgreSQL 17/main for listen_addresses" in planned.stderr, planned.stderr
+    assert "restarted" not in planned.stderr and "--> Done:" not in planned.stderr, planned.stderr
     result = run_deploy(host, overrides=listen)
     assert result.ok, result.describe()
     assert result.changed == ["PostgreSQL 17/main settings (postgresql.conf)"]
+    assert "restart PostgreSQL 17/main for listen_addresses" in result.stderr
+    assert f"[{host.name}] restarted PostgreSQL 17/main for listen_addresses" in result.stderr
     assert server_times(host)[0] != start, "a listen_addresses change must restart PostgreSQL"
     assert psql(host, "SHOW listen_addresses") == f"localhost,{host.ip}"
     assert run_deploy(host, overrides=listen).changed == []
