@@ -48,6 +48,13 @@ class ConfigError(Exception):
     """Bad configuration: message names the key, the file and what was expected."""
 
 
+def all_problems(messages: list[str]) -> ConfigError:
+    """One ConfigError reporting every problem found (one per line)."""
+    if len(messages) == 1:
+        return ConfigError(messages[0])
+    return ConfigError(f"{len(messages)} problems:\n  " + "\n  ".join(messages))
+
+
 class Secret:
     """A secret value: never printed, never in repr, never compared by identity."""
 
@@ -930,9 +937,11 @@ def cli_data_layers() -> list[Layer]:
 
 
 def validate(environment: str, layers: list[Layer]) -> Settings:
-    """Merge layers and validate every key; raise ConfigError on the first problem."""
+    """Merge layers and validate every key; raise ConfigError naming every unknown key and
+    bad value at once (then the first problem of the checks that need valid values)."""
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    problems: list[str] = []
     for layer in layers:
         for key, value in layer.values.items():
             if key.startswith(PASSTHROUGH_PREFIXES):
@@ -940,14 +949,16 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
             if key not in SCHEMA:
                 close = difflib.get_close_matches(key, SCHEMA, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{layer.source}: unknown key {key!r}{hint}")
+                problems.append(f"{layer.source}: unknown key {key!r}{hint}")
+                continue
             merged[key] = value
             sources[key] = layer.source
     missing = [key for key in SCHEMA if key not in merged]
     if missing:
-        raise ConfigError(
+        problems.append(
             f"group_data/all.py: missing key(s) {', '.join(missing)} (every key has its default there)"
         )
+        raise all_problems(problems)
     if environment != "dev":
         for key in REQUIRED_OUTSIDE_DEV:
             if sources[key] == layers[0].source:
@@ -968,7 +979,9 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
         try:
             values[key] = validator(merged[key])
         except ValueError as error:
-            raise ConfigError(f"{sources[key]}: {key}: {error}")
+            problems.append(f"{sources[key]}: {key}: {error}")
+    if problems:
+        raise all_problems(problems)
     if values["environment"] != environment:
         raise ConfigError(
             f"{sources['environment']}: environment: is {values['environment']!r} "
@@ -1057,6 +1070,7 @@ def resolve_secrets(settings: Settings) -> dict[str, Secret]:
     secrets/<env>.env; dev may fall back to the upstream default (password = role name)."""
     from_file = read_secrets_file(secrets_file(settings.environment))
     secrets = {}
+    missing = []
     for database, spec in settings.databases.items():
         variable = spec["password_env"]
         secret = _secret_from(variable, from_file, settings.environment)
@@ -1065,17 +1079,21 @@ def resolve_secrets(settings: Settings) -> dict[str, Secret]:
         elif settings.allow_dev_default_passwords:
             secrets[database] = Secret(spec["owner"], "dev default (password = role name)")
         else:
-            raise ConfigError(
+            # Every missing password at once: one run tells them all.
+            missing.append(
                 f"{settings.source('databases')}: databases[{database!r}]: no password: set the "
                 f"environment variable {variable} or add {variable}=... to "
                 f"{_rel(secrets_file(settings.environment))} (mode 0600, git-ignored)"
             )
+            continue
         if has_control(secrets[database].reveal()):
             # A newline would end the SQL literal's line, or the .env line, it is written to.
             raise ConfigError(
                 f"{secrets[database].source}: the password of database {database!r} contains a "
                 "control character (newline, CR, NUL, ...); expected one line"
             )
+    if missing:
+        raise all_problems(missing)
     return secrets
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import prod_guard, pyinfra_speedups
+from . import cli_messages, prod_guard, pyinfra_speedups
 from .config import ConfigError, connection_data, host_layers, validate
 
 
@@ -18,6 +18,7 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     # Every run (deploy, bootstrap, restore) loads an inventory first: the place to
     # make pyinfra cheaper per operation call (deploylib/pyinfra_speedups.py).
     pyinfra_speedups.install()
+    cli_messages.install()  # the deploy's refusals shown as messages, not crashes
     result = []
     warnings: list[str] = []
     try:

@@ -366,6 +366,7 @@ def server_settings(
     owner: str | None = None,
     restart_policies: dict | None = None,
     reset_overrides: bool = False,
+    listen_source: str = "group_data",
 ):
     """
     Keep ``settings`` (name -> value) in one managed drop-in under the
@@ -382,7 +383,9 @@ def server_settings(
     setting (ALTER SYSTEM: reset with ``reset_overrides``). A restart PostgreSQL does
     not come back from is rolled back (the previous file, or the values it ran with,
     started again) and fails the run. After activation every managed setting must be
-    in effect (``pg_settings``), or the run fails.
+    in effect (``pg_settings``), and PostgreSQL listening on every listen address (its
+    sockets: it starts even when it cannot bind one), or the run fails
+    (``listen_source``: where pg_listen_addresses is set, for the message).
 
     The settings are the server's, not an environment's: the file records the
     ``environment`` that wrote it. When another environment wrote it and these
@@ -435,4 +438,12 @@ def server_settings(
     }
     check = pg_safety.effective_check_sql(plan.in_file, kinds, skip_pending=not plan.may_restart)
     yield _bash(pg_commands.effective_errors(cluster.port, cluster.id, check))
+    listen = settings.get("listen_addresses")
+    if listen and not ("listen_addresses" in plan.restart_for and not plan.may_restart):
+        yield _bash(
+            pg_commands.listening_errors(
+                cluster.port, cluster.id, listen,
+                pg_commands.log_file(server.has_pg_ctlcluster, cluster.version, cluster.name), listen_source,
+            )
+        )
     yield announce.did(host, did)

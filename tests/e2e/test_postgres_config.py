@@ -85,6 +85,24 @@ def test_hba_change_reloads_listen_change_restarts(fresh_trixie):
     assert psql(host, "SHOW listen_addresses") == f"localhost,{host.ip}"
     assert run_deploy(host, overrides=listen).changed == []
 
+    # Issue 20: a client network no listen address serves stops the run while planning.
+    times = server_times(host)
+    unserved = run_deploy(host, overrides={**wider, "pg_listen_addresses": ["localhost"]})
+    assert not unserved.ok
+    assert "no listen address serves these client networks" in unserved.stderr, unserved.stderr
+    assert f"{APP_NET}: it reaches this host through eth0 ({host.ip})" in unserved.stderr
+    assert "pg_listen_addresses in" in unserved.stderr and "Nothing was changed" in unserved.stderr
+    assert server_times(host) == times and psql(host, "SHOW listen_addresses") == f"localhost,{host.ip}"
+
+    # A listen address PostgreSQL cannot bind (it starts anyway): the run fails, quoting its log.
+    unbindable = {**wider, "pg_listen_addresses": ["localhost", host.ip, "10.213.7.250"]}
+    failed = run_deploy(host, overrides=unbindable)
+    assert not failed.ok, failed.describe()
+    assert "is not listening on: 10.213.7.250" in failed.stderr, failed.stderr
+    assert 'could not create listen socket for "10.213.7.250"' in failed.stderr, failed.stderr
+    assert "restarted PostgreSQL" not in failed.stderr
+    assert run_deploy(host, overrides=listen).ok
+
 
 def test_restart_forbidden_leaves_it_pending_and_says_so(fresh_trixie):
     host = fresh_trixie
