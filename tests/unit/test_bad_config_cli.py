@@ -165,3 +165,29 @@ def test_a_policy_exception_is_printed_on_every_run(project_copy, listener):
         _, stderr = proc.communicate()
     assert ("policy exception 'network_wide_listen' in effect (allowed.py): allowed.py: pg_listen_addresses: "
             "'0.0.0.0' listens on every address") in stderr
+
+
+def test_every_problem_of_a_run_is_reported_at_once(project_copy, listener):
+    """Issue 20: an unknown key and two bad values, one run, one message naming all three."""
+    bad = project_copy / "bad.py"
+    bad.write_text('max_conections = 50\napp_dir = "relative/dir"\nbackup_dir = "also-relative"\n')
+    result = run_pyinfra(
+        project_copy,
+        write_inventory(project_copy, "prod", listener.getsockname()[1]),
+        env={"DEPLOY_OVERRIDES": str(bad), **PROD_SECRETS},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: 3 problems:" in result.stderr, result.stderr
+    assert "bad.py: unknown key 'max_conections'" in result.stderr
+    assert "bad.py: app_dir: expected an absolute path" in result.stderr
+    assert "bad.py: backup_dir: " in result.stderr
+    assert_no_connection(listener)
+
+
+def test_every_missing_password_is_named_in_one_run(project_copy, listener):
+    result = run_pyinfra(project_copy, write_inventory(project_copy, "prod", listener.getsockname()[1]))
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: 2 problems:" in result.stderr, result.stderr
+    assert "databases['hatchet']: no password: set the environment variable HATCHET_DB_PASSWORD" in result.stderr
+    assert "databases['owlclaw']: no password: set the environment variable OWLCLAW_DB_PASSWORD" in result.stderr
+    assert_no_connection(listener)
