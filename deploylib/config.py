@@ -936,7 +936,7 @@ def cli_data_layers() -> list[Layer]:
     return [Layer("--data", values)] if values else []
 
 
-def validate(environment: str, layers: list[Layer]) -> Settings:
+def validate(environment: str, layers: list[Layer], with_secrets: bool = True) -> Settings:
     """Merge layers and validate every key; raise ConfigError naming every unknown key and
     bad value at once (then the first problem of the checks that need valid values)."""
     merged: dict[str, Any] = {}
@@ -991,8 +991,9 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
     check_consistency(settings)
     check_policy(settings)
     check_environment_names(settings)
-    settings.secrets = resolve_secrets(settings)
-    settings.app_secret_values = resolve_app_secrets(settings)
+    # bootstrap.py creates no database and runs no application: no secret to ask for.
+    settings.secrets = resolve_secrets(settings) if with_secrets else {}
+    settings.app_secret_values = resolve_app_secrets(settings) if with_secrets else {}
     return settings
 
 

@@ -9,9 +9,9 @@ from deploylib import announce
 
 settings = host.data.settings
 defaults = sorted(
-    spec["owner"]
-    for database, spec in settings.databases.items()
-    if settings.db_password(database).source.startswith("dev default")
+    settings.databases[database]["owner"]
+    for database, secret in settings.secrets.items()  # none for bootstrap.py
+    if secret.source.startswith("dev default")
 )
 if defaults:
     announce.once(

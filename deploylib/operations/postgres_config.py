@@ -228,6 +228,13 @@ def plan_server_settings(
     def refused(message: str) -> SettingsPlan:
         return SettingsPlan(which, path, current, current, set(), {}, set(), [], False, refusal=message)
 
+    # Names and values the server would refuse: stop while planning, naming them.
+    refused_values = pg_safety.setting_problems(settings, cluster.settings, cluster.setting_names)
+    if refused_values:
+        return refused(
+            f"PostgreSQL {cluster.id} would refuse pg_settings: " + "; ".join(refused_values)
+            + ". Fix pg_settings in group_data. Nothing was changed."
+        )
     changed = changed_setting_names(old_managed, new_managed)
     writer = written_by(old_managed)
     decision = shared_settings_decision(writer, environment, owner, bool(changed))

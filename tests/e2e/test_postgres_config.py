@@ -103,6 +103,15 @@ def test_hba_change_reloads_listen_change_restarts(fresh_trixie):
     assert "restarted PostgreSQL" not in failed.stderr
     assert run_deploy(host, overrides=listen).ok
 
+    # A pg_settings typo: stopped while planning, the close name suggested, as a message.
+    times = server_times(host)
+    typo = run_deploy(host, overrides={**listen, "pg_settings": {"max_conections": "50"}})
+    assert not typo.ok
+    assert "--> Stopped: " in typo.stderr, typo.stderr
+    assert "unknown setting 'max_conections' (did you mean 'max_connections'?)" in typo.stderr
+    assert "pyinfra error in" not in typo.stderr and "No hosts remaining" not in typo.stderr
+    assert server_times(host) == times
+
 
 def test_restart_forbidden_leaves_it_pending_and_says_so(fresh_trixie):
     host = fresh_trixie

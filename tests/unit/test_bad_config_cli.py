@@ -191,3 +191,21 @@ def test_every_missing_password_is_named_in_one_run(project_copy, listener):
     assert "databases['hatchet']: no password: set the environment variable HATCHET_DB_PASSWORD" in result.stderr
     assert "databases['owlclaw']: no password: set the environment variable OWLCLAW_DB_PASSWORD" in result.stderr
     assert_no_connection(listener)
+
+
+def test_bootstrap_needs_no_database_secret(project_copy, listener):
+    """bootstrap.py creates no database: prod without any password still gets to the host."""
+    port = listener.getsockname()[1]
+    proc = subprocess.Popen(
+        [PYINFRA, "-y", write_inventory(project_copy, "prod", port), "bootstrap.py"],
+        cwd=project_copy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    try:
+        listener.settimeout(30)
+        connection, _ = listener.accept()
+        connection.close()
+    finally:
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert "no password" not in stderr, stderr
