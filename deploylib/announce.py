@@ -44,13 +44,32 @@ def will(host, sentence: str) -> None:
 def did(host, sentence: str) -> FunctionCommand:
     """A command to yield last: records ``sentence`` for the end-of-run summary when it runs."""
     name = host.name
+    return FunctionCommand(_record_done, (name, sentence), {})
 
-    def record() -> None:
-        global _summary_registered
-        _append(_done, name, sentence)
-        if not _summary_registered:
-            _summary_registered = True
-            atexit.register(print_summary)
+
+def _record_done(name: str, sentence: str) -> None:
+    global _summary_registered
+    _append(_done, name, sentence)
+    if not _summary_registered:
+        _summary_registered = True
+        atexit.register(print_summary)
+
+
+def did_with_report(host, sentence: str, report_command: str) -> FunctionCommand:
+    """Like ``did``, and the summary also shows the lines ``report_command`` prints on the
+    host then (run with the operation's own connection arguments: sudo...)."""
+    from pyinfra.api import StringCommand
+    from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
+
+    op_hash = host.current_op_hash  # set while pyinfra runs the operation's generator
+
+    def record(state, host) -> None:
+        arguments = {
+            k: v for k, v in state.ops[host][op_hash].global_arguments.items() if k in CONNECTOR_ARGUMENT_KEYS
+        }
+        ok, output = host.run_shell_command(StringCommand(report_command), **arguments)
+        lines = [f"      {line}" for line in output.stdout_lines] if ok else ["      (the report could not be read)"]
+        _record_done(host.name, "\n".join([sentence, *lines]))
 
     return FunctionCommand(record, (), {})
 

@@ -198,10 +198,21 @@ def seed(port: int, database_name: str, owner: str, file: str, body: str, applie
 
 
 def report_unmanaged(kind: str, names: set[str], configured: set[str]) -> None:
-    """Roles/databases we created earlier that group_data no longer lists: said, never dropped."""
+    """Roles/databases we created earlier that group_data no longer lists: said, never dropped.
+    A restore's databases (<db>_restore_<stamp>, <db>_before_restore_<stamp>) of a listed
+    database never were in group_data: not reported."""
     for name in sorted(names - configured):
+        if is_restore_copy(name, configured):
+            continue
         notices.add(
             host,
             f"{kind} {name} is no longer in group_data; left in place (this deploy never drops). "
             "Drop it by hand if it is really unused.",
         )
+
+
+def is_restore_copy(name: str, configured: set[str]) -> bool:
+    """Was database ``name`` made by restore.py for one of ``configured``?"""
+    import re
+
+    return any(re.fullmatch(re.escape(db) + r"_(before_)?restore_[0-9]{8}_[0-9]{6}", name) for db in configured)
