@@ -7,7 +7,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from .. import notices, pg_sql
+from .. import announce, pg_sql
 from ..backups import exclusive_values, render, restore_names
 
 
