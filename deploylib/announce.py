@@ -68,7 +68,8 @@ def did_with_report(host, sentence: str, report_command: str) -> FunctionCommand
             k: v for k, v in state.ops[host][op_hash].global_arguments.items() if k in CONNECTOR_ARGUMENT_KEYS
         }
         ok, output = host.run_shell_command(StringCommand(report_command), **arguments)
-        lines = [f"      {line}" for line in output.stdout_lines] if ok else ["      (the report could not be read)"]
+        lines = output.stdout_lines if ok else ["(the report could not be read)"]
+        lines = [f"      {line}" for line in lines]
         _record_done(host.name, "\n".join([sentence, *lines]))
 
     return FunctionCommand(record, (), {})

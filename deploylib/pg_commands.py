@@ -156,7 +156,9 @@ fi
 """
 
 
-def listening_errors(port: int, cluster_id: str, listen_addresses, log_file: str | None, data_file: str) -> str:
+def listening_errors(
+    port: int, cluster_id: str, listen_addresses, log_file: str | None, data_file: str
+) -> str:
     """Fails when PostgreSQL has no listening socket (ss -ltn) for one of
     ``listen_addresses``: it starts even when it cannot bind some of them, and pg_settings
     still shows them. Quotes PostgreSQL's own log lines about it."""
@@ -183,9 +185,11 @@ sockets=$(ss -Hltn "sport = :{int(port)}" | awk '{{print $4}}')
 missing=""
 {lines}
 if [ -n "$missing" ]; then
-    echo "PostgreSQL {cluster_id} is not listening on:$missing (pg_listen_addresses): clients connecting there get \"Connection refused\"." >&2
+    echo "PostgreSQL {cluster_id} is not listening on:$missing (pg_listen_addresses):" \
+         "clients connecting there get \"Connection refused\"." >&2
     {quote_log}
-    echo "Next: keep only addresses this host has in pg_listen_addresses ({data_file}), or create the interface first, then run again." >&2
+    echo "Next: keep only addresses this host has in pg_listen_addresses ({data_file})," \
+         "or create the interface first, then run again." >&2
     exit 1
 fi
 """

@@ -111,7 +111,9 @@ def setting_problems(wanted: Mapping[str, object], known: Mapping, all_names) ->
             number = to_base_units(text, setting.unit)
             unit = f" {setting.unit}" if setting.unit else ""
             if number is None:
-                problems.append(f"{name} = {text!r}: not a number PostgreSQL reads (unit: {setting.unit or 'none'})")
+                problems.append(
+                    f"{name} = {text!r}: not a number PostgreSQL reads (unit: {setting.unit or 'none'})"
+                )
             elif setting.min_val and setting.max_val and not (
                 float(setting.min_val) <= number <= float(setting.max_val)
             ):

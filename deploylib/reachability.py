@@ -98,8 +98,9 @@ def unserved_networks(networks, listen_addresses, host: HostNetworks) -> dict[st
                 str(ip) for i in interfaces for ip in by_interface.get(i, set())
                 if ip.version == network.version and not ip.is_link_local
             )
+            through = f"{', '.join(sorted(interfaces))} ({', '.join(offer) or 'no address'})"
             unserved[text] = (
-                f"it reaches this host through {', '.join(sorted(interfaces))} ({', '.join(offer) or 'no address'})"
+                f"it reaches this host through {through}"
                 if interfaces else "no interface or route of this host leads to it"
             )
     return unserved

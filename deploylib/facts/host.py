@@ -96,7 +96,10 @@ class NetworkInterfaces(FactBase):
     """
 
     def command(self) -> str:
-        return "ip -o addr show 2>/dev/null; ip -o route show 2>/dev/null; ip -o -6 route show 2>/dev/null; true"
+        return (
+            "ip -o addr show 2>/dev/null; ip -o route show 2>/dev/null; "
+            "ip -o -6 route show 2>/dev/null; true"
+        )
 
     @staticmethod
     def default():

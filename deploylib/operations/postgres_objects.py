@@ -215,4 +215,6 @@ def is_restore_copy(name: str, configured: set[str]) -> bool:
     """Was database ``name`` made by restore.py for one of ``configured``?"""
     import re
 
-    return any(re.fullmatch(re.escape(db) + r"_(before_)?restore_[0-9]{8}_[0-9]{6}", name) for db in configured)
+    return any(
+        re.fullmatch(re.escape(db) + r"_(before_)?restore_[0-9]{8}_[0-9]{6}", name) for db in configured
+    )

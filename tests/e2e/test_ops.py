@@ -137,7 +137,8 @@ def test_restore_end_to_end(fresh_trixie):
     # A dump that is not there: stopped while planning (--dry too), nothing told as done (issue 20).
     for extra in ((), ("--dry",)):
         absent = run_deploy(host, deploy_file="restore.py", extra_args=(
-            "--data", "restore_database=owlclaw", "--data", f"restore_file={BACKUPS}/owlclaw/nope.dump", *extra))
+            "--data", "restore_database=owlclaw",
+            "--data", f"restore_file={BACKUPS}/owlclaw/nope.dump", *extra))
         assert not absent.ok
         assert f"restore_file {BACKUPS}/owlclaw/nope.dump: missing. Nothing was changed." in absent.stderr
         assert "restored" not in absent.stderr and "report on the host" not in absent.stderr, absent.stderr
@@ -155,7 +156,8 @@ def test_restore_end_to_end(fresh_trixie):
     # The verification is in the run's own output too, under what was done.
     summary = beside.stderr.split("--> Done:", 1)[-1]
     assert f"restored {dump} into {restored}, verified" in summary, beside.stderr
-    assert re.search(r"public\.items\s+500\s+500\s+100", summary) and "tables: 2 in the dump, 2 restored" in summary
+    assert re.search(r"public\.items\s+500\s+500\s+100", summary)
+    assert "tables: 2 in the dump, 2 restored" in summary
 
     # Swap: the live database gets the backup's rows, keeps its owner and isolation;
     # the old one is kept under a new name.
@@ -229,8 +231,8 @@ def test_prod_guard(fresh_trixie):
     # A swap the guard stops: planned in the future tense, nothing told as done (issue 20).
     ssh(host, "cd / && runuser -u postgres -- pg_dump -Fc hatchet > /tmp/hatchet.dump")
     guarded = run_deploy(host, env="prod", deploy_file="restore.py", overrides=PG_ONLY, extra_env=rotated,
-                         extra_args=("--data", "restore_database=hatchet", "--data", "restore_file=/tmp/hatchet.dump",
-                                     "--data", "restore_swap=True"))
+                         extra_args=("--data", "restore_database=hatchet", "--data", "restore_swap=True",
+                                     "--data", "restore_file=/tmp/hatchet.dump"))
     assert not guarded.ok and "prod guard" in guarded.stderr
     assert "then terminate the connections to hatchet and swap" in guarded.stderr
     for told_as_done in ("are terminated", "swapped in", "restored /tmp", "report on the host", "--> Done:"):

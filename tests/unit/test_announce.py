@@ -13,7 +13,8 @@ def plan(**kwargs) -> SettingsPlan:
 
 
 def test_restart_names_the_settings_that_need_it():
-    will, did = settings_action(plan(changed={"listen_addresses"}, restart_for=["listen_addresses"]), "17/main")
+    restart = plan(changed={"listen_addresses"}, restart_for=["listen_addresses"])
+    will, did = settings_action(restart, "17/main")
     assert will.startswith("restart PostgreSQL 17/main for listen_addresses")
     assert did == "restarted PostgreSQL 17/main for listen_addresses"
 
@@ -51,7 +52,9 @@ def test_plan_and_summary_text():
         "    note: dev: defaults",
     ]
     summary = announce.summary_text({"dev-1": ["restarted PostgreSQL 17/main for listen_addresses"]})
-    assert summary.splitlines() == ["--> Done:", "    [dev-1] restarted PostgreSQL 17/main for listen_addresses"]
+    assert summary.splitlines() == [
+        "--> Done:", "    [dev-1] restarted PostgreSQL 17/main for listen_addresses"
+    ]
 
 
 def test_prod_guard_lists_the_announcements():

@@ -188,8 +188,9 @@ def test_every_missing_password_is_named_in_one_run(project_copy, listener):
     result = run_pyinfra(project_copy, write_inventory(project_copy, "prod", listener.getsockname()[1]))
     assert result.returncode == 2, result.stderr
     assert "configuration error: 2 problems:" in result.stderr, result.stderr
-    assert "databases['hatchet']: no password: set the environment variable HATCHET_DB_PASSWORD" in result.stderr
-    assert "databases['owlclaw']: no password: set the environment variable OWLCLAW_DB_PASSWORD" in result.stderr
+    for database, variable in (("hatchet", "HATCHET_DB_PASSWORD"), ("owlclaw", "OWLCLAW_DB_PASSWORD")):
+        said = f"databases[{database!r}]: no password: set the environment variable {variable}"
+        assert said in result.stderr
     assert_no_connection(listener)
 
 
