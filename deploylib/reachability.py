@@ -77,7 +77,7 @@ def unserved_networks(networks, listen_addresses, host: HostNetworks) -> dict[st
     """{network: why} for every client network no listen address serves. A network is
     served by a wildcard, by a listen address on it, or by a listen address on an interface
     the network reaches the host through. Nothing is judged when a listen address is a host
-    name or the host's addresses are unknown."""
+    name or the host's addresses are unknown, nor a network no interface or route leads to."""
     ips = _listen_ips(listen_addresses)
     if ips is None or not host.addresses:
         return {}
@@ -92,6 +92,8 @@ def unserved_networks(networks, listen_addresses, host: HostNetworks) -> dict[st
         if any(ip.version == network.version and ip in network for ip in ips):
             continue
         interfaces = interfaces_for(network, host)
+        if not interfaces:
+            continue  # no route at all: a routing matter (a VPN not up yet?), not a listen one
         served = any(ip in by_interface.get(i, set()) for i in interfaces for ip in ips)
         if not served:
             offer = sorted(
@@ -99,10 +101,7 @@ def unserved_networks(networks, listen_addresses, host: HostNetworks) -> dict[st
                 if ip.version == network.version and not ip.is_link_local
             )
             through = f"{', '.join(sorted(interfaces))} ({', '.join(offer) or 'no address'})"
-            unserved[text] = (
-                f"it reaches this host through {through}"
-                if interfaces else "no interface or route of this host leads to it"
-            )
+            unserved[text] = f"it reaches this host through {through}"
     return unserved
 
 

@@ -40,6 +40,7 @@ def test_served_by_wildcard_interface_or_own_address():
 
 
 def test_not_judged_without_knowledge():
+    assert unserved_networks(["10.9.0.0/24"], ["localhost"], HostNetworks(HOST.addresses)) == {}
     assert unserved_networks(["10.9.0.0/24"], ["db.example"], HOST) == {}
     assert unserved_networks(["10.9.0.0/24"], ["localhost"], HostNetworks()) == {}
 
