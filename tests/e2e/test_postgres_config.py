@@ -204,11 +204,16 @@ def test_invalid_setting_is_rolled_back_with_postgres_error(fresh_trixie):
     host = fresh_trixie
     converge(host, overrides=BASE)
     before = server_times(host)
-    result = run_deploy(host, overrides={**BASE, "pg_settings": {"work_mem": "lots"}})
+    # A number PostgreSQL cannot read: stopped while planning (issue 20), nothing written.
+    planned = run_deploy(host, overrides={**BASE, "pg_settings": {"work_mem": "lots"}})
+    assert not planned.ok
+    assert "--> Stopped: " in planned.stderr and "work_mem = 'lots': not a number" in planned.stderr
+    # A value only PostgreSQL can judge: written, refused by PostgreSQL, the previous file back.
+    result = run_deploy(host, overrides={**BASE, "pg_settings": {"timezone": "Mars/Olympus_Mons"}})
     assert not result.ok
-    assert 'invalid value for parameter "work_mem": "lots"' in result.stderr
+    assert 'invalid value for parameter "TimeZone": "Mars/Olympus_Mons"' in result.stderr, result.stderr
     conf = ssh(host, "cat /etc/postgresql/17/main/conf.d/90-hatchet-owlclaw-deploy.conf").stdout
-    assert "work_mem" not in conf
+    assert "work_mem" not in conf and "Mars" not in conf
     assert server_times(host) == before
 
 
