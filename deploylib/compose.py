@@ -99,8 +99,10 @@ def compose_command(
     return argv + list(args)
 
 
-def up_args() -> list[str]:
-    return ["up", "-d", "--remove-orphans"]
+def up_args(pull: str = "policy") -> list[str]:
+    """`pull` (compose_pull): compose's --pull (missing, always, never); "policy": no flag, each
+    service's own pull_policy (compose's default; some compose versions refuse `--pull policy`)."""
+    return ["up", "-d", "--remove-orphans", *([] if pull == "policy" else ["--pull", pull])]
 
 
 def shell(argv: list[str]) -> str:
@@ -429,11 +431,44 @@ def record_text(source_id: str, rest: str) -> str:
     return f"source {source_id}\n{rest}"
 
 
+IMAGE_LINE = "image "
+
+
 def same_record(wanted: str, current: str | None) -> bool:
+    """The same deploy, the image lines aside (recorded_images compares those)."""
     def lines(text):
-        return [line.strip() for line in (text or "").strip().splitlines()]
+        return [line.strip() for line in (text or "").strip().splitlines()
+                if not line.startswith(IMAGE_LINE)]
 
     return lines(wanted) == lines(current)
+
+
+def recorded_images(record: str | None) -> dict[str, str]:
+    """service -> the image ID the last successful `up` started (`image <service> <id>`)."""
+    images = {}
+    for line in (record or "").splitlines():
+        if line.startswith(IMAGE_LINE):
+            service, _, image_id = line[len(IMAGE_LINE):].strip().partition(" ")
+            images[service] = image_id
+    return images
+
+
+def image_drift(recorded: dict[str, str], containers: list[tuple[str, str, str]]) -> list[str]:
+    """The services whose image reference now names another image than the one started:
+    `containers` are (service, image ID the container runs, ID its reference names now, ""
+    when the image is gone). An image re-tagged or pulled under the same name is a new ID."""
+    drifted = set()
+    for service, started, current in containers:
+        if current and (current != started or current != recorded.get(service, current)):
+            drifted.add(service)
+    return sorted(drifted)
+
+
+def images_record_script(project: str) -> str:
+    """Prints the `image <service> <id>` lines of the project's containers (after `up`)."""
+    label = shlex.quote(f"label=com.docker.compose.project={project}")
+    fmt = shlex.quote('image {{index .Config.Labels "com.docker.compose.service"}} {{.Image}}')
+    return f"docker inspect -f {fmt} $(docker ps -aq --filter {label}) | sort -u"
 
 
 # --------------------------------------------------------------------------- git

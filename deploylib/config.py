@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import secret_files
+
 
 # Like pyinfra, data is read relative to the directory pyinfra runs in.
 def project_dir() -> Path:
@@ -777,6 +779,7 @@ SCHEMA: dict[str, Validator] = {
     "compose_bind_address": is_ip_address,
     "compose_up_timeout": is_int(5, 3600),
     "compose_force_up": is_bool,
+    "compose_pull": is_choice("policy", "missing", "always", "never"),
     # configuration policy
     "policy_exceptions": None,  # set below: is_list(is_choice(*POLICY_EXCEPTIONS))
 }
@@ -991,14 +994,23 @@ def validate(environment: str, layers: list[Layer], with_secrets: bool = True) -
     check_consistency(settings)
     check_policy(settings)
     check_environment_names(settings)
-    # bootstrap.py creates no database and runs no application: no secret to ask for.
-    settings.secrets = resolve_secrets(settings) if with_secrets else {}
-    settings.app_secret_values = resolve_app_secrets(settings) if with_secrets else {}
+    if with_secrets:
+        sources = SecretSources(settings)  # one decryption for both
+        settings.secrets = resolve_secrets(settings, sources)
+        settings.app_secret_values = resolve_app_secrets(settings, sources)
+    else:
+        # bootstrap.py creates no database and runs no application: no secret to ask for.
+        settings.secrets, settings.app_secret_values = {}, {}
     return settings
 
 
+def secrets_dir() -> Path:
+    return project_dir() / "secrets"
+
+
 def secrets_file(environment: str) -> Path:
-    return project_dir() / "secrets" / f"{environment}.env"
+    """The plaintext secrets file (before secrets/<env>.env.age; still read, after it)."""
+    return secrets_dir() / f"{environment}.env"
 
 
 def dotenv_value(raw: str) -> str:
@@ -1014,16 +1026,11 @@ def dotenv_value(raw: str) -> str:
     return re.split(r"\s+#", value, maxsplit=1)[0].rstrip()
 
 
-def read_secrets_file(path: Path) -> dict[str, str]:
+def parse_secrets_text(text: str, source: str) -> dict[str, str]:
     """KEY=VALUE lines (optionally 'export KEY=VALUE'; values read as .env readers do, see
-    dotenv_value; no expansion); the file must be private (0600)."""
-    if not path.exists():
-        return {}
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ConfigError(f"{_rel(path)}: mode {mode:04o} lets others read secrets; chmod 600 it")
+    dotenv_value; no expansion): the plaintext file and the decrypted .age file alike."""
     values = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition("=")
@@ -1031,50 +1038,98 @@ def read_secrets_file(path: Path) -> dict[str, str]:
         if key.startswith("export "):
             key = key[len("export "):].strip()
         if not sep or not ENV_VAR_RE.fullmatch(key):
-            raise ConfigError(f"{_rel(path)}: line {number}: expected KEY=VALUE")
+            raise ConfigError(f"{source}: line {number}: expected KEY=VALUE")
         values[key] = dotenv_value(value)
     return values
 
 
-def _secret_from(variable: str, from_file: dict[str, str], environment: str) -> Secret | None:
-    """`variable` from the controller's environment, else from secrets/<env>.env."""
-    if os.environ.get(variable):
-        return Secret(os.environ[variable], f"${variable}")
-    if from_file.get(variable):
-        return Secret(from_file[variable], f"{_rel(secrets_file(environment))}:{variable}")
-    return None
+def read_secrets_file(path: Path) -> dict[str, str]:
+    """The plaintext secrets/<env>.env; it must be private (0600)."""
+    if not path.exists():
+        return {}
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError(f"{_rel(path)}: mode {mode:04o} lets others read secrets; chmod 600 it")
+    return parse_secrets_text(path.read_text(), _rel(path))
 
 
-def resolve_app_secrets(settings: Settings) -> dict[str, Secret]:
+def read_encrypted_secrets(path: Path) -> dict[str, str]:
+    """secrets/<env>.env.age decrypted in memory with the operator's age identity."""
+    if not path.exists():
+        return {}
+    try:
+        text = secret_files.decrypt_file(path, secret_files.identity_file(), _rel(path))
+    except secret_files.SecretsError as error:
+        raise ConfigError(str(error))
+    return parse_secrets_text(text, _rel(path))
+
+
+class SecretSources:
+    """Where a secret comes from, first found wins: the controller's environment variable,
+    secrets/<env>.env.age (decrypted only when a variable is not in the environment), the
+    plaintext secrets/<env>.env (kept for existing users; a notice says so)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._files: list[tuple[str, dict[str, str]]] | None = None
+
+    def files(self) -> list[tuple[str, dict[str, str]]]:
+        if self._files is None:
+            environment = self.settings.environment
+            encrypted = secret_files.encrypted_file(secrets_dir(), environment)
+            plain = secrets_file(environment)
+            self._files = [(_rel(encrypted), read_encrypted_secrets(encrypted)),
+                           (_rel(plain), read_secrets_file(plain))]
+            if self._files[1][1]:
+                notice = (f"notice: secrets read from the plaintext {_rel(plain)}; move them into "
+                          f"{_rel(encrypted)} with './run secrets edit {environment}' (secrets/README.md)")
+                if notice not in self.settings.warnings:
+                    self.settings.warnings.append(notice)
+        return self._files
+
+    def get(self, variable: str) -> Secret | None:
+        if os.environ.get(variable):
+            return Secret(os.environ[variable], f"${variable}")
+        for source, values in self.files():
+            if values.get(variable):
+                return Secret(values[variable], f"{source}:{variable}")
+        return None
+
+    def where(self) -> str:
+        """Where a missing secret can be put, for error messages."""
+        environment = self.settings.environment
+        return (f"{_rel(secret_files.encrypted_file(secrets_dir(), environment))} "
+                f"(./run secrets edit {environment})")
+
+
+def resolve_app_secrets(settings: Settings, sources: SecretSources) -> dict[str, Secret]:
     """The application's secrets beyond database passwords (app_secrets, e.g. HATCHET_API_TOKEN),
     from the same sources as the passwords. dev leaves a missing one out of the .env (the
     compose file's own default applies); staging and prod refuse to start without it."""
     if not (settings.app_repo or settings.app_local_dir):
         return {}
-    from_file = read_secrets_file(secrets_file(settings.environment))
     values = {}
     for variable in settings.app_secrets:
-        secret = _secret_from(variable, from_file, settings.environment)
+        secret = sources.get(variable)
         if secret is not None:
             values[variable] = secret
         elif settings.environment != "dev":
             raise ConfigError(
                 f"{settings.source('app_secrets')}: app_secrets: {variable}: not set: set the "
-                f"environment variable {variable} or add {variable}=... to "
-                f"{_rel(secrets_file(settings.environment))} (mode 0600, git-ignored)"
+                f"environment variable {variable} or add {variable}=... to {sources.where()}"
             )
     return values
 
 
-def resolve_secrets(settings: Settings) -> dict[str, Secret]:
+def resolve_secrets(settings: Settings, sources: SecretSources) -> dict[str, Secret]:
     """Every database password, from the environment variable its spec names, else
-    secrets/<env>.env; dev may fall back to the upstream default (password = role name)."""
-    from_file = read_secrets_file(secrets_file(settings.environment))
+    secrets/<env>.env.age, else secrets/<env>.env; dev may fall back to the upstream default
+    (password = role name)."""
     secrets = {}
     missing = []
     for database, spec in settings.databases.items():
         variable = spec["password_env"]
-        secret = _secret_from(variable, from_file, settings.environment)
+        secret = sources.get(variable)
         if secret is not None:
             secrets[database] = secret
         elif settings.allow_dev_default_passwords:
@@ -1083,8 +1138,7 @@ def resolve_secrets(settings: Settings) -> dict[str, Secret]:
             # Every missing password at once: one run tells them all.
             missing.append(
                 f"{settings.source('databases')}: databases[{database!r}]: no password: set the "
-                f"environment variable {variable} or add {variable}=... to "
-                f"{_rel(secrets_file(settings.environment))} (mode 0600, git-ignored)"
+                f"environment variable {variable} or add {variable}=... to {sources.where()}"
             )
             continue
         if has_control(secrets[database].reveal()):

@@ -144,6 +144,11 @@ def create_extension(extension: str) -> str:
     return f"CREATE EXTENSION IF NOT EXISTS {ident(extension)};\n"
 
 
+def update_extension(extension: str) -> str:
+    """To the default version of the installed package (its control file)."""
+    return f"ALTER EXTENSION {ident(extension)} UPDATE;\n"
+
+
 def seed_sql(owner: str, sha256: str, file: str, body: str) -> str:
     """Apply a seed as the owner, and record it, in one transaction (psql -1)."""
     return (

@@ -314,6 +314,14 @@ compose_up_timeout = 300
 # Run `up` even when nothing changed since the last successful deploy.
 compose_force_up = False
 
+# Whether `up` pulls images first (compose's `up --pull`): "policy" (no flag: each service's
+# own pull_policy, compose's default), "missing" (only images not on the host), "never", or
+# "always" (every run pulls and runs `up`, so the compose operation reports a change, and
+# backup_before_deploy dumps, on every run; compose recreates only the services whose image
+# changed). Whatever the value, a service whose image name now names another image ID than
+# the one the last `up` started (re-tagged or pulled by hand) is started again by the next run.
+compose_pull = "policy"
+
 # ---------------------------------------------------------------- configuration policy
 
 # staging and prod refuse dangerous settings before any host is touched; dev only

@@ -128,6 +128,7 @@ else:
         containers=host.get_fact(ComposeContainers, project=settings.compose_project),
         timeout=settings.compose_up_timeout,
         force=settings.compose_force_up,
+        pull=settings.compose_pull,
         before_up=before_up,
         source_command=as_user(user, git_in(settings.app_dir, "rev-parse", "HEAD")),
         expected=compose.expected_config(settings, cluster.port),

@@ -67,6 +67,7 @@ for database, spec in databases.items():
         database_name=database,
         wanted=spec["extensions"],
         installed=existing.extensions if existing else set(),
+        outdated=existing.outdated_extensions if existing else {},
     )
 
 # Only this environment's: another environment's databases on the same host are not ours.

@@ -162,12 +162,48 @@ class TextFile(FactBase):
         return "\n".join(output[1:]) + ("\n" if len(output) > 1 else "")
 
 
+# Per container of the project: its service, the image ID it runs, and the ID its image
+# reference names now (empty when the image is gone): a re-tag or a pull shows as a new ID.
+# docker CLI calls: one `ps`, one `inspect`, one `image inspect` per container.
+COMPOSE_CONTAINERS_SCRIPT = r"""
+ids=$(docker ps -aq --filter "label=com.docker.compose.project=$1" 2>/dev/null) || exit 0
+[ -n "$ids" ] || exit 0
+docker inspect -f '{{index .Config.Labels "com.docker.compose.service"}}	{{.Config.Image}}	{{.Image}}' \
+    $ids 2>/dev/null | while IFS='	' read -r service reference started; do
+    current=$(docker image inspect -f '{{.Id}}' -- "$reference" 2>/dev/null)
+    printf 'container\t%s\t%s\t%s\n' "$service" "$started" "$current"
+done
+exit 0
+"""
+
+
+@dataclass
+class ComposeProject:
+    # (service, image ID the container runs, image ID its reference names now or "")
+    containers: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.containers)
+
+
 class ComposeContainers(FactBase):
-    """Returns how many containers (any state) compose project ``project`` has (0 without docker)."""
+    """
+    Returns a ``ComposeProject``: every container (any state) of compose project
+    ``project``, with the image ID it runs and the ID its image reference names
+    now (nothing without docker).
+    """
+
+    @staticmethod
+    def default() -> ComposeProject:
+        return ComposeProject()
 
     def command(self, project: str) -> str:
-        label = shlex.quote(f"label=com.docker.compose.project={project}")
-        return f"(docker ps -aq --filter {label} 2>/dev/null || true) | wc -l"
+        return shell.bash_c(COMPOSE_CONTAINERS_SCRIPT, project)
 
-    def process(self, output: list[str]) -> int:
-        return int(output[0].strip()) if output else 0
+    def process(self, output: list[str]) -> ComposeProject:
+        project = ComposeProject()
+        for line in output:
+            tag, *fields = line.split("\t")
+            if tag == "container" and len(fields) == 3:
+                project.containers.append((fields[0], fields[1], fields[2]))
+        return project

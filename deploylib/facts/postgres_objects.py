@@ -42,6 +42,9 @@ class PgDatabase:
     acl: str  # datacl as text ("" = default privileges)
     settings: dict[str, str] = field(default_factory=dict)  # ALTER DATABASE ... SET
     extensions: set[str] = field(default_factory=set)
+    # installed extensions whose version is not the default one the server's package ships
+    # (after a package upgrade): name -> (installed, default)
+    outdated_extensions: dict[str, tuple[str, str]] = field(default_factory=dict)
     seeds: dict[str, str] = field(default_factory=dict)  # sha256 -> file
 
 
@@ -65,7 +68,8 @@ class PostgresObjects(FactBase):
     """
     Returns ``PgObjects`` for the named roles and databases of the cluster on
     ``port``: role attributes and stored verifier, database owner, encoding,
-    ACL, per-database settings (pg_db_role_setting), installed extensions,
+    ACL, per-database settings (pg_db_role_setting), installed extensions (and
+    those whose version is not the package's default),
     extensions the server could create, and which seed files were applied.
     """
 
@@ -118,7 +122,9 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
             f"WHERE datname = {literal(database)} \\gset",
             "\\if :db_exists",
             f"\\c {database}",
-            "SELECT 'extension', current_database(), extname FROM pg_extension;",
+            "SELECT 'extension', current_database(), e.extname, e.extversion, "
+            "coalesce(a.default_version, '') FROM pg_extension e "
+            "LEFT JOIN pg_available_extensions a ON a.name = e.extname;",
             f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",
             "\\if :has_seeds",
             f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE};",
@@ -152,7 +158,11 @@ def parse_objects(lines: list[str]) -> PgObjects:
         elif tag == "template":
             objects.template_encoding = fields[0]
         elif tag == "extension" and fields[0] in objects.databases:
-            objects.databases[fields[0]].extensions.add(fields[1])
+            database = objects.databases[fields[0]]
+            database.extensions.add(fields[1])
+            installed, default = (fields[2:4] + ["", ""])[:2]
+            if installed and default and installed != default:
+                database.outdated_extensions[fields[1]] = (installed, default)
         elif tag == "seed" and fields[0] in objects.databases:
             objects.databases[fields[0]].seeds[fields[1]] = fields[2]
     return objects

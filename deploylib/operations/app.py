@@ -22,7 +22,7 @@ from pyinfra.facts.files import File, Sha256File
 
 from .. import announce, compose
 from ..config import Secret
-from ..facts.app import Checkout
+from ..facts.app import Checkout, ComposeProject
 from ..shell import as_user, git_ssh_command
 
 
@@ -261,9 +261,10 @@ def compose_up(
     source_id: str | None,
     record_rest: str,
     current_record: str | None,
-    containers: int,
+    containers: ComposeProject,
     timeout: int,
     force: bool = False,
+    pull: str = "policy",
     before_up: list[str] | None = None,
     source_command: str = "",
     expected: compose.Expected | None = None,
@@ -273,11 +274,15 @@ def compose_up(
     deploy differs from what the last successful deploy recorded in
     ``record_path`` (``source <commit or tree hash>`` + ``record_rest``: the
     overlay, .env hash and command line), when the project has no container
-    (taken down by hand), or when ``force``; then wait for every service. The
-    record is written only once the services are up, so a failed deploy is
-    retried by the next run.
+    (taken down by hand), when an image reference names another image ID than
+    the one started (re-tagged or pulled: the record keeps the started IDs), when
+    ``pull`` is ``always`` (compose pulls; it recreates only what changed), or when
+    ``force``; then wait for every service. The record is written only once the
+    services are up, so a failed deploy is retried by the next run.
 
     + base_argv: the compose command line without a subcommand
+    + containers: the ``ComposeContainers`` fact (containers, their image IDs)
+    + pull: compose_pull: policy (no ``--pull``), missing, always or never
     + source_id: None when the commit is only known on the host (first deploy
       with a deploy key): ``source_command`` prints it there
     + before_up: shell scripts run first (the pre-deploy backup)
@@ -285,11 +290,20 @@ def compose_up(
       checked (check_effective_config) before anything else
     """
     wanted = None if source_id is None else compose.record_text(source_id, record_rest)
-    if wanted is not None and not force and containers and compose.same_record(wanted, current_record):
+    drifted = compose.image_drift(compose.recorded_images(current_record), containers.containers)
+    if (wanted is not None and not force and pull != "always" and len(containers) and not drifted
+            and compose.same_record(wanted, current_record)):
         host.noop(f"compose project {project} is deployed as recorded")
         return
-    why = "forced (compose_force_up)" if force else (
-        "no container is running" if not containers else "its source, overlay or .env changed"
+    if drifted:
+        logger.info(f"{host.print_prefix}compose project {project}: another image ID under the same "
+                    f"name for {', '.join(drifted)}")
+    why = (
+        "forced (compose_force_up)" if force
+        else "no container is running" if not len(containers)
+        else f"another image ID for {', '.join(drifted)}" if drifted
+        else "compose_pull = 'always'" if pull == "always"
+        else "its source, overlay or .env changed"
     )
     announce.will(host, f"docker compose up {project}: containers whose configuration changed are "
                         f"recreated ({why})")
@@ -298,11 +312,13 @@ def compose_up(
     for script in before_up or []:
         yield _bash(script)
     q = shlex.quote
-    yield _bash(f"cd {q(app_dir)} && {compose.shell([*base_argv, *compose.up_args()])}")
+    yield _bash(f"cd {q(app_dir)} && {compose.shell([*base_argv, *compose.up_args(pull)])}")
     yield _bash(wait_script(base_argv, project, timeout))
     if source_id is not None:
         write = f"printf '%s' {q(wanted)}"
     else:
-        write = f"{{ printf 'source %s\\n' \"$({source_command})\"; printf '%s' {q(record_rest)}; }}"
-    yield _bash(f"{write} > {q(record_path)}.new && mv -f {q(record_path)}.new {q(record_path)}")
+        write = f"printf 'source %s\\n' \"$({source_command})\"; printf '%s' {q(record_rest)}"
+    images = compose.images_record_script(project)  # the IDs `up` started
+    yield _bash(f"{{ {write}; {images}; }} > {q(record_path)}.new "
+                f"&& mv -f {q(record_path)}.new {q(record_path)}")
     yield announce.did(host, f"docker compose up {project}: services up ({why})")

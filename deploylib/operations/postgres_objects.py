@@ -167,13 +167,20 @@ def extension_packages(
 
 
 @operation()
-def extensions(port: int, database_name: str, wanted: list[str], installed: set[str]):
-    """``CREATE EXTENSION IF NOT EXISTS`` in ``database_name`` (as the superuser) for each missing one."""
+def extensions(port: int, database_name: str, wanted: list[str], installed: set[str],
+               outdated: dict[str, tuple[str, str]] | None = None):
+    """``CREATE EXTENSION IF NOT EXISTS`` in ``database_name`` (as the superuser) for each
+    missing one; ``ALTER EXTENSION ... UPDATE`` for each wanted one whose installed version is
+    not the default of the installed package (``outdated``: name -> (installed, default)), as
+    pgvector's upgrade notes ask after a package upgrade."""
     missing = [extension for extension in wanted if extension not in installed]
-    if not missing:
-        host.noop(f"extensions of {database_name} are installed")
+    stale = [extension for extension in wanted if extension in (outdated or {})]
+    if not missing and not stale:
+        host.noop(f"extensions of {database_name} are installed and up to date")
         return
-    yield _sql_on_stdin(port, "".join(pg_sql.create_extension(e) for e in missing), database_name)
+    sql = "".join(pg_sql.create_extension(e) for e in missing)
+    sql += "".join(pg_sql.update_extension(e) for e in stale)
+    yield _sql_on_stdin(port, sql, database_name)
 
 
 @operation()

@@ -137,11 +137,13 @@ def deploy_command(
     return argv, environ
 
 
-def run_deploy(host, *, extra_args: tuple = (), **kwargs) -> DeployResult:
+def run_deploy(host, *, extra_args: tuple = (), project: Path | None = None, **kwargs) -> DeployResult:
     """`pyinfra -y --json --limit <host> inventory/sandbox.py deploy.py` as environment `env`
-    (arguments: deploy_command's), its JSON results read."""
+    (arguments: deploy_command's), its JSON results read. `project`: run in a copy of the
+    project (its own group_data, secrets/) instead of the repository."""
     argv, environ = deploy_command(host, extra_args=("-y", "--json", *extra_args), **kwargs)
-    proc = subprocess.run(argv, cwd=REPO, env=environ, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(argv, cwd=project or REPO, env=environ, capture_output=True, text=True,
+                          timeout=900)
     return result_of(proc.returncode, proc.stdout, proc.stderr, dry="--dry" in extra_args)
 
 

@@ -214,13 +214,19 @@ def test_bookworm_refuses_compose_v1(sandbox_session, app_repo):
     assert ssh(host, "test -e /data/owlclaw/.env || echo absent").stdout.strip() == "absent"
 
 
-def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
-    host = fresh_trixie
+def converge_dev_app(host, app_repo):
+    """Docker, the test image and the databases, then dev's app deploy, converged: (data, first run)."""
     install_docker_and_image(host, app_repo)
     create_databases(host, {"hatchet": "hatchet", "owlclaw": "owlclaw"})
     data = app_data(app_repo)
     first = converge(host, overrides=data)
     assert "docker compose up (owlclaw)" in first.changed
+    return data, first
+
+
+def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
+    host = fresh_trixie
+    data, first = converge_dev_app(host, app_repo)
     assert "App repository at v1" in first.changed
 
     # Checked out at the tag's commit, detached; .env private and right.

@@ -49,6 +49,7 @@ def test_compose_command_line():
         "docker", "compose", "-p", "owlclaw_staging", "--env-file", "/data/o/.env",
         "-f", "/data/o/a.yml", "-f", "/s/overlay.yml", "up", "-d", "--remove-orphans",
     ]
+    assert compose.up_args("always")[-2:] == ["--pull", "always"]
     assert compose.shell(["docker-compose", "-f", "a b.yml"]) == "docker-compose -f 'a b.yml'"
 
 
@@ -333,6 +334,36 @@ def test_record_changes_with_every_input():
         compose.record_text("abc", compose.record_rest("overlay", "envsha", [*argv, "-f", "x"])),
     ):
         assert not compose.same_record(base, other)
+
+    # The image IDs `up` started are recorded beside; they are compared on their own.
+    assert compose.same_record(base, base + "image app sha256:1\nimage db sha256:2\n")
+
+
+def test_image_drift_a_new_id_under_the_same_name():
+    record = "source abc\noverlay x\nimage app sha256:aaa\nimage db sha256:ddd\n"
+    recorded = compose.recorded_images(record)
+    assert recorded == {"app": "sha256:aaa", "db": "sha256:ddd"}
+    same = [("app", "sha256:aaa", "sha256:aaa"), ("db", "sha256:ddd", "sha256:ddd")]
+    assert compose.image_drift(recorded, same) == []
+    # re-tagged: the name now names another image
+    assert compose.image_drift(recorded, [("app", "sha256:aaa", "sha256:bbb"), same[1]]) == ["app"]
+    # the container runs another image than recorded (started by hand) though the name did not move
+    assert compose.image_drift(recorded, [("app", "sha256:bbb", "sha256:aaa")]) == ["app"]
+    # image gone from the host (pruned): nothing to compare; `up` would pull or fail, not ours
+    assert compose.image_drift(recorded, [("app", "sha256:aaa", "")]) == []
+    # a record from before image lines: the containers' own images are the reference
+    assert compose.image_drift({}, same) == []
+    assert compose.image_drift({}, [("app", "sha256:aaa", "sha256:bbb")]) == ["app"]
+
+
+def test_compose_containers_fact_reads_image_ids():
+    from deploylib.facts.app import ComposeContainers
+
+    fact = ComposeContainers()
+    project = fact.process(["container\tapp\tsha256:aaa\tsha256:bbb", "container\tdb\tsha256:d\t"])
+    assert len(project) == 2
+    assert project.containers == [("app", "sha256:aaa", "sha256:bbb"), ("db", "sha256:d", "")]
+    assert len(fact.process([])) == 0
 
 
 LS_REMOTE = [

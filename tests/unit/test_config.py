@@ -173,6 +173,7 @@ def test_wrong_types(project_copy, monkeypatch):
         "deploy_state_dir": ("relative/dir", "expected an absolute path"),
         "pg_settings": ({"Bad Name": 1}, "expected a PostgreSQL setting name"),
         "firewall_backend": ("iptables", "expected one of 'auto', 'ufw', 'firewalld', 'nftables', 'none'"),
+        "compose_pull": ("sometimes", "expected one of 'policy', 'missing', 'always', 'never'"),
         "firewall_enable": ("yes", "expected True or False"),
     }
     for key, (value, expected) in cases.items():

@@ -69,7 +69,9 @@ def test_parse_objects_and_password_check():
         "managed_database\thatchet_staging\tmanaged by hatchet-owlclaw deploy (staging)",
         "managed_role\thatchet\tmanaged by hatchet-owlclaw deploy (prod)",
         "managed_role\told\tmanaged by hatchet-owlclaw deploy",
-        "extension\thatchet\tplpgsql",
+        "extension\thatchet\tplpgsql\t1.0\t1.0",
+        "extension\thatchet\tvector\t0.7.0\t0.8.0",  # the package was upgraded
+        "extension\thatchet\told_ext\t2.0\t",  # its package is gone: no default to go to
         "seedtable\thatchet\tpresent",
         "seed\thatchet\tabc\tseed.sql",
     ]
@@ -78,7 +80,8 @@ def test_parse_objects_and_password_check():
     assert role.attributes["rolcanlogin"] and not role.attributes["rolsuper"]
     assert role.password_matches("s3cret") and not role.password_matches("other")
     db = objects.databases["hatchet"]
-    assert db.settings == {"timezone": "UTC"} and db.extensions == {"plpgsql"}
+    assert db.settings == {"timezone": "UTC"} and db.extensions == {"plpgsql", "vector", "old_ext"}
+    assert db.outdated_extensions == {"vector": ("0.7.0", "0.8.0")}
     assert db.seeds == {"abc": "seed.sql"}
     assert objects.available_extensions == {"vector"}
     prod, staging = managed_comment("prod"), managed_comment("staging")
