@@ -93,14 +93,17 @@ def setting_problems(wanted: Mapping[str, object], known: Mapping, all_names) ->
     import difflib
 
     problems = []
+    # PostgreSQL's setting names are case-insensitive (pg_settings says "TimeZone").
+    names = {n.lower() for n in all_names}
+    known = {n.lower(): setting for n, setting in known.items()}
     for name, value in wanted.items():
         if "." in name or not all_names:
             continue
-        if name not in all_names:
-            close = difflib.get_close_matches(name, sorted(all_names), n=1)
+        if name.lower() not in names:
+            close = difflib.get_close_matches(name.lower(), sorted(names), n=1)
             problems.append(f"unknown setting {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
             continue
-        setting = known.get(name)
+        setting = known.get(name.lower())
         if setting is None:
             continue
         text = plain_text(value)

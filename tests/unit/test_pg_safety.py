@@ -369,6 +369,6 @@ def test_setting_problems_names_typos_enums_and_ranges():
     ]
     assert "out of range 1..262143" in setting_problems({"max_connections": 0}, known, names)[0]
     assert "not a number" in setting_problems({"shared_buffers": "12 parsecs"}, known, names)[0]
-    fine = {"shared_buffers": "128MB", "fsync": "on", "wal_level": "LOGICAL"}
+    fine = {"shared_buffers": "128MB", "fsync": "on", "wal_level": "LOGICAL", "Work_Mem": "4MB"}
     assert setting_problems(fine, known, names) == []
     assert setting_problems({"pgaudit.log": "all", "max_conections": 1}, known, frozenset()) == []
