@@ -17,5 +17,6 @@ local.include("tasks/bootstrap_packages.py")  # PostgreSQL (+ pgvector where pac
 local.include("tasks/bootstrap_docker.py")  # Docker Engine + compose from the distribution
 local.include("tasks/deploy_user.py")  # deploy user: SSH key, docker group, sudo rule (visudo-checked)
 local.include("tasks/directories.py")  # data and backup directories
+local.include("tasks/announce_plan.py")  # what will happen, in the operator's words
 local.include("tasks/prod_guard.py")  # once the plan is known: prod changes need confirmation
 local.include("tasks/run_unlock.py")  # after the guard: lock at the first change, release at the end

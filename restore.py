@@ -14,5 +14,6 @@ disable_nagle(host)  # before the first remote command: ~40 ms less per command
 
 local.include("tasks/run_lock.py")  # first: stop if another run holds this host
 local.include("tasks/restore.py")  # restore into <db>_restore_<ts>, verify, swap when asked
+local.include("tasks/announce_plan.py")  # what will happen, in the operator's words
 local.include("tasks/prod_guard.py")  # once the plan is known: prod changes need confirmation
 local.include("tasks/run_unlock.py")  # after the guard: lock at the first change, release at the end

@@ -51,6 +51,13 @@ class ConfigError(Exception):
     """Bad configuration: message names the key, the file and what was expected."""
 
 
+def all_problems(messages: list[str]) -> ConfigError:
+    """One ConfigError reporting every problem found (one per line)."""
+    if len(messages) == 1:
+        return ConfigError(messages[0])
+    return ConfigError(f"{len(messages)} problems:\n  " + "\n  ".join(messages))
+
+
 class Secret:
     """A secret value: never printed, never in repr, never compared by identity."""
 
@@ -933,10 +940,12 @@ def cli_data_layers() -> list[Layer]:
     return [Layer("--data", values)] if values else []
 
 
-def validate(environment: str, layers: list[Layer]) -> Settings:
-    """Merge layers and validate every key; raise ConfigError on the first problem."""
+def validate(environment: str, layers: list[Layer], with_secrets: bool = True) -> Settings:
+    """Merge layers and validate every key; raise ConfigError naming every unknown key and
+    bad value at once (then the first problem of the checks that need valid values)."""
     merged: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    problems: list[str] = []
     for layer in layers:
         for key, value in layer.values.items():
             if key.startswith(PASSTHROUGH_PREFIXES):
@@ -944,14 +953,16 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
             if key not in SCHEMA:
                 close = difflib.get_close_matches(key, SCHEMA, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
-                raise ConfigError(f"{layer.source}: unknown key {key!r}{hint}")
+                problems.append(f"{layer.source}: unknown key {key!r}{hint}")
+                continue
             merged[key] = value
             sources[key] = layer.source
     missing = [key for key in SCHEMA if key not in merged]
     if missing:
-        raise ConfigError(
+        problems.append(
             f"group_data/all.py: missing key(s) {', '.join(missing)} (every key has its default there)"
         )
+        raise all_problems(problems)
     if environment != "dev":
         for key in REQUIRED_OUTSIDE_DEV:
             if sources[key] == layers[0].source:
@@ -972,7 +983,9 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
         try:
             values[key] = validator(merged[key])
         except ValueError as error:
-            raise ConfigError(f"{sources[key]}: {key}: {error}")
+            problems.append(f"{sources[key]}: {key}: {error}")
+    if problems:
+        raise all_problems(problems)
     if values["environment"] != environment:
         raise ConfigError(
             f"{sources['environment']}: environment: is {values['environment']!r} "
@@ -982,9 +995,13 @@ def validate(environment: str, layers: list[Layer]) -> Settings:
     check_consistency(settings)
     check_policy(settings)
     check_environment_names(settings)
-    sources = SecretSources(settings)  # one decryption for both
-    settings.secrets = resolve_secrets(settings, sources)
-    settings.app_secret_values = resolve_app_secrets(settings, sources)
+    if with_secrets:
+        sources = SecretSources(settings)  # one decryption for both
+        settings.secrets = resolve_secrets(settings, sources)
+        settings.app_secret_values = resolve_app_secrets(settings, sources)
+    else:
+        # bootstrap.py creates no database and runs no application: no secret to ask for.
+        settings.secrets, settings.app_secret_values = {}, {}
     return settings
 
 
@@ -1110,6 +1127,7 @@ def resolve_secrets(settings: Settings, sources: SecretSources) -> dict[str, Sec
     secrets/<env>.env.age, else secrets/<env>.env; dev may fall back to the upstream default
     (password = role name)."""
     secrets = {}
+    missing = []
     for database, spec in settings.databases.items():
         variable = spec["password_env"]
         secret = sources.get(variable)
@@ -1118,16 +1136,20 @@ def resolve_secrets(settings: Settings, sources: SecretSources) -> dict[str, Sec
         elif settings.allow_dev_default_passwords:
             secrets[database] = Secret(spec["owner"], "dev default (password = role name)")
         else:
-            raise ConfigError(
+            # Every missing password at once: one run tells them all.
+            missing.append(
                 f"{settings.source('databases')}: databases[{database!r}]: no password: set the "
                 f"environment variable {variable} or add {variable}=... to {sources.where()}"
             )
+            continue
         if has_control(secrets[database].reveal()):
             # A newline would end the SQL literal's line, or the .env line, it is written to.
             raise ConfigError(
                 f"{secrets[database].source}: the password of database {database!r} contains a "
                 "control character (newline, CR, NUL, ...); expected one line"
             )
+    if missing:
+        raise all_problems(missing)
     return secrets
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import prod_guard, pyinfra_speedups
+from . import cli_messages, prod_guard, pyinfra_speedups
 from .config import ConfigError, connection_data, host_layers, validate
 
 
@@ -18,13 +18,15 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     # Every run (deploy, bootstrap, restore) loads an inventory first: the place to
     # make pyinfra cheaper per operation call (deploylib/pyinfra_speedups.py).
     pyinfra_speedups.install()
+    cli_messages.install()  # the deploy's refusals shown as messages, not crashes
     result = []
     warnings: list[str] = []
+    with_secrets = needs_secrets(entry_points())
     try:
         for entry in hosts:
             name, data = entry if isinstance(entry, tuple) else (entry, {})
             layers = host_layers(environment, name, data)
-            settings = validate(environment, layers)
+            settings = validate(environment, layers, with_secrets=with_secrets)
             warnings += [w for w in settings.warnings if w not in warnings]
             result.append((name, {**connection_data(layers), "settings": settings}))
     except ConfigError as error:
@@ -35,6 +37,24 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     for warning in warnings:
         print(warning, file=sys.stderr)
     return result
+
+
+# Entry points that create no database and run no application: no password needed.
+WITHOUT_SECRETS = frozenset({"bootstrap.py"})
+
+
+def entry_points() -> tuple[str, ...]:
+    """The deploy files the pyinfra CLI was given (empty outside it)."""
+    import click
+
+    context = click.get_current_context(silent=True)
+    operations = context.params.get("operations") if context is not None else None
+    return tuple(str(op) for op in operations or ())
+
+
+def needs_secrets(files: tuple[str, ...]) -> bool:
+    """Only a run of bootstrap.py alone goes without the database passwords."""
+    return not files or not all(f.rsplit("/", 1)[-1] in WITHOUT_SECRETS for f in files)
 
 
 def parse_host_spec(spec: str) -> str | tuple[str, dict]:

@@ -54,10 +54,12 @@ def state(host, settings) -> dict:
 def prefetch_host_facts(host, settings) -> None:
     """What a run asks about the host, in one remote command (facts.prefetch): its
     run lock, packages, the managed paths, the PostgreSQL server with our roles and
-    databases, the firewall (host and rules) and (for the application) the distribution."""
+    databases, the host's addresses and routes, the firewall (host and rules) and (for the
+    application) the distribution."""
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
+    from .facts.host import NetworkInterfaces
     from .facts.postgres import PostgresServer
     from .facts.run_lock import RunLock
     from .postgres_rules import server_request
@@ -67,6 +69,7 @@ def prefetch_host_facts(host, settings) -> None:
         packages_request(settings),
         paths_request(settings),
         (PostgresServer, server_request(settings)),
+        (NetworkInterfaces, {}),  # are the client networks served by a listen address?
     ]
     if settings.firewall_backend != "none":
         from .facts.firewall import FirewallHost, FirewallState

@@ -156,6 +156,45 @@ fi
 """
 
 
+def listening_errors(
+    port: int, cluster_id: str, listen_addresses, log_file: str | None, data_file: str
+) -> str:
+    """Fails when PostgreSQL has no listening socket (ss -ltn) for one of
+    ``listen_addresses``: it starts even when it cannot bind some of them, and pg_settings
+    still shows them. Quotes PostgreSQL's own log lines about it."""
+    from .reachability import socket_forms
+
+    checks = []
+    for address in listen_addresses:
+        forms = socket_forms(address, int(port))
+        if forms:
+            patterns = " ".join(f"-e {shlex.quote(form)}" for form in forms)
+            checks.append(
+                f"printf '%s\\n' \"$sockets\" | grep -qxF {patterns} || missing=\"$missing {address}\""
+            )
+    if not checks:
+        return "true"
+    quote_log = (
+        f"grep -E 'could not (bind|create listen socket)' {shlex.quote(log_file)} 2>/dev/null "
+        "| tail -n 4 | sed 's/^/    PostgreSQL log: /' >&2"
+        if log_file else "true"
+    )
+    lines = "\n".join(checks)
+    return f"""command -v ss >/dev/null 2>&1 || exit 0
+sockets=$(ss -Hltn "sport = :{int(port)}" | awk '{{print $4}}')
+missing=""
+{lines}
+if [ -n "$missing" ]; then
+    echo "PostgreSQL {cluster_id} is not listening on:$missing (pg_listen_addresses):" \
+         "clients connecting there get \"Connection refused\"." >&2
+    {quote_log}
+    echo "Next: keep only addresses this host has in pg_listen_addresses ({data_file})," \
+         "or create the interface first, then run again." >&2
+    exit 1
+fi
+"""
+
+
 def alter_system_reset(port: int, names: list[str]) -> str:
     """ALTER SYSTEM RESET each name (one statement per psql -c: not in a transaction block)."""
     statements = " ".join(f"-c {shlex.quote(f'ALTER SYSTEM RESET {name}')}" for name in names)

@@ -84,6 +84,50 @@ def expected_setting(value, vartype: str, unit: str) -> str:
     return text
 
 
+def setting_problems(wanted: Mapping[str, object], known: Mapping, all_names) -> list[str]:
+    """What the server would refuse in ``wanted`` (name -> group_data value): a name it does
+    not know (with the close one it does), an enum value it does not accept, a number it
+    cannot read or out of its range (``known``: name -> PgSetting, ``all_names``: every
+    pg_settings name; empty: not asked, nothing judged). Names with a dot are extensions'
+    own and not judged."""
+    import difflib
+
+    problems = []
+    # PostgreSQL's setting names are case-insensitive (pg_settings says "TimeZone").
+    names = {n.lower() for n in all_names}
+    known = {n.lower(): setting for n, setting in known.items()}
+    for name, value in wanted.items():
+        if "." in name or not all_names:
+            continue
+        if name.lower() not in names:
+            close = difflib.get_close_matches(name.lower(), sorted(names), n=1)
+            problems.append(f"unknown setting {name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            continue
+        setting = known.get(name.lower())
+        if setting is None:
+            continue
+        text = plain_text(value)
+        if setting.vartype == "enum" and setting.enumvals:
+            if text.strip().lower() not in {v.lower() for v in setting.enumvals}:
+                problems.append(f"{name} = {text!r}: expected one of {', '.join(setting.enumvals)}")
+        elif setting.vartype in ("integer", "real"):
+            number = to_base_units(text, setting.unit)
+            unit = f" {setting.unit}" if setting.unit else ""
+            if number is None:
+                problems.append(
+                    f"{name} = {text!r}: not a number PostgreSQL reads (unit: {setting.unit or 'none'})"
+                )
+            elif setting.min_val and setting.max_val and not (
+                float(setting.min_val) <= number <= float(setting.max_val)
+            ):
+                problems.append(
+                    f"{name} = {text!r}: out of range {setting.min_val}..{setting.max_val}{unit}"
+                )
+        elif setting.vartype == "bool" and text.strip().lower() not in TRUE_WORDS | FALSE_WORDS:
+            problems.append(f"{name} = {text!r}: expected on or off")
+    return problems
+
+
 def _loose(text: str) -> str:
     """Text settings as PostgreSQL may echo them: case and blanks around commas aside
     ('iso, mdy' is shown 'ISO, MDY')."""

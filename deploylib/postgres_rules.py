@@ -62,6 +62,31 @@ def hba_rules(settings) -> list[HbaRule]:
     return rules
 
 
+def unserved_client_networks(settings, host_networks) -> str | None:
+    """A message when a client network (pg_client_networks, pg_hba_rules' addresses) is
+    served by none of pg_listen_addresses on this host (reachability.unserved_networks).
+    The compose project's own subnet is left out: the host is its gateway, so every
+    address of the host is reachable from it."""
+    from .reachability import unserved_networks
+
+    networks = [*settings.pg_client_networks]
+    for rule in settings.pg_hba_rules:
+        if rule.address and "/" in rule.address and rule.address not in networks:
+            networks.append(rule.address)
+    unserved = unserved_networks(networks, list(settings.pg_listen_addresses), host_networks)
+    if not unserved:
+        return None
+    listed = ", ".join(settings.pg_listen_addresses)
+    lines = "\n".join(f"      - {network}: {why}" for network, why in unserved.items())
+    return (
+        f"no listen address serves these client networks (pg_listen_addresses = {listed}):\n{lines}\n"
+        f"    Clients there would get \"Connection refused\". Next: add an address of that interface "
+        f"(or '*') to pg_listen_addresses in {settings.source('pg_listen_addresses')}, or remove the "
+        f"network from pg_client_networks ({settings.source('pg_client_networks')}) / pg_hba_rules. "
+        "Nothing was changed."
+    )
+
+
 def objects_request(settings) -> dict:
     """Which roles, databases and extensions PostgresObjects reports: ours."""
     databases = settings.databases

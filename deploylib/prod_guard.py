@@ -85,12 +85,16 @@ def refusal(
     changes: list[str],
     entry_point: str,
     note: str | None = None,
+    announcements: list[str] = (),
 ) -> str | None:
     """The message to stop with, or None when the run may go on (pure). ``note``: a line
-    said first (e.g. an unrecognised CONFIRM_PROD value)."""
+    said first (e.g. an unrecognised CONFIRM_PROD value); ``announcements``: what the
+    plan will do in the operator's words (deploylib/announce.py)."""
     if environment != "prod" or is_confirmed or not changes or not will_execute_unprompted(mode):
         return None
     plan = "\n".join(f"      - {name}" for name in changes)
+    if announcements:
+        plan += "\n    That is:\n" + "\n".join(f"      - {sentence}" for sentence in announcements)
     return (
         f"prod guard: {host_name}: {len(changes)} operation(s) would change this prod host:\n"
         + (f"    {note}\n" if note else "")

@@ -5,6 +5,8 @@ from pyinfra import host
 
 from deploylib import postgres_rules
 from deploylib.config import scope_tag
+from deploylib.facts import cached_fact
+from deploylib.facts.host import NetworkInterfaces
 from deploylib.operations import postgres_config
 
 settings = host.data.settings
@@ -28,9 +30,16 @@ refusal = postgres_config.plan_server_settings(**settings_args).refusal
 if refusal:
     raise postgres_rules.SettingsRefused(f"{host.name}: {refusal}")
 
+# Every client network must reach PostgreSQL through some listen address (pg_hba and the
+# firewall letting it in would otherwise "succeed" into "Connection refused").
+unserved = postgres_rules.unserved_client_networks(settings, cached_fact(host, NetworkInterfaces))
+if unserved:
+    raise postgres_rules.SettingsRefused(f"{host.name}: {unserved}")
+
 postgres_config.server_settings(
     name=f"PostgreSQL {cluster.id} settings (postgresql.conf)",
     backup_dir=backups,
+    listen_source=settings.source("pg_listen_addresses"),
     backups_keep=settings.pg_config_backups_keep,
     **settings_args,
 )

@@ -6,7 +6,7 @@ otherwise stop before anything executes."""
 from pyinfra import host, state
 from pyinfra.context import ctx_host, ctx_state
 
-from deploylib import prod_guard
+from deploylib import announce, prod_guard
 
 settings = host.data.settings
 if settings.environment == "prod":
@@ -20,6 +20,7 @@ if settings.environment == "prod":
             changes=prod_guard.pending_changes(ctx_state.get(), ctx_host.get()),
             entry_point=state.current_deploy_filename or "deploy.py",
             note=prod_guard.unrecognised_confirmation(),
+            announcements=announce.planned(ctx_state.get(), ctx_host.get()),
         )
         if message:
             raise prod_guard.ProdNotConfirmed(message)

@@ -4,6 +4,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploylib import backups, pg_sql, postgres_rules
+from deploylib.facts.paths import DumpFile
 from deploylib.operations import backups as backup_ops
 
 settings = host.data.settings
@@ -18,6 +19,15 @@ if settings.restore_database is None or settings.restore_file is None:
 _, cluster = postgres_rules.server_and_cluster(host, settings)
 database = settings.restore_database
 spec = settings.databases[database]
+
+# While planning (--dry too): the dump must be there and readable, or nothing is planned.
+dump = host.get_fact(DumpFile, path=settings.restore_file)
+if dump != "ok":
+    raise DeployError(
+        f"{host.name}: restore_file {settings.restore_file}: {dump}"
+        + (" (not a pg_dump custom-format archive)" if dump == "not a dump" else "")
+        + f". Nothing was changed. Next: pick a dump from: ls -lt {settings.backup_dir}/{database}/"
+    )
 
 backup_ops.restore(
     name=f"Restore {database} from {settings.restore_file}"

@@ -87,3 +87,27 @@ class DebInstalled(FactBase):
             if status.startswith("ii"):
                 installed[name] = version
         return installed
+
+
+class NetworkInterfaces(FactBase):
+    """
+    Returns a ``reachability.HostNetworks``: the host's addresses (interface, CIDR) and
+    routes (destination, interface), from ``ip -o``; empty without iproute2.
+    """
+
+    def command(self) -> str:
+        return (
+            "ip -o addr show 2>/dev/null; ip -o route show 2>/dev/null; "
+            "ip -o -6 route show 2>/dev/null; true"
+        )
+
+    @staticmethod
+    def default():
+        from ..reachability import HostNetworks
+
+        return HostNetworks()
+
+    def process(self, output: list[str]):
+        from ..reachability import parse_ip_output
+
+        return parse_ip_output(output)

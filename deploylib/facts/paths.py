@@ -69,3 +69,22 @@ def parse_paths(lines: list[str]) -> dict[str, PathState]:
         for path, kind in kinds.items()
         if path in metas
     }
+
+
+class DumpFile(FactBase):
+    """
+    Returns what ``path`` is for a restore: ``ok`` (a readable pg_dump custom-format
+    archive: it starts with PGDMP), ``missing``, ``not a file``, ``empty``,
+    ``unreadable`` or ``not a dump``.
+    """
+
+    def command(self, path: str = "") -> str:
+        f = shlex.quote(path)
+        return (
+            f"if [ ! -e {f} ]; then echo missing; elif [ ! -f {f} ]; then echo 'not a file'; "
+            f"elif [ ! -s {f} ]; then echo empty; elif [ ! -r {f} ]; then echo unreadable; "
+            f"elif [ \"$(head -c 5 {f})\" != PGDMP ]; then echo 'not a dump'; else echo ok; fi"
+        )
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else "missing"

@@ -14,11 +14,14 @@ from .postgres_objects import PgObjects, objects_script, parse_objects
 # What the server reports about itself and its files (read by the server, as a
 # superuser may: no process per file on the host).
 SERVER_SQL = r"""
-SELECT 'setting', name, setting, context, pending_restart::text, coalesce(unit, ''), vartype
+SELECT 'setting', name, setting, context, pending_restart::text, coalesce(unit, ''), vartype,
+       coalesce(array_to_string(enumvals, ','), ''), coalesce(min_val, ''), coalesce(max_val, '')
   FROM pg_settings
  WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
                 'server_version_num', 'listen_addresses', 'shared_buffers',
                 'shared_memory_size', 'max_connections', 'shared_preload_libraries' __NAMES__);
+-- Every setting name this server knows: a managed name it does not know is a typo.
+SELECT 'setting_names', string_agg(name, ' ') FROM pg_settings;
 SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
 UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
                  extract(epoch FROM pg_conf_load_time())::text, '', '';
@@ -167,6 +170,9 @@ class PgSetting:
     pending_restart: bool
     unit: str = ""  # pg_settings.unit: the base unit of `value` ("8kB", "ms", ...)
     vartype: str = ""  # bool, integer, real, string, enum
+    enumvals: tuple = ()  # an enum's accepted values
+    min_val: str = ""  # a number's range, in `unit`
+    max_val: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,7 @@ class PgCluster:
     # PostgresObjects' answer for this cluster when PostgresServer was asked for it
     # (None: not asked, or its script failed).
     objects: PgObjects | None = None
+    setting_names: frozenset = frozenset()  # every name in pg_settings
 
     @property
     def id(self) -> str:
@@ -342,8 +349,13 @@ def parse_server(lines: list[str]) -> PgServer:
         elif current is None:
             continue
         elif tag == "setting":
-            name, value, context, pending, unit, vartype = (fields + ["", ""])[:6]
-            current.settings[name] = PgSetting(value, context, pending == "true", unit, vartype)
+            name, value, context, pending, unit, vartype, enumvals, low, high = (fields + [""] * 5)[:9]
+            current.settings[name] = PgSetting(
+                value, context, pending == "true", unit, vartype,
+                tuple(enumvals.split(",")) if enumvals else (), low, high,
+            )
+        elif tag == "setting_names":
+            current.setting_names = frozenset(fields[0].split())
         elif tag == "file_setting":
             name, seqno, sourcefile, sourceline, applied, error = (fields + [""])[:6]
             current.file_settings.append(

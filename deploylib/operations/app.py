@@ -20,7 +20,7 @@ from pyinfra.api import (
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
-from .. import compose
+from .. import announce, compose
 from ..config import Secret
 from ..facts.app import Checkout, ComposeProject
 from ..shell import as_user, git_ssh_command
@@ -298,6 +298,15 @@ def compose_up(
     if drifted:
         logger.info(f"{host.print_prefix}compose project {project}: another image ID under the same "
                     f"name for {', '.join(drifted)}")
+    why = (
+        "forced (compose_force_up)" if force
+        else "no container is running" if not len(containers)
+        else f"another image ID for {', '.join(drifted)}" if drifted
+        else "compose_pull = 'always'" if pull == "always"
+        else "its source, overlay or .env changed"
+    )
+    announce.will(host, f"docker compose up {project}: containers whose configuration changed are "
+                        f"recreated ({why})")
     if expected is not None:
         yield FunctionCommand(check_effective_config, (app_dir, base_argv, expected), {})
     for script in before_up or []:
@@ -312,3 +321,4 @@ def compose_up(
     images = compose.images_record_script(project)  # the IDs `up` started
     yield _bash(f"{{ {write}; {images}; }} > {q(record_path)}.new "
                 f"&& mv -f {q(record_path)}.new {q(record_path)}")
+    yield announce.did(host, f"docker compose up {project}: services up ({why})")

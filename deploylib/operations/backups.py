@@ -7,7 +7,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from .. import notices, pg_sql
+from .. import announce, pg_sql
 from ..backups import exclusive_values, render, restore_names
 
 
@@ -100,12 +100,16 @@ def restore(
     report = restore_report(backup_dir, new_db)
     script = restore_script(port, database, owner, file, stamp, settings, other_owners, backup_dir,
                             comment, swap, drop_old)
+    # Said in the future tense in the plan, in the past only once the script succeeded.
+    will = f"restore {file} into a new database {new_db} and verify it"
+    did = f"restored {file} into {new_db}, verified"
     if swap:
-        notices.add(
-            host,
-            f"restore: connections to {database} are terminated for the swap; the current "
-            f"database becomes {old_db}"
-            + (" and is DROPPED (restore_drop_old)" if drop_old else " (kept)"),
-        )
-    notices.add(host, f"restore: {file} -> {new_db}; report on the host: {report}")
+        fate = "DROPPED (restore_drop_old)" if drop_old else "kept"
+        will += (f"; then terminate the connections to {database} and swap: {database} becomes "
+                 f"{old_db} ({fate}), {new_db} becomes {database}")
+        did += f"; swapped in as {database}, the previous one is {old_db} ({fate})"
+    announce.will(host, will)
     yield StringCommand("bash", "-c", shlex.quote(script))
+    yield announce.did_with_report(
+        host, f"{did}; report on the host: {report}", f"sed -n 's/^restore: //p' {shlex.quote(report)}"
+    )

@@ -7,6 +7,8 @@ import shlex
 from pyinfra import host
 from pyinfra.api import operation
 
+from .. import announce
+
 
 @operation()
 def apt_present(packages: list[str], installed: dict):
@@ -18,7 +20,9 @@ def apt_present(packages: list[str], installed: dict):
     if not missing:
         host.noop(f"packages installed: {', '.join(packages)}")
         return
+    announce.will(host, f"install packages: {', '.join(missing)}")
     yield apt_install_command(missing)
+    yield announce.did(host, f"installed packages: {', '.join(missing)}")
 
 
 def apt_install_command(packages: list[str]) -> str:

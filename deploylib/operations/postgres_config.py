@@ -17,7 +17,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import file_swap, notices, pg_commands, pg_safety
+from .. import announce, file_swap, notices, pg_commands, pg_safety
 from ..facts.postgres import PgCluster, PgServer
 from ..pg_conf import (
     apply_managed_lines,
@@ -90,7 +90,9 @@ def hba_rules(
     else:
         host.noop(f"pg_hba.conf managed block ({tag}) of {cluster.id} is up to date and loaded")
         return
+    announce.will(host, f"reload PostgreSQL {cluster.id} for its client rules (pg_hba.conf), no restart")
     yield pg_commands.reload_and_wait(cluster.port)
+    yield announce.did(host, f"reloaded PostgreSQL {cluster.id} for its client rules (pg_hba.conf)")
 
 
 def changed_setting_names(old_text: str | None, new_text: str) -> set[str]:
@@ -226,6 +228,13 @@ def plan_server_settings(
     def refused(message: str) -> SettingsPlan:
         return SettingsPlan(which, path, current, current, set(), {}, set(), [], False, refusal=message)
 
+    # Names and values the server would refuse: stop while planning, naming them.
+    refused_values = pg_safety.setting_problems(settings, cluster.settings, cluster.setting_names)
+    if refused_values:
+        return refused(
+            f"PostgreSQL {cluster.id} would refuse pg_settings: " + "; ".join(refused_values)
+            + ". Fix pg_settings in group_data. Nothing was changed."
+        )
     changed = changed_setting_names(old_managed, new_managed)
     writer = written_by(old_managed)
     decision = shared_settings_decision(writer, environment, owner, bool(changed))
@@ -337,6 +346,20 @@ def plan_server_settings(
     )
 
 
+def settings_action(plan: SettingsPlan, cluster_id: str) -> tuple[str, str]:
+    """What activating ``plan`` does, in the operator's words: (plan sentence, summary
+    sentence). A restart names the settings that need it; a reload says it is not one."""
+    if plan.restart_for and plan.may_restart:
+        names = ", ".join(plan.restart_for)
+        return (
+            f"restart PostgreSQL {cluster_id} for {names} (open connections are dropped)",
+            f"restarted PostgreSQL {cluster_id} for {names}",
+        )
+    names = ", ".join(sorted(plan.changed | set(plan.resets) | set(plan.not_in_effect)))
+    why = f"for {names}" if names else "to load postgresql.conf as it is on disk"
+    return f"reload PostgreSQL {cluster_id} {why}, no restart", f"reloaded PostgreSQL {cluster_id} {why}"
+
+
 @operation()
 def server_settings(
     server: PgServer,
@@ -350,6 +373,7 @@ def server_settings(
     owner: str | None = None,
     restart_policies: dict | None = None,
     reset_overrides: bool = False,
+    listen_source: str = "group_data",
 ):
     """
     Keep ``settings`` (name -> value) in one managed drop-in under the
@@ -366,7 +390,9 @@ def server_settings(
     setting (ALTER SYSTEM: reset with ``reset_overrides``). A restart PostgreSQL does
     not come back from is rolled back (the previous file, or the values it ran with,
     started again) and fails the run. After activation every managed setting must be
-    in effect (``pg_settings``), or the run fails.
+    in effect (``pg_settings``), and PostgreSQL listening on every listen address (its
+    sockets: it starts even when it cannot bind one), or the run fails
+    (``listen_source``: where pg_listen_addresses is set, for the message).
 
     The settings are the server's, not an environment's: the file records the
     ``environment`` that wrote it. When another environment wrote it and these
@@ -389,6 +415,8 @@ def server_settings(
         host.noop(f"postgresql.conf settings of {cluster.id} are up to date and loaded")
         return
 
+    will, did = settings_action(plan, cluster.id)
+    announce.will(host, will)
     validate = pg_commands.conf_errors(
         cluster.port, cluster.postgres_bin, cluster.data_directory, cluster.config_file
     )
@@ -417,3 +445,12 @@ def server_settings(
     }
     check = pg_safety.effective_check_sql(plan.in_file, kinds, skip_pending=not plan.may_restart)
     yield _bash(pg_commands.effective_errors(cluster.port, cluster.id, check))
+    listen = settings.get("listen_addresses")
+    if listen and not ("listen_addresses" in plan.restart_for and not plan.may_restart):
+        yield _bash(
+            pg_commands.listening_errors(
+                cluster.port, cluster.id, listen,
+                pg_commands.log_file(server.has_pg_ctlcluster, cluster.version, cluster.name), listen_source,
+            )
+        )
+    yield announce.did(host, did)

@@ -14,7 +14,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from .. import notices, pg_commands, pg_sql
+from .. import announce, notices, pg_commands, pg_sql
 from ..config import Secret
 from ..facts.postgres_objects import PgDatabase, PgRole
 from ..scram import scram_sha256_verifier
@@ -44,8 +44,10 @@ def role(
     """
     set_comment = pg_sql.comment_on("ROLE", role_name, comment)
     if current is None:
+        announce.will(host, f"create role {role_name} (LOGIN, with its password)")
         verifier = scram_sha256_verifier(password.reveal())
         yield _sql_on_stdin(port, pg_sql.create_role(role_name, verifier) + set_comment)
+        yield announce.did(host, f"created role {role_name}")
         return
     drift = pg_sql.attribute_drift(current.attributes)
     verifier = None
@@ -57,7 +59,29 @@ def role(
     if not sql:
         host.noop(f"role {role_name} is up to date")
         return
+    will, did = role_action(role_name, sorted(drift), verifier is not None)
+    announce.will(host, will)
     yield _sql_on_stdin(port, sql)
+    yield announce.did(host, did)
+
+
+def role_action(role_name: str, attributes: list[str], rotates: bool) -> tuple[str, str]:
+    """What changing an existing role does, in the operator's words (plan, summary):
+    a password rotation (clients with the old one are refused) is never called an
+    attribute change, nor the reverse."""
+    wills, dids = [], []
+    if rotates:
+        wills.append("rotate its password (clients using the old one are refused from then on)")
+        dids.append("rotated its password")
+    if attributes:
+        listed = ", ".join(attributes)
+        wills.append(f"change its attributes ({listed}), password unchanged" if not rotates
+                     else f"change its attributes ({listed})")
+        dids.append(f"changed its attributes ({listed})")
+    if not wills:
+        wills.append("set its comment (marks it as managed), nothing else changes")
+        dids.append("set its comment")
+    return f"role {role_name}: " + "; ".join(wills), f"role {role_name}: " + "; ".join(dids)
 
 
 @operation()
@@ -134,10 +158,12 @@ def extension_packages(
         f"or install {package} yourself; nothing was created.' >&2; exit 1; fi; "
         for package in packages
     )
+    announce.will(host, f"install packages: {', '.join(packages)}")
     yield (
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
         f"{checks}apt-get install -y -q -- {' '.join(map(shlex.quote, packages))}"
     )
+    yield announce.did(host, f"installed packages: {', '.join(packages)}")
 
 
 @operation()
@@ -179,10 +205,23 @@ def seed(port: int, database_name: str, owner: str, file: str, body: str, applie
 
 
 def report_unmanaged(kind: str, names: set[str], configured: set[str]) -> None:
-    """Roles/databases we created earlier that group_data no longer lists: said, never dropped."""
+    """Roles/databases we created earlier that group_data no longer lists: said, never dropped.
+    A restore's databases (<db>_restore_<stamp>, <db>_before_restore_<stamp>) of a listed
+    database never were in group_data: not reported."""
     for name in sorted(names - configured):
+        if is_restore_copy(name, configured):
+            continue
         notices.add(
             host,
             f"{kind} {name} is no longer in group_data; left in place (this deploy never drops). "
             "Drop it by hand if it is really unused.",
         )
+
+
+def is_restore_copy(name: str, configured: set[str]) -> bool:
+    """Was database ``name`` made by restore.py for one of ``configured``?"""
+    import re
+
+    return any(
+        re.fullmatch(re.escape(db) + r"_(before_)?restore_[0-9]{8}_[0-9]{6}", name) for db in configured
+    )

@@ -153,6 +153,15 @@ def test_restore_end_to_end(fresh_trixie):
     bad_key = run_deploy(host, deploy_file="restore.py", extra_args=("--data", "restore_databse=owlclaw"))
     assert not bad_key.ok
     assert "unknown key 'restore_databse' (did you mean 'restore_database'?)" in bad_key.stderr
+    # A dump that is not there: stopped while planning (--dry too), nothing told as done (issue 20).
+    for extra in ((), ("--dry",)):
+        absent = run_deploy(host, deploy_file="restore.py", extra_args=(
+            "--data", "restore_database=owlclaw",
+            "--data", f"restore_file={BACKUPS}/owlclaw/nope.dump", *extra))
+        assert not absent.ok
+        assert f"restore_file {BACKUPS}/owlclaw/nope.dump: missing. Nothing was changed." in absent.stderr
+        assert "restored" not in absent.stderr and "report on the host" not in absent.stderr, absent.stderr
+        assert "owlclaw_restore_" not in absent.stderr and "--> Done:" not in absent.stderr
 
     # Restore beside the live database: verified, live untouched.
     data = ("--data", "restore_database=owlclaw", "--data", f"restore_file={dump}")
@@ -163,12 +172,18 @@ def test_restore_end_to_end(fresh_trixie):
     assert "connections" not in beside.stderr  # no swap: nothing terminated
     report = ssh(host, f"cat {BACKUPS}/restores/{restored}.log").stdout
     assert "verified" in report and re.search(r"public\.items\s+500\s+500\s+100", report)
+    # The verification is in the run's own output too, under what was done.
+    summary = beside.stderr.split("--> Done:", 1)[-1]
+    assert f"restored {dump} into {restored}, verified" in summary, beside.stderr
+    assert re.search(r"public\.items\s+500\s+500\s+100", summary)
+    assert "tables: 2 in the dump, 2 restored" in summary
 
     # Swap: the live database gets the backup's rows, keeps its owner and isolation;
     # the old one is kept under a new name.
     swapped = run_deploy(host, deploy_file="restore.py", extra_args=(*data, "--data", "restore_swap=True"))
     assert swapped.ok, swapped.describe()
-    assert "connections to owlclaw are terminated for the swap" in swapped.stderr
+    assert "then terminate the connections to owlclaw and swap" in swapped.stderr  # the plan
+    assert "; swapped in as owlclaw, the previous one is owlclaw_before_restore_" in swapped.stderr
     assert counts(host, "owlclaw") == "500/2"
     old = psql(host, "SELECT datname FROM pg_database WHERE datname LIKE 'owlclaw_before_restore_%'")
     assert counts(host, old) == "100/2"
@@ -178,8 +193,9 @@ def test_restore_end_to_end(fresh_trixie):
                 "owlclaw") == "owlclaw"
     assert ssh(host, "PGPASSWORD=owlclaw psql -h 127.0.0.1 -U owlclaw -d owlclaw -tAc "
                      "'SELECT count(*) FROM items'").stdout.strip() == "500"
-    # deploy.py afterwards has nothing to fix.
-    assert run_deploy(host).changed == []
+    # deploy.py afterwards has nothing to fix, and the restore's databases are not "dropped from group_data".
+    after = run_deploy(host)
+    assert after.changed == [] and "no longer in group_data" not in after.stderr, after.stderr
 
     # Dropping the old database only with the explicit flag.
     dropped = run_deploy(host, deploy_file="restore.py",
@@ -225,6 +241,20 @@ def test_prod_guard(fresh_trixie):
     # A change again needs confirmation; --data confirm_prod=True is one.
     rotated = {**PROD_SECRETS, "HATCHET_DB_PASSWORD": "prod-hatchet-pw-2"}
     assert not run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=rotated).ok
+    refused = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=rotated)
+    assert "That is:\n      - role hatchet: rotate its password" in refused.stderr, refused.stderr
     confirmed = run_deploy(host, env="prod", overrides=PG_ONLY, extra_env=rotated,
                            extra_args=("--data", "confirm_prod=True"))
     assert confirmed.ok and confirmed.changed == ["Role hatchet"], confirmed.describe()
+    assert f"[{host.name}] role hatchet: rotated its password" in confirmed.stderr
+
+    # A swap the guard stops: planned in the future tense, nothing told as done (issue 20).
+    ssh(host, "cd / && runuser -u postgres -- pg_dump -Fc hatchet > /tmp/hatchet.dump")
+    guarded = run_deploy(host, env="prod", deploy_file="restore.py", overrides=PG_ONLY, extra_env=rotated,
+                         extra_args=("--data", "restore_database=hatchet", "--data", "restore_swap=True",
+                                     "--data", "restore_file=/tmp/hatchet.dump"))
+    assert not guarded.ok and "prod guard" in guarded.stderr
+    assert "then terminate the connections to hatchet and swap" in guarded.stderr
+    for told_as_done in ("are terminated", "swapped in", "restored /tmp", "report on the host", "--> Done:"):
+        assert told_as_done not in guarded.stderr, guarded.stderr
+    assert psql(host, "SELECT count(*) FROM pg_database WHERE datname LIKE 'hatchet_%restore_%'") == "0"

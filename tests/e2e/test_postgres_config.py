@@ -66,14 +66,51 @@ def test_hba_change_reloads_listen_change_restarts(fresh_trixie):
     assert new_start == start, "a pg_hba change must not restart PostgreSQL"
     assert new_loaded != loaded, "a pg_hba change must reload PostgreSQL"
     assert pg_connect_from(OUTSIDE, host, "probe", "probe-pass", "postgres").startswith("refused")
+    # Said in the plan and in the summary, and never called a restart (issue 20).
+    assert "reload PostgreSQL 17/main for its client rules (pg_hba.conf), no restart" in result.stderr
+    assert f"[{host.name}] reloaded PostgreSQL 17/main for its client rules" in result.stderr
+    assert "restart" not in result.stderr.replace("no restart", ""), result.stderr
 
     listen = {**wider, "pg_listen_addresses": ["localhost", host.ip]}
+    planned = run_deploy(host, overrides=listen, extra_args=("--dry",))
+    assert planned.ok, planned.describe()
+    assert "restart PostgreSQL 17/main for listen_addresses" in planned.stderr, planned.stderr
+    assert "restarted" not in planned.stderr and "--> Done:" not in planned.stderr, planned.stderr
     result = run_deploy(host, overrides=listen)
     assert result.ok, result.describe()
     assert result.changed == ["PostgreSQL 17/main settings (postgresql.conf)"]
+    assert "restart PostgreSQL 17/main for listen_addresses" in result.stderr
+    assert f"[{host.name}] restarted PostgreSQL 17/main for listen_addresses" in result.stderr
     assert server_times(host)[0] != start, "a listen_addresses change must restart PostgreSQL"
     assert psql(host, "SHOW listen_addresses") == f"localhost,{host.ip}"
     assert run_deploy(host, overrides=listen).changed == []
+
+    # Issue 20: a client network no listen address serves stops the run while planning.
+    times = server_times(host)
+    unserved = run_deploy(host, overrides={**wider, "pg_listen_addresses": ["localhost"]})
+    assert not unserved.ok
+    assert "no listen address serves these client networks" in unserved.stderr, unserved.stderr
+    assert f"{APP_NET}: it reaches this host through eth0 ({host.ip})" in unserved.stderr
+    assert "pg_listen_addresses in" in unserved.stderr and "Nothing was changed" in unserved.stderr
+    assert server_times(host) == times and psql(host, "SHOW listen_addresses") == f"localhost,{host.ip}"
+
+    # A listen address PostgreSQL cannot bind (it starts anyway): the run fails, quoting its log.
+    unbindable = {**wider, "pg_listen_addresses": ["localhost", host.ip, "10.213.7.250"]}
+    failed = run_deploy(host, overrides=unbindable)
+    assert not failed.ok, failed.describe()
+    assert "is not listening on: 10.213.7.250" in failed.stderr, failed.stderr
+    assert 'could not create listen socket for "10.213.7.250"' in failed.stderr, failed.stderr
+    assert "restarted PostgreSQL" not in failed.stderr
+    assert run_deploy(host, overrides=listen).ok
+
+    # A pg_settings typo: stopped while planning, the close name suggested, as a message.
+    times = server_times(host)
+    typo = run_deploy(host, overrides={**listen, "pg_settings": {"max_conections": "50"}})
+    assert not typo.ok
+    assert "--> Stopped: " in typo.stderr, typo.stderr
+    assert "unknown setting 'max_conections' (did you mean 'max_connections'?)" in typo.stderr
+    assert "pyinfra error in" not in typo.stderr and "No hosts remaining" not in typo.stderr
+    assert server_times(host) == times
 
 
 def test_restart_forbidden_leaves_it_pending_and_says_so(fresh_trixie):
@@ -169,11 +206,16 @@ def test_invalid_setting_is_rolled_back_with_postgres_error(fresh_trixie):
     host = fresh_trixie
     converge(host, overrides=BASE)
     before = server_times(host)
-    result = run_deploy(host, overrides={**BASE, "pg_settings": {"work_mem": "lots"}})
+    # A number PostgreSQL cannot read: stopped while planning (issue 20), nothing written.
+    planned = run_deploy(host, overrides={**BASE, "pg_settings": {"work_mem": "lots"}})
+    assert not planned.ok
+    assert "--> Stopped: " in planned.stderr and "work_mem = 'lots': not a number" in planned.stderr
+    # A value only PostgreSQL can judge: written, refused by PostgreSQL, the previous file back.
+    result = run_deploy(host, overrides={**BASE, "pg_settings": {"timezone": "Mars/Olympus_Mons"}})
     assert not result.ok
-    assert 'invalid value for parameter "work_mem": "lots"' in result.stderr
+    assert 'invalid value for parameter "TimeZone": "Mars/Olympus_Mons"' in result.stderr, result.stderr
     conf = ssh(host, "cat /etc/postgresql/17/main/conf.d/90-hatchet-owlclaw-deploy.conf").stdout
-    assert "work_mem" not in conf
+    assert "work_mem" not in conf and "Mars" not in conf
     assert server_times(host) == before
 
 

@@ -112,7 +112,9 @@ STAGING_DATABASES = {
 
 def test_staging_leaves_prods_pending_restart_pending(fresh_trixie):
     host = fresh_trixie
-    shared = {"pg_client_networks": BASE["pg_client_networks"], "app_repo": None,
+    # A network the sandbox host has no route to: listening on localhost only is not refused
+    # as unreachable (issue 20's check judges networks an interface or route leads to).
+    shared = {"pg_client_networks": ["10.213.99.0/24"], "app_repo": None,
               "pg_listen_addresses": ["localhost"]}
     prod = {**shared, "databases": DATABASES_WITHOUT_VECTOR}
     staging = {**shared, "databases": STAGING_DATABASES}

@@ -48,14 +48,12 @@ def write_inventory(project, env_name, port):
     return "inventory/probe.py"
 
 
-def test_good_config_does_connect(project_copy, listener):
-    """The control case: with valid data the listener does see pyinfra arrive."""
-    port = listener.getsockname()[1]
+def stderr_once_connected(project_copy, listener, environment, entry="deploy.py", env=None) -> str:
+    """Run pyinfra until it connects to the listener (else the test fails); its stderr."""
     proc = subprocess.Popen(
-        [PYINFRA, "-y", write_inventory(project_copy, "dev", port), "deploy.py"],
-        cwd=project_copy,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        [PYINFRA, "-y", write_inventory(project_copy, environment, listener.getsockname()[1]), entry],
+        cwd=project_copy, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
     )
     try:
         listener.settimeout(30)
@@ -63,7 +61,13 @@ def test_good_config_does_connect(project_copy, listener):
         connection.close()
     finally:
         proc.kill()
-        proc.wait()
+        _, stderr = proc.communicate()
+    return stderr
+
+
+def test_good_config_does_connect(project_copy, listener):
+    """The control case: with valid data the listener does see pyinfra arrive."""
+    stderr_once_connected(project_copy, listener, "dev")
 
 
 def test_unknown_environment(project_copy, listener):
@@ -117,6 +121,9 @@ PROD_SECRETS = {"HATCHET_DB_PASSWORD": "h-secret", "OWLCLAW_DB_PASSWORD": "o-sec
     ('databases = {"template1": {"owner": "postgres"}}\n', "bad.py: databases: database 'template1'"),
     ('pg_hba_rules = [{"type": "host", "database": "all", "user": "all", "address": "10.0.0.0/24", '
      '"method": "ldap", "options": "ldapbindpasswd=TopSecret1"}]\n', "bad.py: pg_hba_rules: rule 0"),
+    # Issue 20: an unknown key and two bad values, one run, one message naming all three.
+    ('max_conections = 50\napp_dir = "relative/dir"\nbackup_dir = "also-relative"\n',
+     "3 problems:\n  bad.py: unknown key 'max_conections'\n  bad.py: "),
 ])
 def test_refused_in_prod_before_any_connection(project_copy, listener, overrides, expected):
     bad = project_copy / "bad.py"
@@ -165,3 +172,22 @@ def test_a_policy_exception_is_printed_on_every_run(project_copy, listener):
         _, stderr = proc.communicate()
     assert ("policy exception 'network_wide_listen' in effect (allowed.py): allowed.py: pg_listen_addresses: "
             "'0.0.0.0' listens on every address") in stderr
+
+
+def test_every_missing_password_is_named_in_one_run(project_copy, listener):
+    result = run_pyinfra(project_copy, write_inventory(project_copy, "prod", listener.getsockname()[1]))
+    assert result.returncode == 2, result.stderr
+    assert "configuration error: 2 problems:" in result.stderr, result.stderr
+    for database, variable in (("hatchet", "HATCHET_DB_PASSWORD"), ("owlclaw", "OWLCLAW_DB_PASSWORD")):
+        said = f"databases[{database!r}]: no password: set the environment variable {variable}"
+        assert said in result.stderr
+    assert_no_connection(listener)
+
+
+def test_bootstrap_needs_no_database_secret(project_copy, listener):
+    """bootstrap.py creates no database: prod without any password still gets to the host."""
+    import shutil
+
+    shutil.copy(Path(__file__).resolve().parents[2] / "bootstrap.py", project_copy / "bootstrap.py")
+    stderr = stderr_once_connected(project_copy, listener, "prod", entry="bootstrap.py")
+    assert "no password" not in stderr, stderr

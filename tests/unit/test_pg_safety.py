@@ -348,3 +348,27 @@ def test_a_fresh_servers_fallback_is_no_file():
     plan = planned(lines)
     assert plan.wanted != plan.current and plan.may_restart
     assert plan.fallback_absent and plan.restart_for == ["listen_addresses"]
+
+
+def test_setting_problems_names_typos_enums_and_ranges():
+    from deploylib.facts.postgres import PgSetting
+    from deploylib.pg_safety import setting_problems
+
+    known = {
+        "max_connections": PgSetting("100", "postmaster", False, "", "integer", (), "1", "262143"),
+        "shared_buffers": PgSetting("16384", "postmaster", False, "8kB", "integer", (), "16", "1073741823"),
+        "wal_level": PgSetting("replica", "postmaster", False, "", "enum", ("minimal", "replica", "logical")),
+        "fsync": PgSetting("on", "sighup", False, "", "bool"),
+    }
+    names = frozenset(known) | {"work_mem"}
+    assert setting_problems({"max_conections": 50}, known, names) == [
+        "unknown setting 'max_conections' (did you mean 'max_connections'?)"
+    ]
+    assert setting_problems({"wal_level": "archive"}, known, names) == [
+        "wal_level = 'archive': expected one of minimal, replica, logical"
+    ]
+    assert "out of range 1..262143" in setting_problems({"max_connections": 0}, known, names)[0]
+    assert "not a number" in setting_problems({"shared_buffers": "12 parsecs"}, known, names)[0]
+    fine = {"shared_buffers": "128MB", "fsync": "on", "wal_level": "LOGICAL", "Work_Mem": "4MB"}
+    assert setting_problems(fine, known, names) == []
+    assert setting_problems({"pgaudit.log": "all", "max_conections": 1}, known, frozenset()) == []
