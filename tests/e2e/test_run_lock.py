@@ -89,7 +89,7 @@ def wait_until(condition, what: str, attempts: int = 3000):
 
 def lock_record(host) -> dict:
     """The lock file's key=value lines ({} when there is none)."""
-    text = ssh(host, f"cat {LOCK} 2>/dev/null; true").stdout
+    text = ssh(host, f"if [ -e {LOCK} ]; then cat {LOCK}; fi").stdout  # unreadable: fails
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
 
 
@@ -285,21 +285,29 @@ def test_staging_retention_leaves_prod_backups(fresh_trixie):
     assert len([n for n in listing if re.fullmatch(r"globals/globals-staging-\d{8}T\d{6}Z\.sql", n)]) == 1
 
 
-def test_lock_released_when_an_operation_stops_the_run(fresh_trixie):
+def test_no_lock_left_when_an_operation_refuses_the_run(fresh_trixie):
+    """An operation that refuses (a foreign pg_hba.conf line above the managed block shadows
+    its rules) stops the run while pyinfra plans it (each operation's plan is computed once
+    the whole plan is known, for the announcements), so nothing executes, not even the
+    earlier operations' changes: no lock is taken, none is left, the next run goes ahead."""
     host = fresh_trixie
     converge(host)
-    # A change early in the plan (the lock is taken), then an operation that stops the run
-    # while executing: a foreign pg_hba.conf line above the managed block shadows its rules.
     path = hba_path(host)
+    # A change early in the plan (the state directory's mode), then the refusal.
     ssh(host, "chmod 755 /var/lib/hatchet-owlclaw-deploy && "
               f"sed -i '1i host all all 0.0.0.0/0 reject' {path}")
     strict = {"pg_hba_on_shadowed": "fail"}
     stopped = run_deploy(host, overrides=strict)
     assert not stopped.ok and stopped.payload is None  # pyinfra stops the run: no results
-    assert ssh(host, "stat -c %a /var/lib/hatchet-owlclaw-deploy").stdout.strip() == "700"  # executed
     assert "comes before the managed block" in stopped.stderr
-    assert "run lock released after the operation's error" in stopped.stderr
+    assert ssh(host, "stat -c %a /var/lib/hatchet-owlclaw-deploy").stdout.strip() == "755"  # not executed
     assert lock_record(host) == {}
     # Nothing to clear: the next run goes ahead (and stops at the same line, as it should).
     again = run_deploy(host, overrides=strict)
     assert "stale lock" not in again.stderr and "comes before the managed block" in again.stderr
+    assert lock_record(host) == {}
+    # Without the foreign line the run converges and takes and releases the lock.
+    ssh(host, f"sed -i '1d' {path}")
+    converge(host)
+    assert ssh(host, "stat -c %a /var/lib/hatchet-owlclaw-deploy").stdout.strip() == "700"
+    assert lock_record(host) == {}
