@@ -6,21 +6,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import (
-    FileUploadCommand,
     FunctionCommand,
     OperationError,
     RsyncCommand,
     StringCommand,
     operation,
 )
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
-from .. import announce
+from .. import announce, pyinfra_compat
 from ..facts.app import Checkout, ComposeProject
 from ..model import compose
 from ..model.config import Secret
@@ -166,7 +163,7 @@ def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "
         return
     uploaded = f"{UPLOAD_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:16]}"
     yield _bash(upload_dir_script())
-    yield FileUploadCommand(StringIO(text), uploaded, remote_temp_filename=f"{uploaded}.sftp")
+    yield pyinfra_compat.private_upload(text, uploaded)
     yield _bash(install_secret_script(uploaded, path, user, group, mode))
 
 
@@ -224,11 +221,7 @@ def check_effective_config(state, host, app_dir: str, base_argv: list[str], expe
     host (its output holds the secrets: read here, never printed), then
     compose.check_effective_config. False (the run stops before `up`) on any problem."""
     # The operation's own connector arguments (sudo, ...), as pyinfra gives its commands.
-    arguments = {
-        key: value
-        for key, value in (host.current_op_global_arguments or {}).items()
-        if key in CONNECTOR_ARGUMENT_KEYS
-    }
+    arguments = pyinfra_compat.current_connector_arguments(host)
     command = f"cd {shlex.quote(app_dir)} && {compose.shell([*base_argv, *compose.config_args()])}"
     ok, output = host.run_shell_command(
         StringCommand(command), print_output=False, print_input=False, **arguments

@@ -108,3 +108,54 @@ def test_no_import_cycle_among_deploylib_modules():
     }
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+# pyinfra's internals (not its documented API) that the deploy uses: only deploylib/pyinfra_compat.py
+# may touch them, so another pyinfra version is checked in one place.
+INTERNAL_ATTRIBUTES = frozenset({
+    "_maybe_is_change", "ops", "op_meta", "command_generator", "callback_handlers", "op_hash_order",
+    "current_op_hash", "current_op_global_arguments", "_hash", "WrappedError",
+})
+INTERNAL_NAMES = frozenset({"CONNECTOR_ARGUMENT_KEYS", "BaseStateCallback", "parse_cli_arg"})
+INTERNAL_MODULES = ("click", "pyinfra_cli", "pyinfra.api.state", "pyinfra.api.arguments", "pyinfra.api.util")
+INTERNAL_KEYWORDS = frozenset({"remote_temp_filename"})
+COMPAT = DEPLOYLIB / "pyinfra_compat.py"
+
+
+def internal_touches(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
+            found.append(f"{line}: .{node.attr}")
+        elif isinstance(node, ast.Name) and node.id in INTERNAL_NAMES:
+            found.append(f"{line}: {node.id}")
+        elif isinstance(node, ast.keyword) and node.arg in INTERNAL_KEYWORDS:
+            found.append(f"{line}: {node.arg}=")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.ImportFrom):
+                names += [alias.name for alias in node.names if alias.name in INTERNAL_NAMES]
+            for name in names:
+                if name in INTERNAL_NAMES or any(name == m or name.startswith(m + ".") for m in INTERNAL_MODULES):
+                    found.append(f"{line}: import {name}")
+    return found
+
+
+def test_only_pyinfra_compat_touches_pyinfras_internals():
+    host_code = [*sorted(DEPLOYLIB.rglob("*.py")), *sorted((REPO / "tasks").glob("*.py")),
+                 *(REPO / name for name in ("deploy.py", "bootstrap.py", "restore.py"))]
+    touches = {
+        str(path.relative_to(REPO)): found
+        for path in host_code
+        if path != COMPAT and (found := internal_touches(path))
+    }
+    assert touches == {}
+    assert internal_touches(COMPAT)  # the check sees them where they are
+
+
+def test_every_entry_point_installs_pyinfra_compat_first():
+    for name in ("deploy.py", "bootstrap.py", "restore.py"):
+        calls = [node for node in ast.parse((REPO / name).read_text()).body if isinstance(node, ast.Expr)]
+        first = ast.unparse(calls[1] if isinstance(calls[0].value, ast.Constant) else calls[0])
+        assert first == "pyinfra_compat.install(host)", (name, first)
