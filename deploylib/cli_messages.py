@@ -1,4 +1,4 @@
-"""Refusals read as messages, not as crashes.
+"""Refusals read as messages, not as crashes (pure: imports nothing; pyinfra_compat shows them).
 
 pyinfra's CLI shows an exception raised by a deploy file or an operation as
 "pyinfra error in <file> line <n>: ..." or "Operation error in ...", and a run whose

@@ -1,4 +1,5 @@
-"""What the deploy manages on a host (files, directories, packages), each asked with one fact call."""
+"""What the deploy manages on a host (files, directories, packages), each asked with one fact call
+(host code: may import facts and the model)."""
 
 from __future__ import annotations
 

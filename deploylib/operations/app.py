@@ -1,5 +1,6 @@
 """Operations for the application: its git checkout or pushed tree, secret files, and
-`docker compose up` recorded so that a re-run with the same inputs does nothing."""
+`docker compose up` recorded so that a re-run with the same inputs does nothing (host code:
+pyinfra operations; may import facts, the model, announce and pyinfra_compat)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Files and directories from one PathsState fact: yield only what differs."""
+"""Files and directories from one PathsState fact: yield only what differs (host code: pyinfra
+operations; may import facts and the model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Operations on a PostgreSQL server's configuration files: pg_hba.conf and postgresql.conf.
+"""Operations on a PostgreSQL server's configuration files: pg_hba.conf and postgresql.conf (host
+code: pyinfra operations; may import facts, the model, announce and notices).
 
 Both follow the same safe path: compute the wanted file from the current bytes
 (only our marked block or our drop-in changes), and only when it differs:

@@ -1,4 +1,5 @@
-"""The run lock on a host (deploylib.model.run_lock), fitted to pyinfra's plan-then-execute.
+"""The run lock on a host (deploylib.model.run_lock), fitted to pyinfra's plan-then-execute (host
+code: a pyinfra operation and a state callback through pyinfra_compat).
 
 - ``check`` (planning, first): a lock held by a live run, or left by a dead one,
   stops the run before anything executes on any host.
@@ -68,10 +69,12 @@ def _is_local(host) -> bool:
 def clear_command(host) -> str:
     if _is_local(host):
         return run_lock.clear_command(None)
-    data = host.data
-    hostname = data.get("ssh_hostname") or host.name
+    # pyinfra's own connection keys (the deploy's settings are host.data.settings only)
+    hostname = host.data.get("ssh_hostname") or host.name
     return run_lock.clear_command(
-        run_lock.ssh_target(hostname, data.get("ssh_user"), data.get("ssh_port"), data.get("ssh_key"))
+        run_lock.ssh_target(
+            hostname, host.data.get("ssh_user"), host.data.get("ssh_port"), host.data.get("ssh_key")
+        )
     )
 
 

@@ -159,3 +159,56 @@ def test_every_entry_point_installs_pyinfra_compat_first():
         calls = [node for node in ast.parse((REPO / name).read_text()).body if isinstance(node, ast.Expr)]
         first = ast.unparse(calls[1] if isinstance(calls[0].value, ast.Constant) else calls[0])
         assert first == "pyinfra_compat.install(host)", (name, first)
+
+
+def host_data_reads(path: Path) -> list[str]:
+    """Reads of ``host.data`` other than ``host.data.settings`` (the validated settings) and
+    ``host.data.get("ssh_...")`` (pyinfra's own connection keys)."""
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    found = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and node.attr == "data"
+                and isinstance(node.value, ast.Name) and node.value.id == "host"):
+            continue
+        parent = parents.get(node)
+        if isinstance(parent, ast.Attribute) and parent.attr == "settings":
+            continue
+        call = parents.get(parent)
+        if (isinstance(parent, ast.Attribute) and parent.attr == "get" and isinstance(call, ast.Call)
+                and call.args and isinstance(call.args[0], ast.Constant)
+                and str(call.args[0].value).startswith("ssh_")):
+            continue
+        found.append(f"{node.lineno}: {ast.unparse(parent or node)}")
+    return found
+
+
+def test_the_code_reads_only_validated_settings_from_host_data():
+    # pyinfra also loads group_data/ into host.data: those raw, unvalidated copies of every
+    # key are never read; host.data.settings (deploylib.model.config.validate) is.
+    host_code = [*sorted(DEPLOYLIB.rglob("*.py")), *sorted((REPO / "tasks").glob("*.py")),
+                 *(REPO / name for name in ("deploy.py", "bootstrap.py", "restore.py"))]
+    reads = {str(path.relative_to(REPO)): found for path in host_code if (found := host_data_reads(path))}
+    assert reads == {}
+
+
+def first_paragraph(path: Path) -> str:
+    docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+    return " ".join(docstring.split("\n\n")[0].split())
+
+
+def test_each_module_says_what_it_is_and_what_it_may_import():
+    modules = all_modules(DEPLOYLIB)
+    problems = []
+    for name, path in modules.items():
+        said = first_paragraph(path)
+        if name.startswith("deploylib.model"):
+            if "pure" not in said:
+                problems.append(f"{name}: a model module's first paragraph says it is pure: {said!r}")
+        elif not any(word in said for word in ("pure", "host code", "may import", "command line")):
+            problems.append(f"{name}: says neither pure nor host code nor what it may import: {said!r}")
+        if "pure" in said and "host code" not in said and not name.startswith("deploylib.model"):
+            imported = imports_of(path, set(modules))
+            if any(i.split(".")[0] in PYINFRA for i in imported):
+                problems.append(f"{name}: says pure, imports pyinfra")
+    assert problems == []
