@@ -170,11 +170,12 @@ def disable_nagle(host) -> bool:
 def install_cli_messages() -> bool:
     """Show the deploy's own refusals as "--> Stopped: ..." (deploylib.cli_messages), not as
     pyinfra_cli's "pyinfra error in <file> line <n>". Only inside pyinfra's CLI (its
-    exceptions module loaded); False outside it."""
+    exceptions module loaded, with the two names used here); False otherwise."""
     from . import cli_messages
 
     cli = sys.modules.get("pyinfra_cli.exceptions")
-    if cli is None:
+    # Only the pyinfra_cli this was written against: its display keeps its own otherwise.
+    if cli is None or not hasattr(cli, "get_frame_line_from_tb") or not hasattr(cli, "WrappedError"):
         return False
     if getattr(cli.WrappedError.show, "_deploylib", False):
         return True

@@ -103,7 +103,8 @@ def test_find_cycle_names_the_cycle():
 def test_no_import_cycle_among_deploylib_modules():
     modules = all_modules(DEPLOYLIB)
     graph = {
-        name: {imported for imported in imports_of(path, set(modules)) if imported in modules and imported != name}
+        name: {imported for imported in imports_of(path, set(modules))
+               if imported in modules and imported != name}
         for name, path in modules.items()
     }
     cycle = find_cycle(graph)
@@ -133,11 +134,15 @@ def internal_touches(path: Path) -> list[str]:
         elif isinstance(node, ast.keyword) and node.arg in INTERNAL_KEYWORDS:
             found.append(f"{line}: {node.arg}=")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                names = [node.module or ""]
             if isinstance(node, ast.ImportFrom):
                 names += [alias.name for alias in node.names if alias.name in INTERNAL_NAMES]
             for name in names:
-                if name in INTERNAL_NAMES or any(name == m or name.startswith(m + ".") for m in INTERNAL_MODULES):
+                internal_module = any(name == m or name.startswith(m + ".") for m in INTERNAL_MODULES)
+                if name in INTERNAL_NAMES or internal_module:
                     found.append(f"{line}: import {name}")
     return found
 

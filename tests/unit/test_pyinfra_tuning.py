@@ -74,7 +74,9 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
         for module in modules:
             monkeypatch.setattr(module, name, originals[name])
     monkeypatch.setitem(pyinfra_compat.CHECKED_SOURCE_SHA256, "all_global_arguments", "0" * 64)
-    assert pyinfra_compat.install_speedups() == {"get_operation_order_from_stack": True, "all_global_arguments": False}
+    assert pyinfra_compat.install_speedups() == {
+        "get_operation_order_from_stack": True, "all_global_arguments": False,
+    }
     assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
 
@@ -141,3 +143,15 @@ def test_cli_parameters_are_captured_while_the_inventory_loads(monkeypatch):
     assert (captured.yes, captured.dry, captured.json_output) == (False, True, True)
     assert captured.data == ("a=1",) and captured.operations == ("inventory/x.py", "deploy.py")
     assert prod_guard.run_mode() == prod_guard.RunMode(yes=False, dry=True, json_output=True)
+
+
+def test_cli_messages_patch_only_the_expected_pyinfra_cli(monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "pyinfra_cli.exceptions", raising=False)
+    assert pyinfra_compat.install_cli_messages() is False  # outside pyinfra's CLI
+    wrapped_error = type("WrappedError", (), {"show": lambda self, file=None: None})
+    stranger = types.SimpleNamespace(WrappedError=wrapped_error)
+    monkeypatch.setitem(sys.modules, "pyinfra_cli.exceptions", stranger)
+    assert pyinfra_compat.install_cli_messages() is False  # not the pyinfra_cli it was written for
+    assert not getattr(stranger.WrappedError.show, "_deploylib", False)
