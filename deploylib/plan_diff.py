@@ -47,7 +47,16 @@ def mask_line(line: str, secrets: Iterable[str] = ()) -> str:
     line = _VERIFIER.sub("SCRAM-SHA-256$" + MASK, line)
     line = _MD5_HASH.sub("md5" + MASK, line)
     line = _URL_PASSWORD.sub(lambda m: m.group(1) + MASK + m.group(3), line)
-    return _SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + MASK, line)
+    return _SECRET_ASSIGNMENT.sub(lambda m: m.group(0) if _not_secret(m.group(1)) else m.group(1) + MASK, line)
+
+
+# Names that look like a secret's but name a setting whose value is not one.
+NOT_SECRET_NAMES = frozenset({"password_encryption"})
+
+
+def _not_secret(assignment: str) -> bool:
+    name = re.split(r"[\s:=\"']", assignment.strip(), maxsplit=1)[0]
+    return name.lower() in NOT_SECRET_NAMES
 
 
 def env_keys(text: str) -> dict[str, str]:
@@ -128,3 +137,11 @@ def render(what: str, old: str | None, new: str | None, kind: str = "text", secr
     if not lines:
         return []
     return [heading(what, old, new), *(f"  {line}" for line in lines)]
+
+
+def shortened(rendered: list[str], limit: int, more: str) -> list[str]:
+    """``render``'s lines cut after ``limit`` diff lines, saying how many more and where
+    to see them (``more``): a created file is all added lines."""
+    if len(rendered) <= limit + 1:
+        return rendered
+    return [*rendered[: limit + 1], f"  ... {len(rendered) - limit - 1} more lines ({more})"]

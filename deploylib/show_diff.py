@@ -95,6 +95,15 @@ def show(
         logger.info("")
 
 
-def diffs(host) -> list[str]:
-    """This host's recorded diff lines (headings and lines), for the prod guard."""
-    return [line for lines in _diffs.get(host.name, {}).values() for line in lines]
+GUARD_LINES_PER_FILE = 40  # a created backup script alone is 100 lines
+
+
+def diffs(host, entry_point: str = "deploy.py") -> list[str]:
+    """This host's recorded diff lines (headings and lines), for the prod guard: at most
+    GUARD_LINES_PER_FILE per file, the rest left to --dry --diff."""
+    more = f"pyinfra inventory/prod.py {entry_point} --dry --diff shows them"
+    return [
+        line
+        for lines in _diffs.get(host.name, {}).values()
+        for line in plan_diff.shortened(lines, GUARD_LINES_PER_FILE, more)
+    ]

@@ -21,7 +21,8 @@ if settings.environment == "prod":
             entry_point=state.current_deploy_filename or "deploy.py",
             note=prod_guard.unrecognised_confirmation(),
             announcements=announce.planned(ctx_state.get(), ctx_host.get()),
-            diffs=show_diff.diffs(ctx_host.get()),  # recorded while the line above planned
+            # Recorded while the line above planned.
+            diffs=show_diff.diffs(ctx_host.get(), state.current_deploy_filename or "deploy.py"),
         )
         if message:
             raise prod_guard.ProdNotConfirmed(message)

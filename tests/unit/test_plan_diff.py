@@ -100,6 +100,11 @@ def test_password_like_values_urls_and_known_secrets_are_masked():
     assert "${HATCHET_DATABASE_PASSWORD}" in text  # a reference, not a secret: kept
 
 
+def test_a_setting_named_like_a_secret_keeps_its_value():
+    assert plan_diff.mask_line("password_encryption = 'scram-sha-256'") == "password_encryption = 'scram-sha-256'"
+    assert plan_diff.mask_line("ldap_password = 'x-y-z'") == "ldap_password = ***"
+
+
 def test_short_known_secrets_are_not_searched_for():
     # dev's default password is the role name: masking it would mask every mention of the role.
     lines = plan_diff.file_diff("", "host hatchet hatchet 10.0.0.0/8 scram-sha-256\n", secrets=["hatchet"])
@@ -129,6 +134,14 @@ def test_a_known_secret_never_appears_in_a_text_diff(lines, secret, at):
     new.insert(min(at, len(new)), f"x {secret} y")
     text = "\n".join(plan_diff.file_diff("\n".join(lines), "\n".join(new), secrets=[secret]))
     assert secret not in text
+
+
+def test_a_long_diff_is_shortened_for_the_guard_saying_where_the_rest_is():
+    rendered = plan_diff.render("/x", None, "".join(f"line {i}\n" for i in range(100)))
+    short = plan_diff.shortened(rendered, 10, "--dry --diff shows them")
+    assert short[:11] == rendered[:11] and len(short) == 12
+    assert short[-1] == "  ... 91 more lines (--dry --diff shows them)"
+    assert plan_diff.shortened(rendered, 200, "x") == rendered
 
 
 def test_the_prod_guard_lists_the_diff():
