@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable
 from pyinfra import logger
 from pyinfra.api.output import format_text
 
-from . import plan_diff, prod_guard
+from . import prod_guard
+from .model import plan_diff
 
 _diffs: dict[str, dict[str, list[str]]] = {}  # host name -> {what: rendered lines}
 

@@ -10,8 +10,9 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.files import FileContents
 
-from .. import file_swap, show_diff
+from .. import show_diff
 from ..facts.paths import PathState
+from ..model import file_swap
 
 
 def _ownership(path: str, mode: str, user: str, group: str, current: PathState | None) -> list[str]:

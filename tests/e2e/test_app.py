@@ -122,7 +122,7 @@ def app_data(app_repo, **more) -> dict:
         "compose_files": [COMPOSE_FILE],
         "compose_bind_address": "0.0.0.0",
         # published on every address (the test reaches them from outside): staging and prod
-        # refuse that unless the exception is named (deploylib/config.py policy)
+        # refuse that unless the exception is named (deploylib/model/config.py policy)
         "policy_exceptions": ["network_wide_listen"],
         "compose_up_timeout": 90,
         **more,
@@ -395,7 +395,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     output = loud.stdout + loud.stderr
     for secret in ("N3w-st4ging-S3cret", "st-h-secret-3", "st-o-4", SECRETS["OWLCLAW_DB_PASSWORD"]):
         assert secret not in output
-    # --diff names the .env keys that change, never a value (deploylib/plan_diff.py).
+    # --diff names the .env keys that change, never a value (deploylib/model/plan_diff.py).
     assert "Will modify /data/owlclaw_staging/.env" in output
     assert "~ HATCHET_STAGING_DATABASE_PASSWORD (value changed, not shown)" in output
     assert "N3w-st4ging-S3cret" in ssh(host, "cat /data/owlclaw_staging/.env").stdout

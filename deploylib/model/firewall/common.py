@@ -231,5 +231,5 @@ class Plan:
     messages: list[str] = field(default_factory=list)
     up_to_date: str = ""
     # The deploy's rule set as text, before and after (what, before or None, after), for
-    # --diff and the prod guard (deploylib/plan_diff.py); None: the backend does not say.
+    # --diff and the prod guard (deploylib/model/plan_diff.py); None: the backend does not say.
     rule_set: tuple | None = None
