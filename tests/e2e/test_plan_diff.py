@@ -57,6 +57,13 @@ def test_prod_guard_lists_the_diff(fresh_trixie):
     assert any(line.startswith("+ host") and "172.17.0.0/16" in line and "scram-sha-256" in line
                for line in changed_lines(listing)), listing
     assert "Will create /usr/local/sbin/hatchet-owlclaw-backup-prod" in listing
+    assert "more lines (pyinfra inventory/prod.py deploy.py --dry --diff shows them)" in listing  # 100 lines
+    assert "Will create /etc/cron.d/hatchet-owlclaw-backup-prod" in listing
+    # The firewall rule set (prod: ufw, turned on): its status and the deploy's rules.
+    assert "Will modify ufw rules (hatchet-owlclaw-deploy prod postgresql" in listing
+    assert "+ Status: active" in changed_lines(listing)
+    assert any(line.startswith("+ allow in proto tcp from 172.17.0.0/16") and "port 5432" in line
+               for line in changed_lines(listing)), listing
     assert "+ listen_addresses = 'localhost,172.17.0.1'" in changed_lines(listing)
     assert "--dry --diff" in listing
     no_secret_in(refused.stdout + listing, PROD_SECRETS)
