@@ -146,16 +146,21 @@ def install_secret_script(uploaded: str, path: str, user: str, group: str, mode:
     return f"{as_user(user, write)} < {q(uploaded)}; status=$?; rm -f -- {q(uploaded)}; exit $status"
 
 
-def _read_secret_text(path: str) -> str | None:
-    """The file's current text, read into the controller's memory (with the operation's
-    sudo arguments), never printed at any verbosity; None when it cannot be read."""
-    arguments = {
+def _connector_arguments(host) -> dict:
+    """The operation's own connector arguments (sudo, ...), as pyinfra gives its commands."""
+    return {
         key: value
         for key, value in (host.current_op_global_arguments or {}).items()
         if key in CONNECTOR_ARGUMENT_KEYS
     }
+
+
+def _read_secret_text(path: str) -> str | None:
+    """The file's current text, read into the controller's memory (with the operation's
+    sudo arguments), never printed at any verbosity; None when it cannot be read."""
     ok, output = host.run_shell_command(
-        StringCommand("cat", "--", shlex.quote(path)), print_output=False, print_input=False, **arguments
+        StringCommand("cat", "--", shlex.quote(path)), print_output=False, print_input=False,
+        **_connector_arguments(host),
     )
     return output.stdout + "\n" if ok else None
 
@@ -241,12 +246,7 @@ def check_effective_config(state, host, app_dir: str, base_argv: list[str], expe
     """Run on the controller while the operation executes: `docker compose ... config` on the
     host (its output holds the secrets: read here, never printed), then
     compose.check_effective_config. False (the run stops before `up`) on any problem."""
-    # The operation's own connector arguments (sudo, ...), as pyinfra gives its commands.
-    arguments = {
-        key: value
-        for key, value in (host.current_op_global_arguments or {}).items()
-        if key in CONNECTOR_ARGUMENT_KEYS
-    }
+    arguments = _connector_arguments(host)
     command = f"cd {shlex.quote(app_dir)} && {compose.shell([*base_argv, *compose.config_args()])}"
     ok, output = host.run_shell_command(
         StringCommand(command), print_output=False, print_input=False, **arguments
