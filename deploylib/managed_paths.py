@@ -17,6 +17,7 @@ def managed(settings) -> list[str]:
             backups.script_path(settings.environment),
             backups.cron_path(settings.environment),
             *backups.LEGACY_FILES,
+            *([compose.overlay_path(settings)] if compose.app_enabled(settings) else []),
         }
     )
 

@@ -74,21 +74,25 @@ def refusal(
     entry_point: str,
     note: str | None = None,
     announcements: list[str] = (),
+    diffs: list[str] = (),
 ) -> str | None:
     """The message to stop with, or None when the run may go on (pure). ``note``: a line
     said first (e.g. an unrecognised CONFIRM_PROD value); ``announcements``: what the
-    plan will do in the operator's words (deploylib/announce.py)."""
+    plan will do in the operator's words (deploylib/announce.py); ``diffs``: the masked
+    diff lines of the managed files it changes (deploylib/show_diff.py)."""
     if environment != "prod" or is_confirmed or not changes or not will_execute_unprompted(mode):
         return None
     plan = "\n".join(f"      - {name}" for name in changes)
     if announcements:
         plan += "\n    That is:\n" + "\n".join(f"      - {sentence}" for sentence in announcements)
+    if diffs:
+        plan += "\n    Files it changes (secrets masked):\n" + "\n".join(f"      {line}" for line in diffs)
     return (
         f"prod guard: {host_name}: {len(changes)} operation(s) would change this prod host:\n"
         + (f"    {note}\n" if note else "")
         + f"{plan}\n"
         "    Nothing was executed on any host. Next: review the plan "
-        f"(pyinfra inventory/prod.py {entry_point} --dry), then confirm with one of\n"
+        f"(pyinfra inventory/prod.py {entry_point} --dry --diff), then confirm with one of\n"
         f"      {CONFIRM_ENV}=yes pyinfra -y inventory/prod.py {entry_point}\n"
         f"      pyinfra -y inventory/prod.py {entry_point} --data confirm_prod=True\n"
         f"      pyinfra inventory/prod.py {entry_point}   (no -y: confirm at pyinfra's prompt)"

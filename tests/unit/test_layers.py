@@ -179,6 +179,9 @@ def host_data_reads(path: Path) -> list[str]:
         parent = parents.get(node)
         if isinstance(parent, ast.Attribute) and parent.attr == "settings":
             continue
+        if (isinstance(parent, ast.Call) and ast.unparse(parent.func) == "getattr" and len(parent.args) > 1
+                and isinstance(parent.args[1], ast.Constant) and parent.args[1].value == "settings"):
+            continue  # getattr(host.data, "settings", None)
         call = parents.get(parent)
         if (isinstance(parent, ast.Attribute) and parent.attr == "get" and isinstance(call, ast.Call)
                 and call.args and isinstance(call.args[0], ast.Constant)
