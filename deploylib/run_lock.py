@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+from .tagged import tagged
 
 LOCK_DIR = "/var/lib/hatchet-owlclaw-deploy"
 LOCK_FILE = f"{LOCK_DIR}/run.lock"
@@ -101,8 +102,7 @@ def fact_command(lock_dir: str = LOCK_DIR) -> str:
 
 def parse_fact(lines: list[str]) -> LockState:
     state = LockState()
-    for line in lines:
-        tag, _, value = line.partition("\t")
+    for tag, value in tagged(lines):
         if tag == "last":
             state.last = value
         elif tag == "lock":

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from .. import shell
+from ..tagged import tagged
 
 # Runs as root; every git command in the checkout runs as its owner (app_user): the tree is
 # theirs (and containers may write to it), so its .git/config (core.fsmonitor, hooks,
@@ -77,8 +78,7 @@ class GitCheckout(FactBase):
 
     def process(self, output: list[str]) -> Checkout:
         checkout = Checkout()
-        for line in output:
-            tag, _, rest = line.partition("\t")
+        for tag, rest in tagged(output):
             if tag == "exists":
                 checkout.exists = rest
             elif tag == "head":
@@ -140,12 +140,12 @@ class DockerEngine(FactBase):
 
     def process(self, output: list[str]) -> Docker:
         docker = Docker()
-        for line in output:
-            tag, _, rest = line.partition("\t")
+        for item in tagged(output):
+            tag, rest = item
             if tag in ("docker", "dockerd", "compose_plugin", "compose_binary", "server"):
                 setattr(docker, tag, rest.strip().lstrip("v"))
             elif tag == "candidate":
-                package, _, version = rest.partition("\t")
+                package, version = item.fields(2)
                 docker.candidates[package] = version
         return docker
 
@@ -202,8 +202,8 @@ class ComposeContainers(FactBase):
 
     def process(self, output: list[str]) -> ComposeProject:
         project = ComposeProject()
-        for line in output:
-            tag, *fields = line.split("\t")
-            if tag == "container" and len(fields) == 3:
+        for item in tagged(output):
+            fields = item.fields()
+            if item.tag == "container" and len(fields) == 3:
                 project.containers.append((fields[0], fields[1], fields[2]))
         return project

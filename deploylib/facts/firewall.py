@@ -9,6 +9,7 @@ from pyinfra.api import FactBase
 
 from ..firewall import registry
 from ..firewall.common import parse_firewall_host
+from ..tagged import Tagged
 
 # $SSH_CONNECTION of this session: ours, or the nearest ancestor's (sudo drops
 # it from the environment; root can read every ancestor's /proc/<pid>/environ).
@@ -60,5 +61,5 @@ class FirewallState(FactBase):
         return f"printf 'backend\\t%s\\n' {shlex.quote(backend)}; bash -c {shlex.quote(script)}"
 
     def process(self, output: list[str]):
-        name = output[0].partition("\t")[2].strip()
+        name = Tagged.parse(output[0]).value.strip()
         return registry.get(name).parse_state(output[1:])

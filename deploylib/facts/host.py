@@ -6,6 +6,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from ..tagged import tagged
+
 
 class ServiceManager(FactBase):
     """
@@ -82,8 +84,9 @@ class DebInstalled(FactBase):
 
     def process(self, output: list[str]) -> dict[str, str]:
         installed = {}
-        for line in output:
-            name, status, version = (line.split("\t") + ["", "", ""])[:3]
+        # "<package>\t<status>\t<version>": the package name in the tag's place.
+        for item in tagged(output):
+            name, (status, version) = item.tag, item.fields(2)
             if status.startswith("ii"):
                 installed[name] = version
         return installed

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from ..tagged import Tagged
+
 
 @dataclass(frozen=True)
 class PathState:
@@ -33,8 +35,8 @@ class PathsState(FactBase):
             f"set --; for p in {quoted}; do "
             "if [ -d \"$p\" ]; then k=directory; elif [ -f \"$p\" ]; then k=file; "
             "elif [ -e \"$p\" ]; then k=other; else continue; fi; "
-            "printf 'kind\\t%s\\t%s\\n' \"$p\" \"$k\"; set -- \"$@\" \"$p\"; done; "
-            "[ $# -gt 0 ] && stat --printf 'meta\\t%n\\t%U %G %a\\n' -- \"$@\"; "
+            "printf 'kind\\t%s\\t%s\\n' \"$k\" \"$p\"; set -- \"$@\" \"$p\"; done; "
+            "[ $# -gt 0 ] && stat --printf 'meta\\t%U %G %a\\t%n\\n' -- \"$@\"; "
             "for p in \"$@\"; do shift; [ -f \"$p\" ] && set -- \"$@\" \"$p\"; done; "
             "[ $# -gt 0 ] && sha256sum -- \"$@\"; true"
         ) if paths else "true"
@@ -48,18 +50,18 @@ class PathsState(FactBase):
 
 
 def parse_paths(lines: list[str]) -> dict[str, PathState]:
-    """Lines "kind\t<path>\t<kind>", "meta\t<path>\t<user> <group> <mode>" and
-    sha256sum's "<hex>  <path>" -> {path: PathState}."""
+    """Lines "kind\t<kind>\t<path>", "meta\t<user> <group> <mode>\t<path>" (the path
+    last: whatever it holds stays in it) and sha256sum's "<hex>  <path>" -> {path: PathState}."""
     kinds: dict[str, str] = {}
     metas: dict[str, tuple[str, str, str]] = {}
     digests: dict[str, str] = {}
     for line in lines:
-        tag, _, rest = line.partition("\t")
-        if tag == "kind":
-            path, _, kind = rest.rpartition("\t")
+        item = Tagged.parse(line)
+        if item.tag == "kind":
+            kind, path = item.fields(2)
             kinds[path] = kind
-        elif tag == "meta":
-            path, _, owner_group_mode = rest.rpartition("\t")
+        elif item.tag == "meta":
+            owner_group_mode, path = item.fields(2)
             user, group, mode = owner_group_mode.split()
             metas[path] = (user, group, mode)
         elif len(line) > 66 and line[64:66] == "  ":

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..pg_sql import literal
+from ..tagged import Tagged
 from .postgres_objects import PgObjects, objects_script, parse_objects
 
 # What the server reports about itself and its files (read by the server, as a
@@ -321,8 +322,8 @@ def parse_server(lines: list[str]) -> PgServer:
     current: PgCluster | None = None
     objects_output: list[str] | None = None  # between objects_begin and objects_end
     for line in lines:
-        tag, _, rest = line.partition("\t")
-        fields = rest.split("\t")
+        item = Tagged.parse(line)
+        tag, fields = item.tag, item.fields()
         if objects_output is not None:
             if tag != "objects_end":
                 objects_output.append(line)
@@ -341,7 +342,7 @@ def parse_server(lines: list[str]) -> PgServer:
         elif tag == "listed_by":
             server.listed_by = fields[0]
         elif tag == "cluster":
-            version, name, port, status = (fields + ["", "", "", ""])[:4]
+            version, name, port, status = item.fields(4)
             server.clusters.append(PgCluster(version, name, int(port or 0), status))
         elif tag == "server":
             port = int(fields[0])
@@ -349,7 +350,7 @@ def parse_server(lines: list[str]) -> PgServer:
         elif current is None:
             continue
         elif tag == "setting":
-            name, value, context, pending, unit, vartype, enumvals, low, high = (fields + [""] * 5)[:9]
+            name, value, context, pending, unit, vartype, enumvals, low, high = item.fields(9)
             current.settings[name] = PgSetting(
                 value, context, pending == "true", unit, vartype,
                 tuple(enumvals.split(",")) if enumvals else (), low, high,
@@ -357,14 +358,15 @@ def parse_server(lines: list[str]) -> PgServer:
         elif tag == "setting_names":
             current.setting_names = frozenset(fields[0].split())
         elif tag == "file_setting":
-            name, seqno, sourcefile, sourceline, applied, error = (fields + [""])[:6]
+            name, seqno, sourcefile, sourceline, applied, error = item.fields(6)
             current.file_settings.append(
                 PgFileSetting(int(seqno), name, sourcefile, int(sourceline), applied == "true", error)
             )
         elif tag == "memory":
             current.mem_total_kb = int(fields[0]) if fields[0].isdigit() else None
         elif tag == "library":
-            current.libraries[fields[0]] = fields[1] if len(fields) > 1 else ""
+            library, found = item.fields(2)
+            current.libraries[library] = found
         elif tag == "pending":
             current.pending_restart.append(fields[0])
         elif tag == "started":

@@ -13,6 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Upload, Wanted, family, ssh_ports
+from ..tagged import tagged
 
 NAME = "nftables"
 TOOL = "nft"
@@ -65,8 +66,7 @@ class NftState:
 
 def parse_state(lines: list[str]) -> NftState:
     found = NftState()
-    for line in lines:
-        tag, _, rest = line.partition("\t")
+    for tag, rest in tagged(lines):
         if tag == "installed":
             found.installed = True
         elif tag in ("live", "file", "main"):

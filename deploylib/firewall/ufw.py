@@ -24,6 +24,7 @@ from .common import (
     refuse_blocking,
     ssh_ports,
 )
+from ..tagged import tagged
 
 NAME = "ufw"
 TOOL = "ufw"
@@ -182,8 +183,7 @@ def parse_ufw_state(lines: list[str]) -> UfwState:
     /etc/ufw/user.rules and user6.rules, in order."""
     state = UfwState()
     files = {"user": "", "user6": ""}
-    for line in lines:
-        tag, _, rest = line.partition("\t")
+    for tag, rest in tagged(lines):
         if tag == "installed":
             state.installed = True
         elif tag == "status":
