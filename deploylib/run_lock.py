@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
+
 from .tagged import tagged
 
 LOCK_DIR = "/var/lib/hatchet-owlclaw-deploy"

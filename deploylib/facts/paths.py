@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from .. import shell
 from ..tagged import Tagged
 
 
@@ -28,18 +29,7 @@ class PathsState(FactBase):
     """
 
     def command(self, paths=()) -> str:
-        # Shell builtins per path, then one stat and one sha256sum for all of them:
-        # process starts are what this costs on a host, on every run.
-        quoted = " ".join(shlex.quote(path) for path in paths)
-        return (
-            f"set --; for p in {quoted}; do "
-            "if [ -d \"$p\" ]; then k=directory; elif [ -f \"$p\" ]; then k=file; "
-            "elif [ -e \"$p\" ]; then k=other; else continue; fi; "
-            "printf 'kind\\t%s\\t%s\\n' \"$k\" \"$p\"; set -- \"$@\" \"$p\"; done; "
-            "[ $# -gt 0 ] && stat --printf 'meta\\t%U %G %a\\t%n\\n' -- \"$@\"; "
-            "for p in \"$@\"; do shift; [ -f \"$p\" ] && set -- \"$@\" \"$p\"; done; "
-            "[ $# -gt 0 ] && sha256sum -- \"$@\"; true"
-        ) if paths else "true"
+        return shell.script("paths_state", *paths) if paths else "true"
 
     @staticmethod
     def default() -> dict:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+
 from ..tagged import tagged
 
 TAG = "hatchet-owlclaw-deploy"

@@ -12,8 +12,8 @@ import ipaddress
 import shlex
 from dataclasses import dataclass, field
 
-from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Wanted, family, refuse_blocking, ssh_ports
 from ..tagged import tagged
+from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Wanted, family, refuse_blocking, ssh_ports
 
 NAME = "firewalld"
 TOOL = "firewalld"

@@ -13,6 +13,7 @@ import ipaddress
 import shlex
 from dataclasses import dataclass, field
 
+from ..tagged import tagged
 from .common import (
     TAG,
     FirewallInfo,
@@ -24,7 +25,6 @@ from .common import (
     refuse_blocking,
     ssh_ports,
 )
-from ..tagged import tagged
 
 NAME = "ufw"
 TOOL = "ufw"

@@ -7,7 +7,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from .. import compose
+from .. import compose, shell
 
 
 @operation()
@@ -31,8 +31,8 @@ def engine_packages(packages: list, installed: dict, docker_cli: bool):
         + compose.candidate_check_script(packages)
         + "\nextra=; "
         "if ! command -v docker >/dev/null 2>&1 && "
-        "apt-cache show docker-cli 2>/dev/null | grep -q '^Package: docker-cli'; then extra=docker-cli; fi; "
+        "apt_has_package docker-cli; then extra=docker-cli; fi; "
         "apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confdef "
         f"-o Dpkg::Options::=--force-confold -- {names} $extra"
     )
-    yield StringCommand("bash", "-c", shlex.quote(script))
+    yield StringCommand(shell.with_common(script))

@@ -14,7 +14,7 @@ import shlex
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from .. import announce, notices, pg_commands, pg_sql
+from .. import announce, notices, pg_commands, pg_sql, shell
 from ..config import Secret
 from ..facts.postgres_objects import PgDatabase, PgRole
 from ..scram import scram_sha256_verifier
@@ -150,8 +150,7 @@ def extension_packages(
             )
         packages.append(EXTENSION_PACKAGES[extension].format(major=major_version))
     checks = "".join(
-        f"if ! apt-cache show --no-all-versions -- {shlex.quote(package)} 2>/dev/null "
-        "| grep -q '^Package:'; then "
+        f"if ! apt_has_package {shlex.quote(package)}; then "
         f"echo '{package} is not in this host'\"'\"'s apt sources: the distribution does not "
         f"package it for PostgreSQL {major_version}. Set pgdg_apt_repository = True in "
         f"{data_file} to add the PostgreSQL project'\"'\"'s apt repository (apt.postgresql.org), "
@@ -159,7 +158,7 @@ def extension_packages(
         for package in packages
     )
     announce.will(host, f"install packages: {', '.join(packages)}")
-    yield (
+    yield shell.with_common(
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
         f"{checks}apt-get install -y -q -- {' '.join(map(shlex.quote, packages))}"
     )

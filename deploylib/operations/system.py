@@ -10,7 +10,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from .. import file_swap
+from .. import file_swap, shell
 
 
 @operation()
@@ -58,9 +58,9 @@ def pgvector_if_packaged(found: dict):
     if found["apt_lists"] and found["major"]:
         host.noop(f"pgvector is not packaged for PostgreSQL {found['major']} in this host's apt sources")
         return
-    yield (
+    yield shell.with_common(
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
         "major=$(ls /usr/lib/postgresql | sort -n | tail -n 1); package=postgresql-$major-pgvector; "
-        "if apt-cache show --no-all-versions $package 2>/dev/null | grep -q '^Package:'; then "
+        "if apt_has_package \"$package\"; then "
         "apt-get install -y -q -- \"$package\"; else echo \"$package is not packaged here: skipped\"; fi"
     )

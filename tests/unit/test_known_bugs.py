@@ -315,7 +315,7 @@ def as_owner(script: str) -> subprocess.CompletedProcess:
 
 
 def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
-    from deploylib.facts.app import CHECKOUT_SCRIPT, GitCheckout
+    from deploylib.facts.app import GitCheckout
 
     target = shared_tmp / "app"
     target.mkdir()
@@ -326,7 +326,7 @@ def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
     (target / "compose.yml").write_text("hand edit\n")
 
     # The fact counts the modification ...
-    fact = subprocess.run(["bash", "-c", CHECKOUT_SCRIPT, "_", str(target), "", "", OWNER, ""], check=True,
+    fact = subprocess.run(["sh", "-c", GitCheckout().command(str(target), "", "", OWNER)], check=True,
                           capture_output=True, text=True)
     checkout = GitCheckout().process(fact.stdout.splitlines())
     v1 = git(two_commit_repo, "-c", "safe.directory=*", "rev-parse", "v1^{commit}").strip()
