@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
-from .. import shell
-from ..tagged import tagged
+from ..model import shell
+from ..model.tagged import tagged
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Facts of the host firewall (host code: pyinfra facts; the scripts and parsers are the
-backends' own, in the pure package deploylib.firewall)."""
+backends' own, in the pure package deploylib.model.firewall)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from .. import shell
-from ..firewall import registry
-from ..firewall.common import parse_firewall_host
-from ..tagged import Tagged
+from ..model import shell
+from ..model.firewall import registry
+from ..model.firewall.common import parse_firewall_host
+from ..model.tagged import Tagged
 
 # Each backend's detection, as the function firewall_host.sh calls first.
 DETECT_FUNCTION = f"detect_firewalls() {{\n{registry.detect_script()}\ntrue\n}}\n"
@@ -18,7 +18,7 @@ DETECT_FUNCTION = f"detect_firewalls() {{\n{registry.detect_script()}\ntrue\n}}\
 
 class FirewallHost(FactBase):
     """
-    Returns a ``deploylib.firewall.FirewallInfo``: the firewall tools each backend's
+    Returns a ``deploylib.model.firewall.FirewallInfo``: the firewall tools each backend's
     detection found (ufw installed and active, firewalld installed and running, nft),
     the service manager, this SSH connection (client address, server port; found in an
     ancestor process when sudo dropped it) and the TCP listeners (``ss -ltnp``).

@@ -6,8 +6,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from .. import shell
-from ..tagged import tagged
+from ..model import shell
+from ..model.tagged import tagged
 
 
 class ServiceManager(FactBase):
@@ -93,11 +93,11 @@ class NetworkInterfaces(FactBase):
 
     @staticmethod
     def default():
-        from ..reachability import HostNetworks
+        from ..model.reachability import HostNetworks
 
         return HostNetworks()
 
     def process(self, output: list[str]):
-        from ..reachability import parse_ip_output
+        from ..model.reachability import parse_ip_output
 
         return parse_ip_output(output)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
-from .. import shell
-from ..tagged import Tagged
+from ..model import shell
+from ..model.tagged import Tagged
 
 
 @dataclass(frozen=True)

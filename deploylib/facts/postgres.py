@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
-from .. import shell
-from ..pg_sql import literal
-from ..tagged import Tagged
+from ..model import shell
+from ..model.pg_sql import literal
+from ..model.tagged import Tagged
 from .postgres_objects import PgObjects, objects_script, parse_objects
 
 # What the server reports about itself and its files (read by the server, as a

@@ -3,11 +3,11 @@
 import base64
 import shlex
 
-from deploylib import shell
 from deploylib.facts.postgres import PostgresServer, parse_server, server_sql
 from deploylib.facts.postgres_objects import PostgresObjects, parse_objects
-from deploylib.pg_sql import managed_comment
-from deploylib.scram import scram_sha256_verifier
+from deploylib.model import shell
+from deploylib.model.pg_sql import managed_comment
+from deploylib.model.scram import scram_sha256_verifier
 
 
 def b64(text):
@@ -104,7 +104,7 @@ def test_objects_fact_never_selects_the_verifier_keys():
 
 
 def test_postgres_facts_call_the_clusters_own_psql_not_the_perl_wrapper():
-    from deploylib.pg_commands import psql_program
+    from deploylib.model.pg_commands import psql_program
 
     assert psql_program("17") == "/usr/lib/postgresql/17/bin/psql"
     assert psql_program("9.6") == "/usr/lib/postgresql/9.6/bin/psql"

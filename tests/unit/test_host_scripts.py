@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploylib import pg_commands, shell
+from deploylib.model import pg_commands, shell
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(shell.SCRIPTS_DIR.glob("*.sh"))

@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # Functions the deploy's host scripts share: prepended to every fact script
-# (deploylib/shell.py: script()) and to the operations' scripts that need them.
+# (deploylib/model/shell.py: script()) and to the operations' scripts that need them.
 # POSIX sh: a script run by sh or bash may use them.
 
 # systemd runs services only when it is PID 1 (/run/systemd/system exists): having

@@ -3,7 +3,7 @@
 # server reports about itself and its files. Runs as root (sudo when the connection user
 # isn't), on every host on every run, so it avoids Perl (Debian's pg_lsclusters and psql
 # wrapper) when it can. Files come base64-encoded so the controller sees their exact
-# bytes. One line per item: "<tag>\t<values>" (deploylib.tagged reads them).
+# bytes. One line per item: "<tag>\t<values>" (deploylib.model.tagged reads them).
 #   $1  the psql script every online cluster runs (facts/postgres.py: server_sql)
 #   $2  the roles/databases psql script (PostgresObjects), "" for none
 #   $3  the cluster that one runs on ("<version>/<name>"; "": the only cluster)

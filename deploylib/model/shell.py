@@ -1,6 +1,6 @@
 """Shell command lines, built in one place: every value quoted with shlex.quote (pure).
 
-Values reach here validated (deploylib/config.py) and are quoted anyway: a value
+Values reach here validated (deploylib/model/config.py) and are quoted anyway: a value
 that passed validation by mistake still cannot become shell syntax.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 quote = shlex.quote
 
 # The host scripts, as real files: common.sh (the functions they share) and one per fact.
-SCRIPTS_DIR = Path(__file__).resolve().parent / "facts" / "sh"
+SCRIPTS_DIR = Path(__file__).resolve().parents[1] / "facts" / "sh"
 
 
 def join(argv) -> str:
