@@ -7,20 +7,21 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
+from .. import managed_paths
 from ..model import compose, shell
+from .packages import installed_packages
 
 
 @operation()
-def engine_packages(packages: list, installed: dict, docker_cli: bool):
+def engine_packages(packages: list):
     """
     Install ``packages`` with apt (no recommends) when one is missing, or when
     the ``docker`` CLI is: then ``docker-cli`` too where the distribution
     packages it apart from docker.io (Debian 13), decided on the host after
     ``apt-get update`` (the package lists may be absent at plan time).
-
-    + installed: the ``DebPackages`` fact
-    + docker_cli: whether the ``docker`` command exists (``DockerEngine`` fact)
     """
+    installed = installed_packages(packages)
+    docker_cli = bool(managed_paths.docker_engine(host, host.data.settings).docker)
     missing = [name for name in packages if name not in installed]
     if not missing and docker_cli:
         host.noop(f"{', '.join(packages)} installed")

@@ -1,21 +1,28 @@
-"""Distribution packages, asking the host once."""
+"""Distribution packages, asking the host once.
+
+pyinfra's apt.packages asks the DebPackages fact (every installed package: a remote
+command of its own on every run); apt_present asks the one DebInstalled fact of every
+package the deploy may install (``managed_paths.packages_request``, part of the run's
+one remote command).
+"""
 
 from __future__ import annotations
 
 import shlex
 
 from pyinfra import host
-from pyinfra.api import operation
+from pyinfra.api import OperationError, operation
 
-from .. import announce
+from .. import announce, managed_paths
 
 
 @operation()
-def apt_present(packages: list[str], installed: dict):
+def apt_present(packages: list[str]):
     """
-    Install the Debian/Ubuntu ``packages`` missing from ``installed`` (the
-    DebPackages fact), refreshing the package lists first only then.
+    Install the Debian/Ubuntu ``packages`` that are not installed, refreshing the
+    package lists first only then.
     """
+    installed = installed_packages(packages)
     missing = [name for name in packages if name not in installed]
     if not missing:
         host.noop(f"packages installed: {', '.join(packages)}")
@@ -31,3 +38,18 @@ def apt_install_command(packages: list[str]) -> str:
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
         f"apt-get install -y -q --no-install-recommends -- {' '.join(map(shlex.quote, packages))}"
     )
+
+
+def installed_packages(packages: list[str]) -> dict:
+    """{package: version} of the installed ones among the deploy's packages; a name
+    ``managed_paths.packages_request`` does not ask about is refused (it would look
+    missing, and be installed again, on every run)."""
+    settings = host.data.settings
+    _, request = managed_paths.packages_request(settings)
+    unknown = sorted(set(packages) - set(request["packages"]))
+    if unknown:
+        raise OperationError(
+            f"package(s) {', '.join(unknown)} not asked about: add them to packages_request() "
+            "in deploylib/managed_paths.py"
+        )
+    return managed_paths.installed_packages(host, settings)

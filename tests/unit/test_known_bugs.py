@@ -314,7 +314,7 @@ def as_owner(script: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", as_user(OWNER, script)], capture_output=True, text=True)
 
 
-def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
+def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo, monkeypatch):
     from deploylib.facts.app import GitCheckout
 
     target = shared_tmp / "app"
@@ -336,8 +336,11 @@ def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
     # ... the operation refuses to plan over it ...
     from pyinfra.api.exceptions import OperationError
 
+    from deploylib.operations import app as app_operations
+
+    monkeypatch.setattr(app_operations, "git_checkout_fact", lambda *args: checkout)  # the fact above
     with pytest.raises(OperationError, match="tracked file"):
-        list(git_checkout._inner(str(target), url, "main", OWNER, checkout))
+        list(git_checkout._inner(str(target), url, "main", OWNER))
 
     # ... and the script itself never overwrites it.
     moved = as_owner(checkout_script(str(target), url, "main", None))
