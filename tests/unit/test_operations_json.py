@@ -4,13 +4,16 @@ commands out, no host.
 Each file of tests/unit/operations/<module>.<operation>/ names the operation of
 ``deploylib.operations.<module>``; it holds
 
-- ``kwargs``: the operation's arguments;
+- ``kwargs``: the operation's arguments (``cluster``, ``server`` and ``rules`` as plain JSON,
+  turned into ``PgCluster``, ``PgServer`` and ``HbaRule`` s by ``KWARG_VALUES``);
 - ``facts``: ``{"<facts module>.<Fact>": value}``, or ``{"<Fact>": {"arg=value": value}}`` for a
   fact asked with arguments (as pyinfra's files do); values as plain JSON, turned into the
   fact's Python value by ``FACT_VALUES``;
-- ``commands``: what the operation yields, in order (an upload is ``["upload", content, path]``);
+- ``commands``: what the operation yields, in order (an upload is ``["upload", content, path]``,
+  the announce.did that ends it ``["did", sentence]``, another function ``["function", name]``);
 - ``noop_description``: what ``host.noop`` says (required when ``commands`` is empty);
-- ``messages``: what it tells the operator (warnings, also repeated at the end of a run);
+- ``messages``: what it tells the operator (warnings and notices, repeated at the end of a run);
+- ``plan``: what it says it will do (``announce.will``), in the operator's words;
 - ``exception``: ``{"name": ..., "message": ...}`` when the operation must refuse.
 
 The fake host answers ``get_fact`` from ``facts`` only: a fact the file does not give fails
@@ -25,10 +28,14 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pyinfra.api import FileUploadCommand, StringCommand
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 
-from deploylib import facts
+from deploylib import announce, facts, notices
+from deploylib.facts.app import ComposeProject
+from deploylib.facts.postgres import PgCluster, PgServer, PgSetting
+from deploylib.model import file_swap
+from deploylib.model.pg_hba import HbaRule
 from deploylib.model.firewall import registry
 from deploylib.model.firewall.common import FirewallInfo, Listener
 from deploylib.model.firewall.ufw import parse_ufw_tuple
@@ -70,9 +77,32 @@ def _firewall_state(backend: str, data: dict):
     return (module.NftState if backend == "nftables" else module.FirewalldState)(**data)
 
 
+def _cluster(data: dict) -> PgCluster:
+    """``settings``: {name: value or {PgSetting's fields}}."""
+    values = dict(data)
+    values["settings"] = {
+        name: PgSetting(**spec) if isinstance(spec, dict) else PgSetting(spec, "sighup", False)
+        for name, spec in data.get("settings", {}).items()
+    }
+    values["setting_names"] = frozenset(data.get("setting_names", ()))
+    return PgCluster(**values)
+
+
+def _server(data: dict) -> PgServer:
+    return PgServer(**{**data, "clusters": [_cluster(c) for c in data.get("clusters", [])]})
+
+
 FACT_VALUES = {
     "firewall.FirewallHost": lambda data, **_: _firewall_host(data),
     "firewall.FirewallState": lambda data, backend: _firewall_state(backend, data),
+    "app.TextFile": lambda data, path: data,
+    "app.ComposeContainers": lambda data, project: ComposeProject([tuple(c) for c in data]),
+}
+
+KWARG_VALUES = {
+    "cluster": _cluster,
+    "server": _server,
+    "rules": lambda rules: [HbaRule(**rule) for rule in rules],
 }
 
 
@@ -105,6 +135,10 @@ class FakeHost:
         self.noop_description = description
 
 
+def staged_name(path: str) -> str:
+    return f"{path}.deploy-new.STAGED"
+
+
 def command_json(command):
     if isinstance(command, str):
         return command.strip()
@@ -113,6 +147,10 @@ def command_json(command):
     if isinstance(command, FileUploadCommand):
         command.src.seek(0)
         return ["upload", command.src.read(), command.dest]
+    if isinstance(command, FunctionCommand):
+        if command.function is announce._record_done:
+            return ["did", command.args[1]]
+        return ["function", command.function.__name__]
     raise AssertionError(f"{command!r} is not a command the tests know")
 
 
@@ -128,22 +166,28 @@ def test_operation(path: Path, monkeypatch):
     module = import_module(f"deploylib.operations.{module_name}")
     operation = getattr(module, op_name)
     host = FakeHost(case.get("facts", {}))
+    kwargs = {name: KWARG_VALUES[name](value) if name in KWARG_VALUES else value
+              for name, value in case["kwargs"].items()}
     messages: list[str] = []
-    monkeypatch.setattr(module, "_say", messages.append)
+    monkeypatch.setattr(module, "_say", messages.append, raising=False)
+    monkeypatch.setattr(notices, "add", lambda host, message: messages.append(message))
+    monkeypatch.setattr(announce, "_planned", {})
     monkeypatch.setattr(facts, "_cache", {})  # facts.cached_fact answers from this test's facts only
+    monkeypatch.setattr(file_swap, "staged_name", staged_name)  # not random: comparable
 
     with ctx_state.use(SimpleNamespace()), ctx_host.use(host):
         wanted_exception = case.get("exception")
         if wanted_exception:
             with pytest.raises(Exception) as raised:
-                list(operation._inner(**case["kwargs"]))
+                list(operation._inner(**kwargs))
             assert type(raised.value).__name__ == wanted_exception["name"]
             assert str(raised.value) == wanted_exception["message"]
             return
-        commands = [command_json(command) for command in operation._inner(**case["kwargs"])]
+        commands = [command_json(command) for command in operation._inner(**kwargs)]
 
     assert commands == case["commands"]
     assert messages == case.get("messages", [])
+    assert announce._planned.get(host.name, []) == case.get("plan", [])
     if not commands:
         assert host.noop_description == case["noop_description"]
     else:
