@@ -5,7 +5,9 @@ Each file of tests/unit/operations/<module>.<operation>/ names the operation of
 ``deploylib.operations.<module>``; it holds
 
 - ``kwargs``: the operation's arguments (``cluster``, ``server`` and ``rules`` as plain JSON,
-  turned into ``PgCluster``, ``PgServer`` and ``HbaRule`` s by ``KWARG_VALUES``);
+  turned into ``PgCluster``, ``PgServer`` and ``HbaRule`` s by ``KWARG_VALUES``; ``server`` may
+  also be the PostgresServer fact's output lines, read by its own ``process``, and ``cluster``
+  then the id of one of its clusters);
 - ``facts``: ``{"<facts module>.<Fact>": value}``, or ``{"<Fact>": {"arg=value": value}}`` for a
   fact asked with arguments (as pyinfra's files do); values as plain JSON, turned into the
   fact's Python value by ``FACT_VALUES``;
@@ -33,7 +35,7 @@ from pyinfra.context import ctx_host, ctx_state
 
 from deploylib import announce, facts, notices
 from deploylib.facts.app import ComposeProject
-from deploylib.facts.postgres import PgCluster, PgServer, PgSetting
+from deploylib.facts.postgres import PgCluster, PgServer, PgSetting, PostgresServer
 from deploylib.model import file_swap
 from deploylib.model.pg_hba import HbaRule
 from deploylib.model.firewall import registry
@@ -88,8 +90,18 @@ def _cluster(data: dict) -> PgCluster:
     return PgCluster(**values)
 
 
-def _server(data: dict) -> PgServer:
+def _server(data: dict | list) -> PgServer:
+    if isinstance(data, list):  # the fact's output
+        return PostgresServer().process(data)
     return PgServer(**{**data, "clusters": [_cluster(c) for c in data.get("clusters", [])]})
+
+
+def operation_kwargs(given: dict) -> dict:
+    kwargs = {name: KWARG_VALUES[name](value) if name in KWARG_VALUES and not isinstance(value, str) else value
+              for name, value in given.items()}
+    if isinstance(kwargs.get("cluster"), str):  # a cluster of the server's
+        (kwargs["cluster"],) = [c for c in kwargs["server"].clusters if c.id == given["cluster"]]
+    return kwargs
 
 
 FACT_VALUES = {
@@ -166,8 +178,7 @@ def test_operation(path: Path, monkeypatch):
     module = import_module(f"deploylib.operations.{module_name}")
     operation = getattr(module, op_name)
     host = FakeHost(case.get("facts", {}))
-    kwargs = {name: KWARG_VALUES[name](value) if name in KWARG_VALUES else value
-              for name, value in case["kwargs"].items()}
+    kwargs = operation_kwargs(case["kwargs"])
     messages: list[str] = []
     monkeypatch.setattr(module, "_say", messages.append, raising=False)
     monkeypatch.setattr(notices, "add", lambda host, message: messages.append(message))
