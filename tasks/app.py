@@ -102,7 +102,8 @@ else:
     )
 
     docker = managed_paths.docker_engine(host, settings)
-    prefix = compose.compose_prefix(docker, compose.docker_packages(host_docker_packages(host, settings), docker))
+    packages = compose.docker_packages(host_docker_packages(host, settings), docker)
+    prefix = compose.compose_prefix(docker, packages)
     base_argv = compose.compose_command(
         prefix, settings.compose_project, compose.env_path(settings), compose.compose_files(settings)
     )

@@ -6,7 +6,6 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
 from deploylib.facts import cached_fact
-from deploylib.facts.host import DistributionPostgres
 from deploylib.operations import system
 
 settings = host.data.settings
@@ -19,7 +18,4 @@ apt.packages(
     update=any(name not in installed for name in packages),
 )
 
-system.pgvector_if_packaged(
-    name="pgvector, where the distribution packages it",
-    found=host.get_fact(DistributionPostgres),
-)
+system.pgvector_if_packaged(name="pgvector, where the distribution packages it")

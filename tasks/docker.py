@@ -25,7 +25,7 @@ if compose.app_enabled(settings):
 
     docker_ops.engine_packages(name="Docker engine and compose packages", packages=packages)
 
-    app.compose_v2(name="Compose v2 installed", confirmed=compose.compose_confirmed(docker))
+    app.compose_v2(name="Compose v2 installed")
 
     if cached_fact(host, ServiceManager) == "systemd":
         systemd.service(name="Docker engine running", service="docker", running=True, enabled=True)

@@ -20,7 +20,7 @@ from pyinfra.api import (
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
-from .. import announce
+from .. import announce, managed_paths
 from ..facts import cached_fact
 from ..facts.app import Checkout, ComposeContainers, GitCheckout, TextFile
 from ..model import compose
@@ -177,10 +177,10 @@ def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "
 
 
 @operation()
-def compose_v2(confirmed: bool):
+def compose_v2():
     """Fail, saying what to do, unless compose v2 is installed (checked on the host after the
     packages are; a no-op when the ``DockerEngine`` fact already showed it)."""
-    if confirmed:
+    if compose.compose_confirmed(managed_paths.docker_engine(host, host.data.settings)):
         host.noop("compose v2 is installed")
         return
     yield _bash(compose.compose_check_script())

@@ -10,6 +10,8 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
+from ..facts import cached_fact
+from ..facts.host import DistributionPostgres
 from ..model import file_swap, shell
 
 
@@ -42,13 +44,14 @@ def sudoers_file(path: str, content: str):
 
 
 @operation()
-def pgvector_if_packaged(found: dict):
+def pgvector_if_packaged():
     """
     Install ``postgresql-<major>-pgvector`` when the host's apt sources have it
-    (``found``: the ``DistributionPostgres`` fact). A host without apt lists
+    (the ``DistributionPostgres`` fact). A host without apt lists
     yet is asked after ``apt-get update``; a distribution that does not
     package it (Debian 12) is left alone: the databases step says what to do.
     """
+    found = cached_fact(host, DistributionPostgres)
     if found["pgvector_installed"]:
         host.noop(f"{found['pgvector']} is installed")
         return

@@ -37,10 +37,10 @@ from deploylib import announce, facts, notices
 from deploylib.facts.app import ComposeProject
 from deploylib.facts.postgres import PgCluster, PgServer, PgSetting, PostgresServer
 from deploylib.model import file_swap
-from deploylib.model.pg_hba import HbaRule
 from deploylib.model.firewall import registry
 from deploylib.model.firewall.common import FirewallInfo, Listener
 from deploylib.model.firewall.ufw import parse_ufw_tuple
+from deploylib.model.pg_hba import HbaRule
 
 OPERATIONS = Path(__file__).parent / "operations"
 
@@ -97,8 +97,8 @@ def _server(data: dict | list) -> PgServer:
 
 
 def operation_kwargs(given: dict) -> dict:
-    kwargs = {name: KWARG_VALUES[name](value) if name in KWARG_VALUES and not isinstance(value, str) else value
-              for name, value in given.items()}
+    kwargs = {name: KWARG_VALUES[name](value) if name in KWARG_VALUES and not isinstance(value, str)
+              else value for name, value in given.items()}
     if isinstance(kwargs.get("cluster"), str):  # a cluster of the server's
         (kwargs["cluster"],) = [c for c in kwargs["server"].clusters if c.id == given["cluster"]]
     return kwargs

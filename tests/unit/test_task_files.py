@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # What a fact says, passed by the task: the operation asks for it itself.
 FACT_PLUMBING = {"current", "installed", "available", "outdated", "checkout", "containers",
-                 "template_encoding", "docker_cli"}
+                 "template_encoding", "docker_cli", "found", "confirmed"}
 
 
 def plumbing(tree: ast.AST) -> list[str]:
@@ -86,7 +86,8 @@ def test_an_undeclared_path_is_an_error_not_a_rerun(settings, monkeypatch):
     monkeypatch.setattr(facts, "_cache", {})
     with pytest.raises(OperationError, match=r"/srv/undeclared is not a declared managed path: add it to "
                                               r"managed\(\) in deploylib/managed_paths.py"):
-        run(paths.directory, Host(settings, {}), path="/srv/undeclared", user="root", group="root", mode="700")
+        run(paths.directory, Host(settings, {}), path="/srv/undeclared", user="root", group="root",
+            mode="700")
 
 
 def test_every_path_a_task_manages_is_declared(settings):
