@@ -1,9 +1,4 @@
-"""What the deploy manages on a host (files, directories, packages), each asked with one fact call.
-
-Every path an operation of ``deploylib.operations.paths`` manages is declared here, once
-(``managed``): the one PathsState fact describes them all, in the run's one remote
-command; an undeclared path is refused, not silently re-created on every run.
-"""
+"""What the deploy manages on a host (files, directories, packages), each asked with one fact call."""
 
 from __future__ import annotations
 
@@ -11,6 +6,10 @@ from .facts import cached_fact
 from .facts.paths import PathsState
 from .model import backups, compose
 from .model.firewall import registry as firewall_registry
+
+# Every path an operation of deploylib.operations.paths manages is declared here, once
+# (managed()): the one PathsState fact describes them all, in the run's one remote command;
+# an undeclared path is refused, not silently re-created on every run.
 
 
 def managed(settings) -> list[str]:

@@ -1,10 +1,4 @@
-"""Distribution packages, asking the host once.
-
-pyinfra's apt.packages asks the DebPackages fact (every installed package: a remote
-command of its own on every run); apt_present asks the one DebInstalled fact of every
-package the deploy may install (``managed_paths.packages_request``, part of the run's
-one remote command).
-"""
+"""Distribution packages, asking the host once."""
 
 from __future__ import annotations
 
@@ -14,6 +8,10 @@ from pyinfra import host
 from pyinfra.api import OperationError, operation
 
 from .. import announce, managed_paths
+
+# pyinfra's apt.packages asks the DebPackages fact (every installed package: a remote command of
+# its own on every run); apt_present asks the one DebInstalled fact of every package the deploy
+# may install (managed_paths.packages_request), part of the run's one remote command.
 
 
 @operation()

@@ -1,10 +1,4 @@
-"""Files and directories from one PathsState fact: yield only what differs.
-
-pyinfra's files.directory/files.put ask a fact per path, each a remote command on every
-run; these ask the one PathsState fact of every path declared in
-``deploylib.managed_paths.managed`` (part of the run's one remote command). The deploy
-uses these, not pyinfra's, for every directory and plain file it manages.
-"""
+"""Files and directories from one PathsState fact: yield only what differs."""
 
 from __future__ import annotations
 
@@ -18,6 +12,11 @@ from pyinfra.api import FileUploadCommand, OperationError, operation
 from .. import managed_paths
 from ..facts.paths import PathState
 from ..model import file_swap
+
+# pyinfra's files.directory/files.put ask a fact per path, each a remote command on every run
+# (pyinfra's Directory/File facts cannot join the run's fact bundle); these ask the one
+# PathsState fact of every path declared in deploylib.managed_paths.managed(), part of the
+# run's one remote command. Every directory the deploy manages goes through directory().
 
 
 def current_state(path: str) -> PathState | None:
