@@ -39,11 +39,12 @@ def packages_request(settings) -> tuple[type, dict]:
     from .bootstrap import docker_packages
     from .facts.host import DebInstalled
 
-    names = {*settings.base_packages, *firewall_registry.packages()}
+    # bootstrap.py's too: one packages operation (operations/packages.py) for every entry point.
+    names = {*settings.base_packages, *settings.bootstrap_packages, *firewall_registry.packages()}
+    for distribution in ("debian", "ubuntu"):  # bootstrap installs the engine with or without app
+        names |= set(docker_packages(settings.docker_packages, distribution))
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
-        for distribution in ("debian", "ubuntu"):
-            names |= set(docker_packages(settings.docker_packages, distribution))
         names |= set(compose.FACT_PACKAGES)
     return DebInstalled, {"packages": sorted(names)}
 

@@ -15,10 +15,11 @@ from .. import announce, managed_paths
 
 
 @operation()
-def apt_present(packages: list[str]):
+def apt_present(packages: list[str], recommends: bool = False):
     """
     Install the Debian/Ubuntu ``packages`` that are not installed, refreshing the
-    package lists first only then.
+    package lists first only then; with ``recommends``, their recommended packages too
+    (as apt does by default: bootstrap's packages).
     """
     installed = installed_packages(packages)
     missing = [name for name in packages if name not in installed]
@@ -26,15 +27,16 @@ def apt_present(packages: list[str]):
         host.noop(f"packages installed: {', '.join(packages)}")
         return
     announce.will(host, f"install packages: {', '.join(missing)}")
-    yield apt_install_command(missing)
+    yield apt_install_command(missing, recommends)
     yield announce.did(host, f"installed packages: {', '.join(missing)}")
 
 
-def apt_install_command(packages: list[str]) -> str:
+def apt_install_command(packages: list[str], recommends: bool = False) -> str:
     """Refresh the package lists, install ``packages`` (after --: never read as options)."""
+    no_recommends = "" if recommends else "--no-install-recommends "
     return (
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
-        f"apt-get install -y -q --no-install-recommends -- {' '.join(map(shlex.quote, packages))}"
+        f"apt-get install -y -q {no_recommends}-- {' '.join(map(shlex.quote, packages))}"
     )
 
 
