@@ -71,3 +71,19 @@ def test_script_runs_with_its_arguments(tmp_path):
     lines = result.stdout.splitlines()
     assert f"kind\tfile\t{tmp_path}/a b" in lines and f"kind\tdirectory\t{tmp_path}" in lines
     assert not any("missing" in line for line in lines)
+
+
+def test_shared_knowledge_is_written_once():
+    """systemd detection and the apt check live in common.sh only; the scripts uploaded on
+    their own (templates/) run as postgres exactly as common.sh does."""
+    sources = [p for p in (*ROOT.glob("deploylib/**/*.py"), *ROOT.glob("deploylib/**/*.sh"),
+                           *ROOT.glob("templates/**/*")) if p.is_file()]
+    for needle in ("[ -d /run/systemd/system ]", "apt-cache show"):
+        holders = [str(p.relative_to(ROOT)) for p in sources if needle in p.read_text()]
+        assert holders == ["deploylib/facts/sh/common.sh"], (needle, holders)
+    common = shell.script_text("common").splitlines()
+    as_postgres = next(line for line in common if line.startswith("as_postgres()"))
+    for template in ("backup.sh.j2", "restore.sh.j2"):
+        defined = [line for line in (ROOT / "templates" / template).read_text().splitlines()
+                   if line.startswith("as_postgres()")]
+        assert defined == [as_postgres], template
