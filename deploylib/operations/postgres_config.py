@@ -17,7 +17,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import announce, notices
+from .. import announce, notices, postgres_rules
 from ..facts.postgres import PgCluster, PgServer
 from ..model import file_swap, pg_commands, pg_safety
 from ..model.managed_block import find_block, find_blocks, split_lines
@@ -31,6 +31,11 @@ from ..model.pg_conf import (
     written_by,
 )
 from ..model.pg_hba import apply_block, format_shadow, shadowing
+
+
+def managed_cluster() -> tuple[PgServer, PgCluster]:
+    """The PostgresServer fact and the cluster the deploy manages (asked once per host)."""
+    return postgres_rules.server_and_cluster(host, host.data.settings)
 
 
 def _install(path: str, content: str, backup_dir: str, keep: int, validate: str, planned: str | None):
@@ -51,7 +56,6 @@ def _bash(script: str) -> StringCommand:
 
 @operation()
 def hba_rules(
-    cluster: PgCluster,
     rules: list,
     backup_dir: str,
     backups_keep: int = 10,
@@ -64,7 +68,6 @@ def hba_rules(
     for byte. Validated with
     ``pg_hba_file_rules`` before a reload; rolled back on any error.
 
-    + cluster: the ``PgCluster`` from the ``PostgresServer`` fact
     + rules: ``HbaRule`` list; empty removes the block
     + backup_dir: where backups of the previous file go
     + backups_keep: how many backups of pg_hba.conf to keep
@@ -72,6 +75,7 @@ def hba_rules(
       match every connection a managed rule matches (first match wins)
     + tag: the environment owning the block (``config.scope_tag``)
     """
+    _, cluster = managed_cluster()
     current = cluster.hba_text or ""
     shadows = shadowing(current, rules, tag=tag)
     if shadows:
@@ -364,8 +368,6 @@ def settings_action(plan: SettingsPlan, cluster_id: str) -> tuple[str, str]:
 
 @operation()
 def server_settings(
-    server: PgServer,
-    cluster: PgCluster,
     settings: dict,
     dropin_name: str,
     backup_dir: str,
@@ -401,6 +403,7 @@ def server_settings(
     settings differ from its (see :func:`server_settings_conflict`), ``owner``
     (``pg_server_settings_owner``) decides.
     """
+    server, cluster = managed_cluster()
     plan = plan_server_settings(
         server, cluster, settings, dropin_name, allow_restart, environment, owner,
         restart_policies, reset_overrides,

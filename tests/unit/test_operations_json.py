@@ -4,13 +4,14 @@ commands out, no host.
 Each file of tests/unit/operations/<module>.<operation>/ names the operation of
 ``deploylib.operations.<module>``; it holds
 
-- ``kwargs``: the operation's arguments (``cluster``, ``server`` and ``rules`` as plain JSON,
-  turned into ``PgCluster``, ``PgServer`` and ``HbaRule`` s by ``KWARG_VALUES``; ``server`` may
-  also be the PostgresServer fact's output lines, read by its own ``process``, and ``cluster``
-  then the id of one of its clusters);
+- ``kwargs``: the operation's arguments (``rules`` as plain JSON, turned into ``HbaRule`` s by
+  ``KWARG_VALUES``);
 - ``facts``: ``{"<facts module>.<Fact>": value}``, or ``{"<Fact>": {"arg=value": value}}`` for a
   fact asked with arguments (as pyinfra's files do); values as plain JSON, turned into the
-  fact's Python value by ``FACT_VALUES``;
+  fact's Python value by ``FACT_VALUES``. ``postgres.PostgresServer`` (asked with the
+  settings' arguments) is ``{"managed_cluster": "<id>", "output": [the fact's output lines]}``
+  or ``{"managed_cluster": ..., "clusters": [PgCluster fields]}``: the server and the cluster
+  ``postgres_rules.server_and_cluster`` answers;
 - ``commands``: what the operation yields, in order (an upload is ``["upload", content, path]``,
   the announce.did that ends it ``["did", sentence]``, another function ``["function", name]``);
 - ``noop_description``: what ``host.noop`` says (required when ``commands`` is empty);
@@ -33,7 +34,7 @@ import pytest
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 
-from deploylib import announce, facts, notices
+from deploylib import announce, facts, notices, postgres_rules
 from deploylib.facts.app import ComposeProject
 from deploylib.facts.postgres import PgCluster, PgServer, PgSetting, PostgresServer
 from deploylib.model import file_swap
@@ -90,18 +91,21 @@ def _cluster(data: dict) -> PgCluster:
     return PgCluster(**values)
 
 
-def _server(data: dict | list) -> PgServer:
-    if isinstance(data, list):  # the fact's output
-        return PostgresServer().process(data)
-    return PgServer(**{**data, "clusters": [_cluster(c) for c in data.get("clusters", [])]})
+def managed_cluster(data: dict) -> tuple[PgServer, PgCluster]:
+    """The PostgresServer fact (its output lines read by its own process(), or PgCluster
+    fields) and the cluster ``managed_cluster`` names."""
+    if "output" in data:
+        server = PostgresServer().process(data["output"])
+    else:
+        server = PgServer(service_manager=data.get("service_manager", "systemd"),
+                          has_pg_ctlcluster=data.get("has_pg_ctlcluster", True),
+                          clusters=[_cluster(c) for c in data["clusters"]])
+    (cluster,) = [c for c in server.clusters if c.id == data["managed_cluster"]]
+    return server, cluster
 
 
 def operation_kwargs(given: dict) -> dict:
-    kwargs = {name: KWARG_VALUES[name](value) if name in KWARG_VALUES and not isinstance(value, str)
-              else value for name, value in given.items()}
-    if isinstance(kwargs.get("cluster"), str):  # a cluster of the server's
-        (kwargs["cluster"],) = [c for c in kwargs["server"].clusters if c.id == given["cluster"]]
-    return kwargs
+    return {name: KWARG_VALUES[name](value) if name in KWARG_VALUES else value for name, value in given.items()}
 
 
 FACT_VALUES = {
@@ -112,8 +116,6 @@ FACT_VALUES = {
 }
 
 KWARG_VALUES = {
-    "cluster": _cluster,
-    "server": _server,
     "rules": lambda rules: [HbaRule(**rule) for rule in rules],
 }
 
@@ -128,7 +130,7 @@ class FakeHost:
         self.name = "testhost"
         self.print_prefix = "[testhost] "
         self.state = SimpleNamespace()
-        self.data = SimpleNamespace()
+        self.data = SimpleNamespace(settings=None)  # the settings' part is in the facts
         self.in_op = True
         self.noop_description: str | None = None
         self._facts = facts
@@ -184,6 +186,10 @@ def test_operation(path: Path, monkeypatch):
     monkeypatch.setattr(notices, "add", lambda host, message: messages.append(message))
     monkeypatch.setattr(announce, "_planned", {})
     monkeypatch.setattr(facts, "_cache", {})  # facts.cached_fact answers from this test's facts only
+    server = case.get("facts", {}).get("postgres.PostgresServer")
+    if server:
+        answer = managed_cluster(server)
+        monkeypatch.setattr(postgres_rules, "server_and_cluster", lambda host, settings: answer)
     monkeypatch.setattr(file_swap, "staged_name", staged_name)  # not random: comparable
 
     with ctx_state.use(SimpleNamespace()), ctx_host.use(host):

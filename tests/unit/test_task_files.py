@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # What a fact says, passed by the task: the operation asks for it itself.
 FACT_PLUMBING = {"current", "installed", "available", "outdated", "checkout", "containers",
-                 "template_encoding", "docker_cli", "found", "confirmed"}
+                 "template_encoding", "docker_cli", "found", "confirmed", "server", "cluster"}
 
 
 def plumbing(tree: ast.AST) -> list[str]:
