@@ -32,11 +32,14 @@ def apt_present(packages: list[str], recommends: bool = False):
 
 
 def apt_install_command(packages: list[str], recommends: bool = False) -> str:
-    """Refresh the package lists, install ``packages`` (after --: never read as options)."""
+    """Refresh the package lists, install ``packages`` (after --: never read as options). A
+    config file already on the host is kept, never asked about (as pyinfra's apt.packages and
+    docker.engine_packages do: docker.io's /etc/default/docker, ...)."""
     no_recommends = "" if recommends else "--no-install-recommends "
     return (
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
-        f"apt-get install -y -q {no_recommends}-- {' '.join(map(shlex.quote, packages))}"
+        f"apt-get install -y -q {no_recommends}-o Dpkg::Options::=--force-confdef "
+        f"-o Dpkg::Options::=--force-confold -- {' '.join(map(shlex.quote, packages))}"
     )
 
 
