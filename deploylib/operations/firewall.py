@@ -15,7 +15,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, operation
 
-from .. import notices
+from .. import announce, notices
 from ..facts import cached_fact
 from ..facts.firewall import FirewallHost, FirewallState
 from ..firewall import registry
@@ -64,8 +64,12 @@ def rules(
     if not plan.commands:
         host.noop(plan.up_to_date)
         return
+    for effect in plan.effects:
+        announce.will(host, effect.will)
     for command in plan.commands:
         if isinstance(command, Upload):
             yield FileUploadCommand(StringIO(command.content), command.path)
         else:
             yield command
+    for effect in plan.effects:
+        yield announce.did(host, effect.did)

@@ -8,7 +8,9 @@ Each file of tests/unit/operations/<module>.<operation>/ names the operation of
 - ``facts``: ``{"<facts module>.<Fact>": value}``, or ``{"<Fact>": {"arg=value": value}}`` for a
   fact asked with arguments (as pyinfra's files do); values as plain JSON, turned into the
   fact's Python value by ``FACT_VALUES``;
-- ``commands``: what the operation yields, in order (an upload is ``["upload", content, path]``);
+- ``commands``: what the operation yields, in order (an upload is ``["upload", content, path]``,
+  a sentence for the end-of-run summary ``["did", sentence]``);
+- ``will``: what the plan says the operation will do (deploylib/announce.py), when it says something;
 - ``noop_description``: what ``host.noop`` says (required when ``commands`` is empty);
 - ``messages``: what it tells the operator (warnings, also repeated at the end of a run);
 - ``exception``: ``{"name": ..., "message": ...}`` when the operation must refuse.
@@ -25,10 +27,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pyinfra.api import FileUploadCommand, StringCommand
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 
-from deploylib import facts
+from deploylib import announce, facts
 from deploylib.firewall import registry
 from deploylib.firewall.common import FirewallInfo, Listener
 from deploylib.firewall.ufw import parse_ufw_tuple
@@ -113,6 +115,8 @@ def command_json(command):
     if isinstance(command, FileUploadCommand):
         command.src.seek(0)
         return ["upload", command.src.read(), command.dest]
+    if isinstance(command, FunctionCommand) and command.function is announce._record_done:
+        return ["did", command.args[1]]
     raise AssertionError(f"{command!r} is not a command the tests know")
 
 
@@ -131,6 +135,7 @@ def test_operation(path: Path, monkeypatch):
     messages: list[str] = []
     monkeypatch.setattr(module, "_say", messages.append)
     monkeypatch.setattr(facts, "_cache", {})  # facts.cached_fact answers from this test's facts only
+    monkeypatch.setattr(announce, "_planned", {})
 
     with ctx_state.use(SimpleNamespace()), ctx_host.use(host):
         wanted_exception = case.get("exception")
@@ -144,6 +149,7 @@ def test_operation(path: Path, monkeypatch):
 
     assert commands == case["commands"]
     assert messages == case.get("messages", [])
+    assert announce._planned.get(host.name, []) == case.get("will", [])
     if not commands:
         assert host.noop_description == case["noop_description"]
     else:
