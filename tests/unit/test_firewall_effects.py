@@ -3,9 +3,9 @@ plan and the end-of-run summary print, deploylib/announce.py)."""
 
 from __future__ import annotations
 
-from deploylib.firewall import firewalld, nftables, ufw
-from deploylib.firewall.common import FirewallInfo, Wanted
-from deploylib.firewall.ufw import UfwRule, UfwState
+from deploylib.model.firewall import firewalld, nftables, ufw
+from deploylib.model.firewall.common import FirewallInfo, Wanted
+from deploylib.model.firewall.ufw import UfwRule, UfwState
 
 PG = "hatchet-owlclaw-deploy postgresql"
 CONNECTED = FirewallInfo(ssh_client="10.213.7.1", ssh_port=22)
