@@ -69,7 +69,8 @@ def test_ufw_up_to_date_says_nothing():
     state = UfwState(installed=True)
     wanted = Wanted(["10.1.0.0/16"], 5432, True)
     first = ufw.plan(state, CONNECTED, wanted)
-    rules = [UfwRule("allow", "tcp", "22", "0.0.0.0/0", "any", "0.0.0.0/0", "in", "hatchet-owlclaw-deploy ssh"),
+    ssh = "hatchet-owlclaw-deploy ssh"
+    rules = [UfwRule("allow", "tcp", "22", "0.0.0.0/0", "any", "0.0.0.0/0", "in", ssh),
              UfwRule("allow", "tcp", "5432", "0.0.0.0/0", "any", "10.1.0.0/16", "in", PG),
              UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", PG),
              UfwRule("deny", "tcp", "5432", "::/0", "any", "::/0", "in", PG, v6=True)]

@@ -145,9 +145,9 @@ def firewalld_effects(state: FirewalldState, wanted: Wanted, ssh_ports: list[int
         current = state.ipsets.get(ipset, [])
         effects += [rule_removed(NAME, wanted.port, entry) for entry in current if entry not in entries]
         opened += [entry for entry in entries if entry not in current]
-    moved = any(firewalld_rich_rule(version, wanted.port) not in state.rich_rules for version in FIREWALLD_IPSETS)
+    moved = any(firewalld_rich_rule(v, wanted.port) not in state.rich_rules for v in FIREWALLD_IPSETS)
     if moved and not opened:  # the port changed: every source is opened to the new one
-        opened = [entry for version in FIREWALLD_IPSETS for entry in _wanted_entries(wanted.sources, version)]
+        opened = [entry for v in FIREWALLD_IPSETS for entry in _wanted_entries(wanted.sources, v)]
     if opened:
         effects.append(port_opened(NAME, wanted.port, opened, state.running or wanted.enable))
     if wanted.enable and not state.running:
