@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .facts import cached_fact
 from .facts.paths import PathsState
-from .model import backups, compose
+from .model import audit, backups, compose
 from .model.firewall import registry as firewall_registry
 
 
@@ -16,6 +16,7 @@ def managed(settings) -> list[str]:
             backups.script_path(settings.environment),
             backups.cron_path(settings.environment),
             *backups.LEGACY_FILES,
+            audit.LOGROTATE_PATH,
         }
     )
 
@@ -26,7 +27,7 @@ def packages_request(settings) -> tuple[type, dict]:
     from .bootstrap import docker_packages
     from .facts.host import DebInstalled
 
-    names = {*settings.base_packages, *firewall_registry.packages()}
+    names = {*settings.base_packages, audit.PACKAGE, *firewall_registry.packages()}
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
         for distribution in ("debian", "ubuntu"):
@@ -59,6 +60,7 @@ def prefetch_host_facts(host, settings) -> None:
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
+    from .facts.audit import AuditLast
     from .facts.host import NetworkInterfaces
     from .facts.postgres import PostgresServer
     from .facts.run_lock import RunLock
@@ -66,6 +68,7 @@ def prefetch_host_facts(host, settings) -> None:
 
     requests = [
         (RunLock, {}),
+        (AuditLast, {}),  # printed before the plan
         packages_request(settings),
         paths_request(settings),
         (PostgresServer, server_request(settings)),

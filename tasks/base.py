@@ -3,6 +3,7 @@
 from pyinfra import host
 
 from deploylib import managed_paths
+from deploylib.model import audit
 from deploylib.operations import packages, paths
 
 settings = host.data.settings
@@ -12,7 +13,7 @@ managed_paths.prefetch_host_facts(host, settings)
 
 packages.apt_present(
     name="Base packages",
-    packages=settings.base_packages,
+    packages=[*settings.base_packages, audit.PACKAGE],  # logrotate: the audit log (tasks/audit.py)
     installed=managed_paths.installed_packages(host, settings),
 )
 
