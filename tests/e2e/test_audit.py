@@ -46,7 +46,8 @@ def test_one_line_per_changing_run_none_for_a_no_op(fresh_trixie):
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"]), entry["time"]
     # Root's and adm's, like Debian's own logs.
     assert ssh(host, f"stat -c '%a %U %G' {LOG}").stdout.split() == ["640", "root", "adm"]
-    assert ssh(host, "stat -c '%a %U %G' /var/log/hatchet-owlclaw-deploy").stdout.split() == ["750", "root", "adm"]
+    directory = ssh(host, "stat -c '%a %U %G' /var/log/hatchet-owlclaw-deploy").stdout.split()
+    assert directory == ["750", "root", "adm"]
     # Never a secret (the passwords are random here, unlike dev's defaults).
     content = ssh(host, f"cat {LOG}").stdout
     for value in secret.values():
@@ -59,7 +60,8 @@ def test_one_line_per_changing_run_none_for_a_no_op(fresh_trixie):
     quiet = run_deploy(host, extra_env=secret)
     assert quiet.ok and quiet.changed == [], quiet.describe()
     assert said in quiet.stderr, quiet.stderr
-    dry = run_deploy(host, extra_env=secret, overrides={"pg_settings": {"work_mem": "8MB"}}, extra_args=("--dry",))
+    work_mem = {"pg_settings": {"work_mem": "8MB"}}
+    dry = run_deploy(host, extra_env=secret, overrides=work_mem, extra_args=("--dry",))
     assert dry.ok and said in dry.stderr
     assert dry.stderr.index(said) < dry.stderr.index("--> Planned on"), dry.stderr
     assert len(entries(host)) == 1

@@ -21,12 +21,14 @@ def test_entry_is_one_json_line_of_the_known_keys_in_order():
     assert list(parsed) == list(audit.KEYS)
     assert parsed["result"] == "ok" and parsed["failed_operation"] is None
     assert parsed["changes"] == ["Role hatchet", "Base packages"]
-    assert parsed["operator"] == "alice" and parsed["controller"] == "laptop" and parsed["local_changes"] is True
+    assert parsed["operator"] == "alice" and parsed["controller"] == "laptop"
+    assert parsed["local_changes"] is True
     assert "controller_pid" not in parsed and "started" not in parsed
 
 
 def test_a_failed_run_names_the_operation():
-    data = audit.entry(RUN, {"commit": "b" * 40, "local_changes": False}, ["Role hatchet"], "Role owlclaw", "T")
+    repository = {"commit": "b" * 40, "local_changes": False}
+    data = audit.entry(RUN, repository, ["Role hatchet"], "Role owlclaw", "T")
     assert data["result"] == "failed" and data["failed_operation"] == "Role owlclaw"
 
 
@@ -58,8 +60,8 @@ def test_last_entry_said_in_one_line():
     data = audit.entry(RUN, {"commit": "0123456789abcdef0123", "local_changes": True},
                        ["Role hatchet", "Base packages"], None, "2026-12-02T01:02:03Z")
     assert audit.describe_last(data) == (
-        "last deploy of this host: 2026-12-02T01:02:03Z by alice@laptop, commit 0123456789ab + local changes, "
-        "2 changes (prod, deploy.py)"
+        "last deploy of this host: 2026-12-02T01:02:03Z by alice@laptop, "
+        "commit 0123456789ab + local changes, 2 changes (prod, deploy.py)"
     )
     clean = {**data, "local_changes": False, "changes": ["Role hatchet"]}
     assert audit.describe_last(clean).endswith("commit 0123456789ab, 1 change (prod, deploy.py)")
