@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .facts import cached_fact
 from .facts.paths import PathsState
-from .model import audit, backups, compose
+from .model import audit, backups, compose, migrations
 from .model.firewall import registry as firewall_registry
 
 
@@ -15,7 +15,7 @@ def managed(settings) -> list[str]:
             settings.backup_dir,
             backups.script_path(settings.environment),
             backups.cron_path(settings.environment),
-            *backups.LEGACY_FILES,
+            *migrations.old_paths(),
             audit.LOGROTATE_PATH,
         }
     )

@@ -41,12 +41,3 @@ paths.file_content(
     mode="644",
     current=current.get(cron),
 )
-
-# The script and schedule from before they were per environment (on a shared host the last
-# run's database list): each environment's own replace them.
-for legacy in backups.LEGACY_FILES:
-    paths.absent(
-        name=f"Remove {legacy} (now one per environment)",
-        path=legacy,
-        current=current.get(legacy),
-    )
