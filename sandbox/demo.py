@@ -165,18 +165,19 @@ def write_stand_in(host) -> None:
     (app / "README").write_text("A stand-in for OwlClaw (python -m sandbox.demo).\n")
 
 
-def import_stand_in_image(host) -> None:
-    """busybox-static's root filesystem as IMAGE (`docker import`: no registry needed)."""
-    ssh(host, textwrap.dedent(f"""\
+def stand_in_image_script(image: str) -> str:
+    """bash on a host with Docker: busybox-static's root filesystem imported as ``image``
+    (`docker import`: no registry needed). The tests' image too."""
+    return textwrap.dedent(f"""\
         set -e
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null
         root=$(mktemp -d); mkdir -p $root/bin $root/tmp $root/etc
         cp /bin/busybox $root/bin/
         for applet in sh httpd wget nc sleep cat echo mkdir ls env; do ln -s busybox $root/bin/$applet; done
         echo 'root:x:0:0:root:/:/bin/sh' > $root/etc/passwd
-        tar -C $root -c . | docker import -c 'CMD ["/bin/sh"]' - {IMAGE} >/dev/null
+        tar -C $root -c . | docker import -c 'CMD ["/bin/sh"]' - {shlex.quote(image)} >/dev/null
         rm -rf $root
-    """))
+    """)
 
 
 def changed_operations(stdout: str) -> list[str] | None:
@@ -202,7 +203,7 @@ def deploy(host) -> None:
     if docker.returncode != 0:
         print(docker.stderr[-4000:], file=sys.stderr)
         raise SystemExit("demo: the Docker step failed")
-    import_stand_in_image(host)
+    ssh(host, stand_in_image_script(IMAGE))
     say("step 2/3: the whole deploy (deploy.py) as dev, with ufw on, the app network "
         f"{APP_NETWORK} allowed and the stand-in application; random database passwords")
     print(flush=True)
@@ -240,19 +241,22 @@ def query_from(ip: str, host, user: str, password: str, database: str, sql: str)
         return {"error": answer}
 
 
-def container_login(host, user: str, password: str, database: str) -> subprocess.CompletedProcess:
-    """psql from hatchet-lite's network namespace to host.docker.internal, as the container
-    resolves it: the connection comes from the compose network."""
-    return ssh(host, textwrap.dedent(f"""\
+def container_login_script(project: str, service: str, user: str, password: str, database: str) -> str:
+    """bash: psql from the service's network namespace to host.docker.internal as the container
+    resolves it (its /etc/hosts): the connection comes from the compose network. Prints the
+    client address PostgreSQL saw. Give it on stdin: it holds the password."""
+    return textwrap.dedent(f"""\
         set -e
-        id=$(docker ps -q --filter label=com.docker.compose.project=owlclaw \\
-             --filter label=com.docker.compose.service=hatchet-lite)
-        [ -n "$id" ] || {{ echo "hatchet-lite is not running" >&2; exit 1; }}
+        id=$(docker ps -q --filter label=com.docker.compose.project={shlex.quote(project)} \\
+             --filter label=com.docker.compose.service={shlex.quote(service)})
+        [ -n "$id" ] || {{ echo "{service} is not running" >&2; exit 1; }}
         gw=$(docker exec "$id" cat /etc/hosts | awk '$2 == "host.docker.internal" {{print $1}}')
+        [ -n "$gw" ] || {{ echo "no host.docker.internal in the container's /etc/hosts" >&2; exit 1; }}
         pid=$(docker inspect -f '{{{{.State.Pid}}}}' "$id")
         export PGPASSWORD={shlex.quote(password)}
-        nsenter -t "$pid" -n -- psql -X -A -t -h "$gw" -U {user} -d {database} -c 'SELECT inet_client_addr()'
-    """), check=False)
+        nsenter -t "$pid" -n -- psql -X -A -t -h "$gw" -U {shlex.quote(user)} -d {shlex.quote(database)} \\
+            -c 'SELECT inet_client_addr()'
+    """)
 
 
 def checks(host, passwords: dict) -> list[tuple[bool, str]]:
@@ -283,7 +287,9 @@ def checks(host, passwords: dict) -> list[tuple[bool, str]]:
     rules = [line for line in status if "5432" in line or line.startswith(("22", "Status"))]
     results.append((bool(status) and status[0] == "Status: active" and any(APP_NETWORK in r for r in rules),
                     "firewall (ufw):\n" + "\n".join(f"          {line}" for line in rules)))
-    login = container_login(host, "hatchet", passwords["HATCHET_DB_PASSWORD"], "hatchet")
+    password = passwords["HATCHET_DB_PASSWORD"]
+    script = container_login_script("owlclaw", "hatchet-lite", "hatchet", password, "hatchet")
+    login = ssh(host, script, check=False)
     client = login.stdout.strip()
     results.append((login.returncode == 0 and client.startswith("172.30.0."),
                     "the app's container (hatchet-lite) logs in as hatchet from its compose network: "
