@@ -25,9 +25,15 @@ def apt_present(packages: list[str], installed: dict):
     yield announce.did(host, f"installed packages: {', '.join(missing)}")
 
 
+# Another apt (unattended-upgrades, an interrupted run's apt-get still finishing) holds dpkg's
+# lock for a while: wait for it rather than fail.
+APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=300"
+
+
 def apt_install_command(packages: list[str]) -> str:
     """Refresh the package lists, install ``packages`` (after --: never read as options)."""
     return (
-        "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
-        f"apt-get install -y -q --no-install-recommends -- {' '.join(map(shlex.quote, packages))}"
+        f"export DEBIAN_FRONTEND=noninteractive; apt-get {APT_LOCK_WAIT} update -q && "
+        f"apt-get {APT_LOCK_WAIT} install -y -q --no-install-recommends -- "
+        + " ".join(map(shlex.quote, packages))
     )
