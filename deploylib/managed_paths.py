@@ -1,4 +1,5 @@
-"""What the deploy manages on a host (files, directories, packages), each asked with one fact call."""
+"""What the deploy manages on a host (files, directories, packages), each asked with one fact call
+(host code: may import facts and the model)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ def managed(settings) -> list[str]:
             backups.cron_path(settings.environment),
             *migrations.old_paths(),
             audit.LOGROTATE_PATH,
+            *([compose.overlay_path(settings)] if compose.app_enabled(settings) else []),
         }
     )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from pyinfra import logger
 from pyinfra.api import StringCommand
 
+from .. import pyinfra_compat
 from ..model import audit
 
 # (id(state), host name) -> names of the operations that changed the host, in order
@@ -44,8 +45,8 @@ def repository() -> dict:
 
 def op_name(state, op_hash: str) -> str:
     """The operation's name as the plan shows it ('tasks/base.py | Base packages' -> 'Base packages')."""
-    names = {name.split(" | ", 1)[-1].strip() for name in state.get_op_meta(op_hash).names}
-    return ", ".join(sorted(names)) or op_hash
+    names = pyinfra_compat.operation_names(state, op_hash).split(", ")
+    return ", ".join(sorted({name.split(" | ", 1)[-1].strip() for name in names}))
 
 
 def note_change(host, op_hash: str) -> None:

@@ -238,6 +238,7 @@ class UfwPlan:
     commands: list[str]
     needs_ssh: bool  # a rule for SSH is added first
     warnings: list[str]
+    rules_after: list = field(default_factory=list)  # every rule once the commands ran, in order
     # What the commands mean to the operator (``plan`` makes sentences of them):
     ssh_opened: list[int] = field(default_factory=list)  # SSH ports allowed first
     opened: list[str] = field(default_factory=list)  # sources newly allowed to the port
@@ -343,14 +344,17 @@ def plan_ufw(
             commands.append(ufw_add("allow", source, port, pg_comment))
             append(rule)
         opened.append(source)
-    if any(deny_index(v6) is None for v6 in families):
+    missing_denies = [v6 for v6 in families if deny_index(v6) is None]
+    if missing_denies:
         commands.append(ufw_add("deny", None, port, pg_comment))
+        for v6 in missing_denies:
+            append(UfwRule(*_ufw_deny_spec(port, v6)[:7], comment=pg_comment, v6=v6))
         had = {rule.spec for rule in state.rules}
         closed = any(_ufw_deny_spec(port, v6) not in had for v6 in families)
     if enable and not state.active:
         commands.append("ufw --force enable")
     enabled = enable and not state.active
-    return UfwPlan(commands, needs_ssh, warnings, ssh_opened, opened, removed, closed, enabled)
+    return UfwPlan(commands, needs_ssh, warnings, rules, ssh_opened, opened, removed, closed, enabled)
 
 
 def ufw_effects(planned: UfwPlan, port: int, active: bool) -> list[Effect]:
@@ -368,6 +372,21 @@ def ufw_effects(planned: UfwPlan, port: int, active: bool) -> list[Effect]:
     if planned.enabled:
         effects.append(firewall_enabled("ufw"))
     return effects
+
+
+def describe_rule(rule: UfwRule) -> str:
+    """One rule as `ufw status` would word it (for --diff)."""
+    port = "" if rule.dport == "any" else f" port {rule.dport}"
+    proto = "" if rule.proto == "any" else f" proto {rule.proto}"
+    return (f"{rule.action} {rule.direction}{proto} from {rule.src} to {rule.dst}{port}"
+            f"{' (v6)' if rule.v6 else ''}  # {rule.comment}")
+
+
+def rule_set_text(active: bool, rules: list[UfwRule], tag: str | None) -> str:
+    """ufw's status and the deploy's rules of environment ``tag``, in ufw's order."""
+    lines = [f"Status: {'active' if active else 'inactive'}"]
+    lines += [describe_rule(rule) for rule in rules if rule.belongs_to(tag)]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- plan
@@ -401,5 +420,10 @@ def plan(state: UfwState, fw: FirewallInfo, wanted: Wanted) -> Plan:
             "ufw is inactive: the PostgreSQL rules are in place but take effect only once it "
             "is enabled (set firewall_enable = True, or `ufw enable`; SSH is allowed)"
         )
-    return Plan(planned.commands, messages, f"ufw rules for tcp/{port} are up to date",
-                ufw_effects(planned, port, state.active))
+    rule_set = (
+        f"ufw rules ({ufw_comments(wanted.tag)[0]}, {ufw_comments(wanted.tag)[1]})",
+        rule_set_text(state.active, state.rules, wanted.tag),
+        rule_set_text(state.active or wanted.enable, planned.rules_after, wanted.tag),
+    )
+    return Plan(planned.commands, messages, f"ufw rules for tcp/{port} are up to date", rule_set,
+                effects=ufw_effects(planned, port, state.active))
