@@ -1,4 +1,5 @@
-"""The audit trail's last entry, as planning sees it (deploylib.model.audit)."""
+"""The audit trail's last entry, as planning sees it (host code: a pyinfra fact over
+deploylib.model.audit)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The audit trail on the host (deploylib.model.audit), fitted to the run lock.
+"""The audit trail on the host (deploylib.model.audit), fitted to the run lock (host code:
+appended through the run lock's release, pyinfra internals only through pyinfra_compat).
 
 The run lock already knows when a run changes a host: the first command any operation
 yields at execution takes it (deploylib.operations.run_lock). The operations that yield
