@@ -24,6 +24,8 @@ local.include("tasks/databases.py")  # hatchet + owlclaw roles and databases, is
 local.include("tasks/backups.py")  # backup script, its schedule (cron), backup directory
 local.include("tasks/app.py")  # app repo at app_ref, .env, overlay, compose up (+ backup first)
 local.include("tasks/seed.py")  # seed SQL, once per database, after the schema exists
+local.include("tasks/migrations.py")  # state older deploys left, only where a host still has it
+local.include("tasks/audit.py")  # the last run said before the plan; the audit log's rotation
 local.include("tasks/announce_plan.py")  # what will happen, in the operator's words
 local.include("tasks/prod_guard.py")  # once the plan is known: prod changes need confirmation
 local.include("tasks/run_unlock.py")  # after the guard: lock at the first change, release at the end

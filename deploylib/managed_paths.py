@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .facts import cached_fact
 from .facts.paths import PathsState
-from .model import backups, compose
+from .model import audit, backups, compose, migrations
 from .model.firewall import registry as firewall_registry
 
 # Every path an operation of deploylib.operations.paths manages is declared here, once
@@ -21,7 +21,8 @@ def managed(settings) -> list[str]:
         settings.backup_dir,
         backups.script_path(settings.environment),
         backups.cron_path(settings.environment),
-        *backups.LEGACY_FILES,
+        *migrations.old_paths(),
+        audit.LOGROTATE_PATH,
     }
     if compose.app_enabled(settings):
         paths |= {app_parent_dir(settings), settings.app_dir, compose.state_dir(settings),
@@ -42,7 +43,7 @@ def packages_request(settings) -> tuple[type, dict]:
     from .facts.host import DebInstalled
 
     # bootstrap.py's too: one packages operation (operations/packages.py) for every entry point.
-    names = {*settings.base_packages, *settings.bootstrap_packages, *firewall_registry.packages()}
+    names = {*settings.base_packages, *settings.bootstrap_packages, audit.PACKAGE, *firewall_registry.packages()}
     for distribution in ("debian", "ubuntu"):  # bootstrap installs the engine with or without app
         names |= set(docker_packages(settings.docker_packages, distribution))
     if compose.app_enabled(settings):
@@ -85,6 +86,7 @@ def prefetch_host_facts(host, settings) -> None:
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
+    from .facts.audit import AuditLast
     from .facts.host import NetworkInterfaces
     from .facts.postgres import PostgresServer
     from .facts.run_lock import RunLock
@@ -92,6 +94,7 @@ def prefetch_host_facts(host, settings) -> None:
 
     requests = [
         (RunLock, {}),
+        (AuditLast, {}),  # printed before the plan
         packages_request(settings),
         paths_request(settings),
         (PostgresServer, server_request(settings)),

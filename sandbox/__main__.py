@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("count", type=int)
     p.add_argument("--suite", default=hosts.DEFAULT_SUITE, choices=hosts.SUITES)
     p.add_argument("--first", type=int, default=1, help="index of the first host (default 1)")
-    p.add_argument("--fresh", action="store_true", help="reset hosts that are already running")
+    p.add_argument("--fresh", action="store_true",
+                   help="start from the image alone (drop what earlier runs changed)")
 
     p = sub.add_parser("down", help="stop hosts (all, and the apt proxy, by default)")
     p.add_argument("index", type=int, nargs="*")

@@ -501,7 +501,8 @@ def up(
     say=None,
 ) -> list[HostState]:
     """Make sure hosts first..first+count-1 run `suite`; returns them. A host already
-    running is reused as it is (``say`` is told so) unless ``fresh``: then it is reset."""
+    running, or stopped with its overlay kept, is reused as it is (``say`` is told so)
+    unless ``fresh``: then it starts from the image alone."""
     if os.geteuid() != 0:
         raise SandboxError("the sandbox needs root (namespaces, mounts, bridge)")
     lower = image_dir(suite)
@@ -531,6 +532,16 @@ def up(
                 started.append(host)
                 continue
         host = HostState(index=index, suite=suite, pid=0, image=lower.name)
+        # A stopped host's overlay keeps what earlier runs changed (`down` does not drop it).
+        leftover = (host.dir / "upper").exists()
+        if leftover and fresh:
+            for sub in ("upper", "work"):
+                shutil.rmtree(host.dir / sub, ignore_errors=True)
+        elif leftover and say:
+            say(
+                f"sandbox: {host.name} starts with what earlier runs left on it "
+                f"(`up --fresh` for a pristine host)"
+            )
         host.dir.mkdir(parents=True, exist_ok=True)
         (host.dir / STARTED_BY_FILE).write_text(f"{REPO}\n")
         host.pid = _boot(host, lower)

@@ -31,11 +31,3 @@ paths.file_content(
     group="root",
     mode="644",
 )
-
-# The script and schedule from before they were per environment (on a shared host the last
-# run's database list): each environment's own replace them.
-for legacy in backups.LEGACY_FILES:
-    paths.absent(
-        name=f"Remove {legacy} (now one per environment)",
-        path=legacy,
-    )

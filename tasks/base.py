@@ -3,6 +3,7 @@
 from pyinfra import host
 
 from deploylib import managed_paths
+from deploylib.model import audit
 from deploylib.operations import packages, paths
 
 settings = host.data.settings
@@ -10,7 +11,10 @@ settings = host.data.settings
 # Everything later tasks ask about the host, in one remote command.
 managed_paths.prefetch_host_facts(host, settings)
 
-packages.apt_present(name="Base packages", packages=settings.base_packages)
+packages.apt_present(
+    name="Base packages",
+    packages=[*settings.base_packages, audit.PACKAGE],  # logrotate: the audit log (tasks/audit.py)
+)
 
 paths.directory(
     name="Deploy state directory",

@@ -15,7 +15,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, operation
 
-from .. import notices, show_diff
+from .. import announce, notices, show_diff
 from ..facts import cached_fact
 from ..facts.firewall import FirewallHost, FirewallState
 from ..model.firewall import registry
@@ -66,8 +66,12 @@ def rules(
         return
     if plan.rule_set:  # --diff, the prod guard
         show_diff.show(host, *plan.rule_set)
+    for effect in plan.effects:
+        announce.will(host, effect.will)
     for command in plan.commands:
         if isinstance(command, Upload):
             yield FileUploadCommand(StringIO(command.content), command.path)
         else:
             yield command
+    for effect in plan.effects:
+        yield announce.did(host, effect.did)

@@ -31,14 +31,19 @@ def apt_present(packages: list[str], recommends: bool = False):
     yield announce.did(host, f"installed packages: {', '.join(missing)}")
 
 
+# Another apt (unattended-upgrades, an interrupted run's apt-get still finishing) holds dpkg's
+# lock for a while: wait for it rather than fail.
+APT_LOCK_WAIT = "-o DPkg::Lock::Timeout=300"
+
+
 def apt_install_command(packages: list[str], recommends: bool = False) -> str:
     """Refresh the package lists, install ``packages`` (after --: never read as options). A
     config file already on the host is kept, never asked about (as pyinfra's apt.packages and
     docker.engine_packages do: docker.io's /etc/default/docker, ...)."""
     no_recommends = "" if recommends else "--no-install-recommends "
     return (
-        "export DEBIAN_FRONTEND=noninteractive; apt-get update -q && "
-        f"apt-get install -y -q {no_recommends}-o Dpkg::Options::=--force-confdef "
+        f"export DEBIAN_FRONTEND=noninteractive; apt-get {APT_LOCK_WAIT} update -q && "
+        f"apt-get {APT_LOCK_WAIT} install -y -q {no_recommends}-o Dpkg::Options::=--force-confdef "
         f"-o Dpkg::Options::=--force-confold -- {' '.join(map(shlex.quote, packages))}"
     )
 

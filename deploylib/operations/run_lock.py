@@ -32,6 +32,7 @@ from .. import pyinfra_compat
 from ..facts import cached_fact
 from ..facts.run_lock import RunLock
 from ..model import run_lock
+from . import audit
 
 # One run of the controller: the same id on every host it locks.
 RUN = {
@@ -48,6 +49,8 @@ _held: dict[tuple[int, str], str] = {}
 _planned: dict[tuple[int, str], run_lock.LockState] = {}
 # (id(state), host name) -> the op hash of its release operation
 _release_op: dict[tuple[int, str], str] = {}
+# (id(state), host name) -> this run's record (the lock's; the audit log's entry starts from it)
+_records: dict[tuple[int, str], dict] = {}
 
 
 class RunLocked(DeployError):
@@ -101,9 +104,10 @@ def take_before_first_change(host, environment: str) -> None:
     hold the lock yet, the take command runs first; if it fails, that operation
     fails having changed nothing, and pyinfra executes nothing more on this host.
     """
+    _records[_key(host)] = record(host, environment)
     take = _bash(
         run_lock.take_script(
-            record(host, environment),
+            _records[_key(host)],
             _planned[_key(host)].last,
             os.getpid() if _is_local(host) else None,
             clear_command(host),
@@ -111,20 +115,22 @@ def take_before_first_change(host, environment: str) -> None:
     )
     key = _key(host)
     state = host.state
-    for _, op_data in pyinfra_compat.planned_operations(state, host):
+    for op_hash, op_data in pyinfra_compat.planned_operations(state, host):
 
-        def locked(original, op_data=op_data):
+        def locked(original, op_data=op_data, op_hash=op_hash):
             try:
                 for command in original():
                     if state.is_executing and key not in _held:
                         yield take
                         _held[key] = "taken"  # resumed only when the take succeeded
+                    if state.is_executing:
+                        audit.note_change(host, op_hash)
                     yield command
             except Exception:
                 # An operation that raises (OperationError) while executing ends the run
                 # without pyinfra's failure callbacks: release here.
                 if _held.get(key) == "taken":
-                    _release(host, op_data, " after the operation's error")
+                    _release(host, op_data, " after the operation's error", audit.op_name(state, op_hash))
                 raise
 
         pyinfra_compat.wrap_commands(op_data, locked)
@@ -147,9 +153,12 @@ def release(host, name: str) -> None:
     _release_op[_key(host)] = pyinfra_compat.operation_hash(meta)
 
 
-def _release(host, op_data, why: str) -> None:
+def _release(host, op_data, why: str, failed_operation: str | None = None) -> None:
+    """Append the run's entry to the host's audit log (it changed the host: it took the lock),
+    then release the lock."""
     key = _key(host)
     arguments = pyinfra_compat.connector_arguments(op_data.global_arguments)
+    audit.append(host, _records.get(key, RUN), arguments, failed_operation)
     try:
         ok, _ = host.run_shell_command(StringCommand(run_lock.release_script(RUN["run_id"])), **arguments)
     except Exception as error:  # the connection is gone: the lock's holder with it (stale)
@@ -176,7 +185,7 @@ class _Release(pyinfra_compat.StateCallback):
         op_data = pyinfra_compat.operation_data(state, host, op_hash)
         ignored = op_data is not None and op_data.global_arguments.get("_ignore_errors")
         if _held.get(_key(host)) == "taken" and op_data is not None and not ignored:
-            _release(host, op_data, " after the failed operation")
+            _release(host, op_data, " after the failed operation", audit.op_name(state, op_hash))
 
 
 def _install_release(state) -> None:

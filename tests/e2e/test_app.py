@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shlex
 import socket
 import subprocess
-import textwrap
 import time
 
 import pytest
+
+from sandbox import hosts
+from sandbox.demo import container_login_script, stand_in_image_script
 
 from .harness import converge, psql, run_deploy, ssh
 
@@ -140,16 +141,7 @@ def install_docker_and_image(host, app_repo, env="dev", extra_env=None, override
 
 def import_test_image(host):
     """The busybox-static root filesystem as IMAGE (no registry is reachable)."""
-    ssh(host, textwrap.dedent(f"""\
-        set -e
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends busybox-static >/dev/null
-        root=$(mktemp -d); mkdir -p $root/bin $root/tmp $root/etc
-        cp /bin/busybox $root/bin/
-        for applet in sh httpd wget nc sleep cat echo mkdir ls env; do ln -s busybox $root/bin/$applet; done
-        echo 'root:x:0:0:root:/:/bin/sh' > $root/etc/passwd
-        tar -C $root -c . | docker import -c 'CMD ["/bin/sh"]' - {IMAGE} >/dev/null
-        rm -rf $root
-    """))
+    ssh(host, stand_in_image_script(IMAGE))
 
 
 def create_databases(host, passwords):
@@ -164,17 +156,9 @@ def create_databases(host, passwords):
 def container_pg_login(host, project, service, user, password, database):
     """psql from the container's network namespace to host.docker.internal as the container
     resolves it (its /etc/hosts): the connection comes from the compose network."""
-    script = f"""
-        set -e
-        id=$(docker ps -q --filter label=com.docker.compose.project={project} \
-             --filter label=com.docker.compose.service={service})
-        gw=$(docker exec "$id" cat /etc/hosts | awk '$2 == "host.docker.internal" {{print $1}}')
-        [ -n "$gw" ] || {{ echo "no host.docker.internal in the container's /etc/hosts" >&2; exit 1; }}
-        pid=$(docker inspect -f '{{{{.State.Pid}}}}' "$id")
-        PGPASSWORD={shlex.quote(password)} nsenter -t "$pid" -n -- \
-            psql -X -A -t -h "$gw" -U {user} -d {database} -c 'SELECT inet_client_addr()'
-    """
-    return ssh(host, script, check=False)
+    script = container_login_script(project, service, user, password, database)
+    return subprocess.run([*hosts.ssh_command(host), "bash -s"], input=script, capture_output=True, text=True,
+                          timeout=300)
 
 
 def http_get(ip, port) -> str:

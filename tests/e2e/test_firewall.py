@@ -62,6 +62,13 @@ def data(backend: str, enable: bool, networks=(APP_NET,)) -> dict:
     }
 
 
+def said(output: str, start: str) -> str:
+    """The line of a run's output that starts with ``start`` (stripped), failing when none."""
+    lines = [line.strip() for line in output.splitlines() if line.strip().startswith(start)]
+    assert lines, f"no line starts with {start!r}:\n{output}"
+    return lines[0]
+
+
 def ufw_rules(host) -> str:
     return ssh(host, "ufw status").stdout
 
@@ -83,9 +90,28 @@ def test_ufw_rules_while_inactive_then_enabled_without_losing_ssh(fresh_host):
     # pg_hba alone lets the outside probe in: only the firewall can stop it.
     assert pg_connect_from(OUTSIDE, host, "probe", "probe-pass", "postgres") == "connected"
 
+    # Issue 20: said in the operator's words, in the plan and in the end-of-run summary.
+    ssh_rule = "SSH rule (port 22) first, so enabling ufw cannot lock you out"
+    assert f"add an {ssh_rule}" in first.stderr, first.stderr
+    assert f"[{host.name}] added an SSH rule (port 22) so enabling ufw cannot lock you out" in first.stderr
+    opened = said(first.stderr, f"[{host.name}] opened PostgreSQL port 5432 to {APP_NET}")
+    assert opened.endswith(" in ufw (in effect once ufw is on)"), opened
+    assert "enable ufw" not in first.stderr and "enabled ufw" not in first.stderr
+    planned = run_deploy(host, overrides=data("ufw", enable=True), extra_args=("--dry",))
+    assert planned.ok, planned.describe()
+    assert "enable ufw: its rules take effect now" in planned.stderr, planned.stderr
+    assert "enabled ufw" not in planned.stderr and "--> Done:" not in planned.stderr
+    assert ufw_rules(host).startswith("Status: inactive")
+
     # Turned on: SSH first, then enable; the controller (not in any allowed network) keeps SSH.
     enabled = converge(host, overrides=data("ufw", enable=True))
     assert enabled.changed == ["Firewall (ufw): tcp/5432 from the client networks only"]
+    assert f"[{host.name}] enabled ufw" in enabled.stderr, enabled.stderr
+    assert ssh_rule not in enabled.stderr  # the SSH rule was there already
+    quiet = run_deploy(host, overrides=data("ufw", enable=True))
+    assert quiet.ok and quiet.changed == [], quiet.describe()
+    for words in ("ufw cannot lock", "enable ufw", "enabled ufw", "PostgreSQL port 5432", "--> Done:"):
+        assert words not in quiet.stderr, quiet.stderr
     assert ufw_rules(host).startswith("Status: active")
     assert ssh(host, "echo still-in").stdout.strip() == "still-in"
 
@@ -106,8 +132,10 @@ def test_ufw_removed_source_is_closed_foreign_identical_rule_kept(fresh_trixie):
     assert pg_connect_from(OUTSIDE, host, "probe", "probe-pass", "postgres") == "connected"
     assert OUTSIDE_NET in ufw_rules(host)
 
-    converge(host, overrides=data("ufw", enable=True))
+    removed = converge(host, overrides=data("ufw", enable=True))
     assert OUTSIDE_NET not in ufw_rules(host)
+    assert f"remove the ufw rule for {OUTSIDE_NET} (port 5432) (no longer wanted)" in removed.stderr
+    assert f"[{host.name}] removed the ufw rule for {OUTSIDE_NET} (port 5432)" in removed.stderr
     assert tcp_from(OUTSIDE, host) == "timeout"
     assert pg_connect_from(INSIDE, host, "probe", "probe-pass", "postgres") == "connected"
 
@@ -158,7 +186,8 @@ def test_nftables_backend(fresh_host):
     ).stdout
     assert pg_connect_from(OUTSIDE, host, "probe", "probe-pass", "postgres") == "connected"
 
-    converge(host, overrides=data("nftables", enable=True, networks=(APP_NET, OUTSIDE_NET)))
+    loaded = converge(host, overrides=data("nftables", enable=True, networks=(APP_NET, OUTSIDE_NET)))
+    assert f"[{host.name}] enabled the nftables table hatchet_owlclaw_deploy" in loaded.stderr, loaded.stderr
     main_conf = ssh(host, "cat /etc/nftables.conf").stdout
     assert 'include "/etc/nftables.d/hatchet-owlclaw-deploy.nft"' in main_conf
     assert pg_connect_from(OUTSIDE, host, "probe", "probe-pass", "postgres") == "connected"

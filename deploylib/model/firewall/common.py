@@ -222,11 +222,62 @@ class Upload:
     path: str
 
 
+@dataclass(frozen=True)
+class Effect:
+    """What a step means to the operator, in the plan (``will``) and in the end-of-run
+    summary (``did``): deploylib/announce.py prints them."""
+
+    will: str
+    did: str
+
+
+def ssh_kept_open(tool: str, ports: list[int]) -> Effect:
+    listed = ", ".join(str(port) for port in ports)
+    word = "port" if len(ports) == 1 else "ports"
+    return Effect(
+        f"add an SSH rule ({word} {listed}) first, so enabling {tool} cannot lock you out",
+        f"added an SSH rule ({word} {listed}) so enabling {tool} cannot lock you out",
+    )
+
+
+def _later(tool: str, in_effect: bool) -> str:
+    return "" if in_effect else f" (in effect once {tool} is on)"
+
+
+def port_opened(tool: str, port: int, sources: list[str], in_effect: bool) -> Effect:
+    """``sources`` now allowed to PostgreSQL's port (everyone else denied)."""
+    networks = ", ".join(sources)
+    later = _later(tool, in_effect)
+    return Effect(
+        f"open PostgreSQL port {port} to {networks} in {tool}{later}",
+        f"opened PostgreSQL port {port} to {networks} in {tool}{later}",
+    )
+
+
+def port_closed_to_others(tool: str, port: int, in_effect: bool) -> Effect:
+    later = _later(tool, in_effect)
+    return Effect(
+        f"close PostgreSQL port {port} to every other address in {tool}{later}",
+        f"closed PostgreSQL port {port} to every other address in {tool}{later}",
+    )
+
+
+def rule_removed(tool: str, port: int | str, source: str | None) -> Effect:
+    """The deploy's rule for ``source`` (None: its deny for the port) is no longer wanted."""
+    what = f"the {tool} rule for {source} (port {port})" if source else f"the {tool} rule closing port {port}"
+    return Effect(f"remove {what} (no longer wanted)", f"removed {what}")
+
+
+def firewall_enabled(tool: str, how: str = "") -> Effect:
+    return Effect(f"enable {tool}{how}: its rules take effect now", f"enabled {tool}{how}")
+
+
 @dataclass
 class Plan:
     """A backend's answer: the steps (shell commands or ``Upload`` s), in order; the
     messages for the operator (shown on every run, also when nothing changes); what the
-    run says when there is nothing to do."""
+    run says when there is nothing to do; what the steps mean to the operator (``Effect`` s,
+    for the plan and the summary)."""
 
     commands: list = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
@@ -234,3 +285,4 @@ class Plan:
     # The deploy's rule set as text, before and after (what, before or None, after), for
     # --diff and the prod guard (deploylib/model/plan_diff.py); None: the backend does not say.
     rule_set: tuple | None = None
+    effects: list[Effect] = field(default_factory=list)

@@ -13,7 +13,21 @@ import shlex
 from dataclasses import dataclass, field
 
 from ..tagged import tagged
-from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Wanted, family, refuse_blocking, ssh_ports
+from .common import (
+    TAG,
+    Effect,
+    FirewallInfo,
+    FirewallPlanError,
+    Plan,
+    Wanted,
+    family,
+    firewall_enabled,
+    port_opened,
+    refuse_blocking,
+    rule_removed,
+    ssh_kept_open,
+    ssh_ports,
+)
 
 NAME = "firewalld"
 TOOL = "firewalld"
@@ -105,6 +119,43 @@ def firewalld_rich_rule(version: int, port: int) -> str:
     )
 
 
+def _ssh_ports_to_add(state: FirewalldState, ssh_ports: list[int], enable: bool) -> list[int]:
+    """Before a stopped firewalld starts, the zone must let this connection's port in."""
+    if state.running or not enable:
+        return []
+    return [
+        port for port in ssh_ports
+        if not (port == 22 and "ssh" in state.services) and f"{port}/tcp" not in state.ports
+    ]
+
+
+def _wanted_entries(sources: list[str], version: int) -> list[str]:
+    return [str(ipaddress.ip_network(s)) for s in sources if family(s) == version]
+
+
+def firewalld_effects(state: FirewalldState, wanted: Wanted, ssh_ports: list[int]) -> list[Effect]:
+    """What ``plan_firewalld``'s commands mean to the operator (the zone's target closes
+    the port to everyone else: no sentence of its own)."""
+    effects = []
+    added_ssh = _ssh_ports_to_add(state, ssh_ports, wanted.enable)
+    if added_ssh:
+        effects.append(ssh_kept_open(NAME, added_ssh))
+    opened = []
+    for version, ipset in FIREWALLD_IPSETS.items():
+        entries = _wanted_entries(wanted.sources, version)
+        current = state.ipsets.get(ipset, [])
+        effects += [rule_removed(NAME, wanted.port, entry) for entry in current if entry not in entries]
+        opened += [entry for entry in entries if entry not in current]
+    moved = any(firewalld_rich_rule(v, wanted.port) not in state.rich_rules for v in FIREWALLD_IPSETS)
+    if moved and not opened:  # the port changed: every source is opened to the new one
+        opened = [entry for v in FIREWALLD_IPSETS for entry in _wanted_entries(wanted.sources, v)]
+    if opened:
+        effects.append(port_opened(NAME, wanted.port, opened, state.running or wanted.enable))
+    if wanted.enable and not state.running:
+        effects.append(firewall_enabled(NAME))
+    return effects
+
+
 def plan_firewalld(
     state: FirewalldState, sources: list[str], port: int, ssh_ports: list[int], enable: bool
 ) -> list[str]:
@@ -117,13 +168,11 @@ def plan_firewalld(
     tool = "firewall-cmd --permanent" if state.running else "firewall-offline-cmd"
     zone = shlex.quote(state.zone)
     commands: list[str] = []
-    if not state.running and enable:
-        # SSH first: the zone must let this connection's port in before firewalld starts.
-        for ssh_port in ssh_ports:
-            if not (ssh_port == 22 and "ssh" in state.services) and f"{ssh_port}/tcp" not in state.ports:
-                commands.append(f"{tool} --zone={zone} --add-port={int(ssh_port)}/tcp")
+    # SSH first: the zone must let this connection's port in before firewalld starts.
+    for ssh_port in _ssh_ports_to_add(state, ssh_ports, enable):
+        commands.append(f"{tool} --zone={zone} --add-port={int(ssh_port)}/tcp")
     for version, ipset in FIREWALLD_IPSETS.items():
-        wanted = [str(ipaddress.ip_network(s)) for s in sources if family(s) == version]
+        wanted = _wanted_entries(sources, version)
         if ipset not in state.ipsets:
             inet = "inet" if version == 4 else "inet6"
             commands.append(f"{tool} --new-ipset={ipset} --type=hash:net --option=family={inet}")
@@ -175,8 +224,9 @@ def plan(state: FirewalldState, fw: FirewallInfo, wanted: Wanted) -> Plan:
             "firewalld is stopped: the PostgreSQL rules take effect once it runs (firewall_enable)"
         )
     commands = plan_firewalld(state, wanted.sources, port, ports, wanted.enable)
+    effects = firewalld_effects(state, wanted, ports) if commands else []
     return Plan(commands, messages, f"firewalld rules for tcp/{port} are up to date",
-                rule_set_diff(state, wanted.sources, port, wanted.enable))
+                rule_set_diff(state, wanted.sources, port, wanted.enable), effects=effects)
 
 
 def rule_set_text(running: bool, ipsets: dict[str, list[str]], rich_rules: list[str]) -> str:

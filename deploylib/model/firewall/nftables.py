@@ -10,10 +10,25 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from ..tagged import tagged
-from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Upload, Wanted, family, ssh_ports
+from .common import (
+    TAG,
+    Effect,
+    FirewallInfo,
+    FirewallPlanError,
+    Plan,
+    Upload,
+    Wanted,
+    family,
+    firewall_enabled,
+    port_closed_to_others,
+    port_opened,
+    rule_removed,
+    ssh_ports,
+)
 
 NAME = "nftables"
 TOOL = "nft"
@@ -123,6 +138,40 @@ def has_include(conf_text: str, path: str = NFT_FILE) -> bool:
     return any(line.strip() == nft_include_line(path) for line in conf_text.splitlines())
 
 
+def _rules_of(text: str | None) -> tuple[set[tuple[int, str]], set[int]]:
+    """Our table's (port, source) accepts and dropped ports, from its file or `nft list`."""
+    accepts = {(int(port), source) for port, source in
+               re.findall(r"tcp dport (\d+) ip6? saddr (\S+) accept", text or "")}
+    drops = {int(port) for port in re.findall(r"tcp dport (\d+) drop", text or "")}
+    return accepts, drops
+
+
+def nft_effects(state: NftState, wanted: Wanted, load: bool, at_boot: bool) -> list[Effect]:
+    """What the run changes in the rules that filter (the live table when loaded, else
+    the file), in the operator's words."""
+    loaded = state.live is not None
+    before_accepts, before_drops = _rules_of(state.live if loaded else state.file)
+    port = wanted.port
+    effects = [
+        rule_removed(NAME, old_port, source)
+        for old_port, source in sorted(before_accepts)
+        if (old_port, source) not in {(port, _nft_address(s)) for s in wanted.sources}
+    ]
+    effects += [rule_removed(NAME, old_port, None) for old_port in sorted(before_drops - {port})]
+    opened = [s for s in wanted.sources if (port, _nft_address(s)) not in before_accepts]
+    in_effect = loaded or load
+    if opened:
+        effects.append(port_opened(NAME, port, opened, in_effect))
+    if port not in before_drops:
+        effects.append(port_closed_to_others(NAME, port, in_effect))
+    if load and not loaded:
+        effects.append(firewall_enabled(f"the {NAME} table {NFT_TABLE}"))
+    if at_boot:
+        effects.append(Effect(f"load the {NAME} table {NFT_TABLE} at every boot",
+                              f"the {NAME} table {NFT_TABLE} now loads at every boot"))
+    return effects
+
+
 def plan(state: NftState, fw: FirewallInfo, wanted: Wanted) -> Plan:
     """Loopback and the sources accepted on the port, everyone else dropped. The table
     is loaded when already live or when ``wanted.enable``; ``enable`` also includes it
@@ -139,17 +188,21 @@ def plan(state: NftState, fw: FirewallInfo, wanted: Wanted) -> Plan:
     if state.file != wanted_file:
         commands.append(f"mkdir -p {NFT_FILE.rsplit('/', 1)[0]}")
         commands.append(Upload(wanted_file, NFT_FILE))
-    if (loaded or wanted.enable) and (
+    load = (loaded or wanted.enable) and (
         not loaded or normalize_nft(state.live) != normalize_nft(wanted_table)
-    ):
+    )
+    if load:
         commands.append(f"nft -f {NFT_FILE}")
+    at_boot = False
     if wanted.enable:
         if not has_include(state.main or ""):
             if state.main is None:
                 commands.append(f"printf '#!/usr/sbin/nft -f\\n' > {NFT_MAIN_CONF}")
             commands.append(f"printf '\\n# added by {TAG}\\n%s\\n' '{nft_include_line()}' >> {NFT_MAIN_CONF}")
+            at_boot = True
         if fw.service_manager == "systemd" and state.service != "enabled":
             commands.append("systemctl enable nftables")
+            at_boot = True
     elif not loaded:
         messages.append(
             f"nftables: the PostgreSQL rules are written to {NFT_FILE} but not loaded "
@@ -159,4 +212,6 @@ def plan(state: NftState, fw: FirewallInfo, wanted: Wanted) -> Plan:
         rule_set = (NFT_FILE, state.file, wanted_file)
     else:  # the file is right, the loaded table is not
         rule_set = (f"nftables table inet {NFT_TABLE} (loaded)", state.live, wanted_table)
-    return Plan(commands, messages, f"nftables table {NFT_TABLE} for tcp/{port} is up to date", rule_set)
+    effects = nft_effects(state, wanted, load, at_boot) if commands else []
+    return Plan(commands, messages, f"nftables table {NFT_TABLE} for tcp/{port} is up to date", rule_set,
+                effects=effects)

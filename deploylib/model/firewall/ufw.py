@@ -16,13 +16,19 @@ from dataclasses import dataclass, field
 from ..tagged import tagged
 from .common import (
     TAG,
+    Effect,
     FirewallInfo,
     FirewallPlanError,
     Plan,
     Wanted,
     any_network,
     family,
+    firewall_enabled,
+    port_closed_to_others,
+    port_opened,
     refuse_blocking,
+    rule_removed,
+    ssh_kept_open,
     ssh_ports,
 )
 
@@ -233,6 +239,12 @@ class UfwPlan:
     needs_ssh: bool  # a rule for SSH is added first
     warnings: list[str]
     rules_after: list = field(default_factory=list)  # every rule once the commands ran, in order
+    # What the commands mean to the operator (``plan`` makes sentences of them):
+    ssh_opened: list[int] = field(default_factory=list)  # SSH ports allowed first
+    opened: list[str] = field(default_factory=list)  # sources newly allowed to the port
+    removed: list[UfwRule] = field(default_factory=list)  # our rules no longer wanted
+    closed: bool = False  # the deny for the port is new (not only moved)
+    enabled: bool = False  # `ufw --force enable`
 
 
 def plan_ufw(
@@ -275,11 +287,16 @@ def plan_ufw(
         rules.insert(last + 1 if last is not None else (len(rules) if rule.v6 else 0), rule)
 
     needs_ssh = False
+    ssh_opened: list[int] = []  # what the commands mean (``ufw_effects`` makes sentences)
+    opened: list[str] = []
+    removed: list[UfwRule] = []
+    closed = False
     if not state.active:
         for ssh_port in ssh_ports:
             if not any(rule.allows(ssh_client, ssh_port) for rule in state.rules):
                 commands.append(ufw_add("allow", None, ssh_port, ssh_comment))
                 needs_ssh = True
+                ssh_opened.append(ssh_port)
                 for v6 in families:
                     anywhere = any_network(6 if v6 else 4)
                     append(UfwRule("allow", "tcp", str(ssh_port), anywhere, "any", anywhere, "in",
@@ -291,6 +308,7 @@ def plan_ufw(
         if rule.spec not in wanted:
             commands.append(ufw_delete(rule))
             rules.remove(rule)
+            removed.append(rule)
 
     def deny_index(v6: bool) -> int | None:
         spec = _ufw_deny_spec(port, v6)
@@ -325,14 +343,35 @@ def plan_ufw(
         else:
             commands.append(ufw_add("allow", source, port, pg_comment))
             append(rule)
+        opened.append(source)
     missing_denies = [v6 for v6 in families if deny_index(v6) is None]
     if missing_denies:
         commands.append(ufw_add("deny", None, port, pg_comment))
         for v6 in missing_denies:
             append(UfwRule(*_ufw_deny_spec(port, v6)[:7], comment=pg_comment, v6=v6))
+        had = {rule.spec for rule in state.rules}
+        closed = any(_ufw_deny_spec(port, v6) not in had for v6 in families)
     if enable and not state.active:
         commands.append("ufw --force enable")
-    return UfwPlan(commands, needs_ssh, warnings, rules)
+    enabled = enable and not state.active
+    return UfwPlan(commands, needs_ssh, warnings, rules, ssh_opened, opened, removed, closed, enabled)
+
+
+def ufw_effects(planned: UfwPlan, port: int, active: bool) -> list[Effect]:
+    """What ``planned``'s commands mean to the operator, in the order they run."""
+    effects = [ssh_kept_open("ufw", planned.ssh_opened)] if planned.ssh_opened else []
+    for rule in planned.removed:
+        effect = rule_removed("ufw", rule.dport, rule.src if rule.action != "deny" else None)
+        if effect not in effects:  # the IPv4 and IPv6 deny
+            effects.append(effect)
+    in_effect = active or planned.enabled
+    if planned.opened:
+        effects.append(port_opened("ufw", port, planned.opened, in_effect))
+    if planned.closed:
+        effects.append(port_closed_to_others("ufw", port, in_effect))
+    if planned.enabled:
+        effects.append(firewall_enabled("ufw"))
+    return effects
 
 
 def describe_rule(rule: UfwRule) -> str:
@@ -386,4 +425,5 @@ def plan(state: UfwState, fw: FirewallInfo, wanted: Wanted) -> Plan:
         rule_set_text(state.active, state.rules, wanted.tag),
         rule_set_text(state.active or wanted.enable, planned.rules_after, wanted.tag),
     )
-    return Plan(planned.commands, messages, f"ufw rules for tcp/{port} are up to date", rule_set)
+    return Plan(planned.commands, messages, f"ufw rules for tcp/{port} are up to date", rule_set,
+                effects=ufw_effects(planned, port, state.active))
