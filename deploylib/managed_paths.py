@@ -9,8 +9,11 @@ from .firewall import registry as firewall_registry
 
 
 def managed(settings) -> list[str]:
+    from . import backup_hosts
+
     return sorted(
         {
+            *(backup_hosts.database_host_paths(settings) if settings.pgbackrest_enabled else ()),
             settings.deploy_state_dir,
             settings.backup_dir,
             backups.script_path(settings.environment),
@@ -27,6 +30,8 @@ def packages_request(settings) -> tuple[type, dict]:
     from .facts.host import DebInstalled
 
     names = {*settings.base_packages, *firewall_registry.packages()}
+    if settings.pgbackrest_enabled:
+        names.add("pgbackrest")
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
         for distribution in ("debian", "ubuntu"):
@@ -64,6 +69,12 @@ def prefetch_host_facts(host, settings) -> None:
     from .facts.run_lock import RunLock
     from .postgres_rules import server_request
 
+    if settings.pgbackrest_enabled:
+        from . import backup_hosts
+
+        if backup_hosts.is_backup_host(host):
+            prefetch(host, backup_hosts.backup_host_prefetch(host))
+            return
     requests = [
         (RunLock, {}),
         packages_request(settings),
@@ -79,4 +90,6 @@ def prefetch_host_facts(host, settings) -> None:
                      for name in firewall_registry.prefetched(settings.firewall_backend)]
     if compose.app_enabled(settings):
         requests.append((LinuxDistribution, {}))
+    if settings.pgbackrest_enabled:
+        requests.append(backup_hosts.state_request(host))
     prefetch(host, requests)

@@ -25,8 +25,26 @@ class SettingsRefused(DeployError):
 
 
 def server_settings(settings) -> dict:
-    """Every postgresql.conf setting we manage, name -> value."""
-    return {"listen_addresses": list(settings.pg_listen_addresses), **settings.pg_settings}
+    """Every postgresql.conf setting we manage, name -> value (with pgBackRest: WAL archiving)."""
+    from .pgbackrest import archive_settings
+
+    archiving = archive_settings(settings.environment) if settings.pgbackrest_enabled else {}
+    return {"listen_addresses": list(settings.pg_listen_addresses), **archiving, **settings.pg_settings}
+
+
+def settings_plan_args(settings, server: PgServer, cluster: PgCluster) -> dict:
+    """The arguments of operations.postgres_config.plan_server_settings/server_settings."""
+    return dict(
+        server=server,
+        cluster=cluster,
+        settings=server_settings(settings),
+        dropin_name=DROPIN.rsplit("/", 1)[-1],
+        allow_restart=settings.pg_allow_restart,
+        environment=settings.environment,
+        owner=settings.pg_server_settings_owner,
+        restart_policies=restart_policies(settings.environment),
+        reset_overrides=settings.pg_reset_overrides,
+    )
 
 
 def managed_setting_names(settings) -> list[str]:

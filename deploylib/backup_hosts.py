@@ -1,0 +1,194 @@
+"""The two hosts of pgBackRest (the database host, the backup host in the inventory's
+backup_hosts group) and what each asks about itself and its peer, in one command per host."""
+
+from __future__ import annotations
+
+from pyinfra.api.exceptions import DeployError
+
+from . import pgbackrest
+from .facts import cached_fact
+from .facts.pgbackrest import HOST_KEY, PgBackRestHost
+
+POSTGRES_HOME = "/var/lib/postgresql"  # Debian's postgres user
+
+
+class BackupHostError(DeployError):
+    """pgBackRest's hosts are not as the configuration says: stop before changing anything."""
+
+
+def is_backup_host(host) -> bool:
+    return pgbackrest.BACKUP_GROUP in host.groups
+
+
+def repo_home(settings) -> str:
+    return f"/home/{settings.pgbackrest_repo_user}"
+
+
+def key_files(home: str) -> dict[str, str]:
+    ssh = pgbackrest.ssh_dir(home)
+    return {
+        "dir": ssh,
+        "public_key": f"{ssh}/id_ed25519.pub",
+        "authorized_keys": f"{ssh}/authorized_keys",
+        "known_hosts": f"{ssh}/known_hosts",
+    }
+
+
+def address(host) -> str:
+    """How the peer reaches `host`: its SSH address (host data ssh_hostname) or its name."""
+    return host.data.get("ssh_hostname") or host.name
+
+
+def peers(host) -> list:
+    """The hosts of the other role in this environment, from the whole inventory."""
+    environment = host.data.settings.environment
+    mine = is_backup_host(host)
+    return [
+        other for other in host.inventory
+        if other is not host and is_backup_host(other) != mine
+        and getattr(other.data.get("settings"), "environment", None) == environment
+    ]
+
+
+def peer(host):
+    """The one peer (backup host for a database host and back), or None when it is not part
+    of this run (--limit, unreachable): then nothing that needs it is planned."""
+    found = peers(host)
+    if not is_backup_host(host) and not found:
+        raise BackupHostError(
+            f"{host.name}: pgbackrest_enabled, but inventory/{host.data.settings.environment}.py "
+            f"names no backup host (group {pgbackrest.BACKUP_GROUP}). Nothing was changed."
+        )
+    if len(found) > 1:
+        raise BackupHostError(
+            f"{host.name}: several {'database' if is_backup_host(host) else 'backup'} hosts in "
+            f"{host.data.settings.environment}: " + ", ".join(h.name for h in found)
+            + " (pgBackRest here serves one database host per environment). Nothing was changed."
+        )
+    if not found:
+        return None
+    other = found[0]
+    return other if other in host.state.active_hosts and other.connected else None
+
+
+def _common_paths(environment: str) -> set[str]:
+    return {pgbackrest.CONF_DIR, pgbackrest.CONF, pgbackrest.TEXTFILE_DIR,
+            pgbackrest.script_path(environment), pgbackrest.cron_path(environment)}
+
+
+def database_host_paths(settings) -> list[str]:
+    """What the pgBackRest tasks manage on the database host (in managed_paths' PathsState)."""
+    files = key_files(POSTGRES_HOME)
+    return sorted({*_common_paths(settings.environment), files["dir"], files["authorized_keys"],
+                   files["known_hosts"]})
+
+
+def backup_host_paths(settings) -> list[str]:
+    files = key_files(repo_home(settings))
+    return sorted({*_common_paths(settings.environment), settings.pgbackrest_repo_path, pgbackrest.LOG_DIR,
+                   files["dir"], files["authorized_keys"], files["known_hosts"]})
+
+
+def state_request(host) -> tuple[type, dict]:
+    """PgBackRestHost's arguments for `host` (the same on every call: asked once)."""
+    settings = host.data.settings
+    if is_backup_host(host):
+        files = key_files(repo_home(settings))
+        return PgBackRestHost, {
+            "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY,
+                      pgbackrest.status_path(settings.environment, "backup")],
+            "info_user": settings.pgbackrest_repo_user,
+            "stanza": pgbackrest.stanza(settings.environment),
+        }
+    files = key_files(POSTGRES_HOME)
+    return PgBackRestHost, {
+        "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY],
+        "archiver": True,
+        "cluster": settings.pg_cluster or "",
+    }
+
+
+def backup_host_prefetch(host) -> list[tuple[type, dict]]:
+    """The backup host's whole run in one remote command: its lock, its paths, its state."""
+    from .facts.paths import PathsState
+    from .facts.run_lock import RunLock
+
+    return [(RunLock, {}), (PathsState, {"paths": backup_host_paths(host.data.settings)}),
+            state_request(host)]
+
+
+def path_state(host) -> dict:
+    """{path: PathState} of the paths the pgBackRest tasks manage on `host`."""
+    from . import managed_paths
+    from .facts.paths import PathsState
+
+    if is_backup_host(host):
+        return cached_fact(host, PathsState, paths=backup_host_paths(host.data.settings))
+    return managed_paths.state(host, host.data.settings)
+
+
+def database_cluster(host):
+    """The database host's managed cluster (PostgresServer, from its own prefetch)."""
+    from . import managed_paths, postgres_rules
+
+    managed_paths.prefetch_host_facts(host, host.data.settings)
+    return postgres_rules.server_and_cluster(host, host.data.settings)
+
+
+def host_state(host):
+    """PgBackRestHost for either role (asked through the host's prefetch)."""
+    from . import managed_paths
+
+    managed_paths.prefetch_host_facts(host, host.data.settings)
+    fact_cls, kwargs = state_request(host)
+    return cached_fact(host, fact_cls, **kwargs)
+
+
+def public_key_or_refusal(host, state) -> str:
+    """The repository/postgres user's public key, or stop: bootstrap.py generates it."""
+    settings = host.data.settings
+    home = repo_home(settings) if is_backup_host(host) else POSTGRES_HOME
+    key = state.files.get(key_files(home)["public_key"], "").strip()
+    if not key or not state.files.get(HOST_KEY, "").strip():
+        raise BackupHostError(
+            f"{host.name}: no SSH key of {'the repository user' if is_backup_host(host) else 'postgres'} "
+            f"({key_files(home)['public_key']}) or no host key ({HOST_KEY}): run bootstrap.py on the "
+            "database and backup hosts first. Nothing was changed."
+        )
+    return key
+
+
+def archiving_after_run(db_host) -> bool:
+    """Will WAL archiving be on once this run's server settings are applied? (archive_mode
+    needs a restart, which pg_allow_restart and the other environments' policies govern.)"""
+    from . import postgres_rules
+    from .operations.postgres_config import plan_server_settings
+
+    settings = db_host.data.settings
+    server, cluster = database_cluster(db_host)
+    current = cluster.settings.get("archive_mode")
+    plan = plan_server_settings(**postgres_rules.settings_plan_args(settings, server, cluster))
+    if plan.refusal:
+        return False
+    if "archive_mode" in plan.restart_for:
+        return plan.may_restart
+    return current is not None and current.value == "on"
+
+
+def ssh_files(host, state, peer_host, peer_state, environment: str) -> dict[str, str]:
+    """authorized_keys and known_hosts of `host`'s pgBackRest user: the peer's key allowed to
+    run pgbackrest only, the peer's host key pinned at the address this host dials."""
+    home = repo_home(host.data.settings) if is_backup_host(host) else POSTGRES_HOME
+    files = key_files(home)
+    peer_key = public_key_or_refusal(peer_host, peer_state)
+    return {
+        files["authorized_keys"]: pgbackrest.merge_lines(
+            state.files.get(files["authorized_keys"]), [pgbackrest.authorized_line(peer_key, environment)],
+            environment,
+        ),
+        files["known_hosts"]: pgbackrest.merge_lines(
+            state.files.get(files["known_hosts"]),
+            [pgbackrest.known_hosts_line(address(peer_host), peer_state.files[HOST_KEY], environment)],
+            environment,
+        ),
+    }
