@@ -14,7 +14,7 @@ from .. import announce, notices, pgbackrest
 from ..config import Secret
 from ..facts.paths import PathState
 from ..shell import as_user
-from .app import UPLOAD_DIR, install_secret_script, upload_dir_script
+from .app import UPLOAD_DIR, upload_dir_script
 
 
 def _bash(script: str) -> StringCommand:
@@ -36,7 +36,20 @@ def secret_file(path: str, content: Secret, user: str, group: str, mode: str, cu
     uploaded = f"{UPLOAD_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:16]}"
     yield _bash(upload_dir_script())
     yield FileUploadCommand(StringIO(content.reveal()), uploaded, remote_temp_filename=f"{uploaded}.sftp")
-    yield _bash(install_secret_script(uploaded, path, user, group, mode))
+    yield _bash(install_root_file_script(uploaded, path, user, group, mode))
+
+
+def install_root_file_script(uploaded: str, path: str, user: str, group: str, mode: str) -> str:
+    """As root, in a directory only root writes (no link can be planted there): the uploaded
+    file written private (umask 077) beside ``path``, given its owner and mode, renamed into
+    place; the upload removed, whatever happened."""
+    q = shlex.quote
+    staged = f"{path}.deploy-new"
+    return (
+        f"{{ umask 077 && rm -f -- {q(staged)} && cat > {q(staged)} && chown {q(user)}:{q(group)} {q(staged)} "
+        f"&& chmod {mode} {q(staged)} && mv -f -- {q(staged)} {q(path)}; }} < {q(uploaded)}; "
+        f"status=$?; rm -f -- {q(uploaded)}; exit $status"
+    )
 
 
 @operation()
