@@ -177,11 +177,13 @@ def archiving_after_run(db_host) -> bool:
 
 def ssh_files(host, state, peer_host, peer_state, environment: str) -> dict[str, str]:
     """authorized_keys and known_hosts of `host`'s pgBackRest user: the peer's key allowed to
-    run pgbackrest only, the peer's host key pinned at the address this host dials."""
+    run pgbackrest only, the peer's host key pinned at the address this host dials. A
+    known_hosts that already pins it is left out: ssh rewrites that file itself (it adds the
+    peer's other host keys once the pinned one is verified), so its bytes and mode drift."""
     home = repo_home(host.data.settings) if is_backup_host(host) else POSTGRES_HOME
     files = key_files(home)
     peer_key = public_key_or_refusal(peer_host, peer_state)
-    return {
+    wanted = {
         files["authorized_keys"]: pgbackrest.merge_lines(
             state.files.get(files["authorized_keys"]), [pgbackrest.authorized_line(peer_key, environment)],
             environment,
@@ -192,3 +194,7 @@ def ssh_files(host, state, peer_host, peer_state, environment: str) -> dict[str,
             environment,
         ),
     }
+    known_hosts = state.files.get(files["known_hosts"])
+    if known_hosts is not None and wanted[files["known_hosts"]] == known_hosts:
+        del wanted[files["known_hosts"]]
+    return wanted
