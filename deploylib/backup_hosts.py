@@ -5,33 +5,21 @@ from __future__ import annotations
 
 from pyinfra.api.exceptions import DeployError
 
-from . import pgbackrest
 from .facts import cached_fact
-from .facts.pgbackrest import HOST_KEY, PgBackRestHost
-
-POSTGRES_HOME = "/var/lib/postgresql"  # Debian's postgres user
+from .facts.pgbackrest import (  # noqa: F401 - the hosts' requests live with their fact
+    HOST_KEY,
+    POSTGRES_HOME,
+    backup_host_paths,
+    is_backup_host,
+    key_files,
+    repo_home,
+    state_request,
+)
+from .model import pgbackrest
 
 
 class BackupHostError(DeployError):
     """pgBackRest's hosts are not as the configuration says: stop before changing anything."""
-
-
-def is_backup_host(host) -> bool:
-    return pgbackrest.BACKUP_GROUP in host.groups
-
-
-def repo_home(settings) -> str:
-    return f"/home/{settings.pgbackrest_repo_user}"
-
-
-def key_files(home: str) -> dict[str, str]:
-    ssh = pgbackrest.ssh_dir(home)
-    return {
-        "dir": ssh,
-        "public_key": f"{ssh}/id_ed25519.pub",
-        "authorized_keys": f"{ssh}/authorized_keys",
-        "known_hosts": f"{ssh}/known_hosts",
-    }
 
 
 def address(host) -> str:
@@ -69,52 +57,6 @@ def peer(host):
         return None
     other = found[0]
     return other if other in host.state.active_hosts and other.connected else None
-
-
-def _common_paths(environment: str) -> set[str]:
-    return {pgbackrest.CONF_DIR, pgbackrest.CONF, pgbackrest.TEXTFILE_DIR,
-            pgbackrest.script_path(environment), pgbackrest.cron_path(environment)}
-
-
-def database_host_paths(settings) -> list[str]:
-    """What the pgBackRest tasks manage on the database host (in managed_paths' PathsState)."""
-    files = key_files(POSTGRES_HOME)
-    return sorted({*_common_paths(settings.environment), files["dir"], files["authorized_keys"],
-                   files["known_hosts"]})
-
-
-def backup_host_paths(settings) -> list[str]:
-    files = key_files(repo_home(settings))
-    return sorted({*_common_paths(settings.environment), settings.pgbackrest_repo_path, pgbackrest.LOG_DIR,
-                   files["dir"], files["authorized_keys"], files["known_hosts"]})
-
-
-def state_request(host) -> tuple[type, dict]:
-    """PgBackRestHost's arguments for `host` (the same on every call: asked once)."""
-    settings = host.data.settings
-    if is_backup_host(host):
-        files = key_files(repo_home(settings))
-        return PgBackRestHost, {
-            "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY,
-                      pgbackrest.status_path(settings.environment, "backup")],
-            "info_user": settings.pgbackrest_repo_user,
-            "stanza": pgbackrest.stanza(settings.environment),
-        }
-    files = key_files(POSTGRES_HOME)
-    return PgBackRestHost, {
-        "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY],
-        "archiver": True,
-        "cluster": settings.pg_cluster or "",
-    }
-
-
-def backup_host_prefetch(host) -> list[tuple[type, dict]]:
-    """The backup host's whole run in one remote command: its lock, its paths, its state."""
-    from .facts.paths import PathsState
-    from .facts.run_lock import RunLock
-
-    return [(RunLock, {}), (PathsState, {"paths": backup_host_paths(host.data.settings)}),
-            state_request(host)]
 
 
 def path_state(host) -> dict:

@@ -9,11 +9,11 @@ from .model.firewall import registry as firewall_registry
 
 
 def managed(settings) -> list[str]:
-    from . import backup_hosts
+    from .facts import pgbackrest
 
     return sorted(
         {
-            *(backup_hosts.database_host_paths(settings) if settings.pgbackrest_enabled else ()),
+            *(pgbackrest.database_host_paths(settings) if settings.pgbackrest_enabled else ()),
             settings.deploy_state_dir,
             settings.backup_dir,
             backups.script_path(settings.environment),
@@ -70,10 +70,10 @@ def prefetch_host_facts(host, settings) -> None:
     from .postgres_rules import server_request
 
     if settings.pgbackrest_enabled:
-        from . import backup_hosts
+        from .facts import pgbackrest
 
-        if backup_hosts.is_backup_host(host):
-            prefetch(host, backup_hosts.backup_host_prefetch(host))
+        if pgbackrest.is_backup_host(host):
+            prefetch(host, pgbackrest.backup_host_prefetch(host))
             return
     requests = [
         (RunLock, {}),
@@ -91,5 +91,5 @@ def prefetch_host_facts(host, settings) -> None:
     if compose.app_enabled(settings):
         requests.append((LinuxDistribution, {}))
     if settings.pgbackrest_enabled:
-        requests.append(backup_hosts.state_request(host))
+        requests.append(pgbackrest.state_request(host))
     prefetch(host, requests)

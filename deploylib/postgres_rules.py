@@ -26,7 +26,7 @@ class SettingsRefused(DeployError):
 
 def server_settings(settings) -> dict:
     """Every postgresql.conf setting we manage, name -> value (with pgBackRest: WAL archiving)."""
-    from .pgbackrest import archive_settings
+    from .model.pgbackrest import archive_settings
 
     archiving = archive_settings(settings.environment) if settings.pgbackrest_enabled else {}
     return {"listen_addresses": list(settings.pg_listen_addresses), **archiving, **settings.pg_settings}

@@ -7,9 +7,10 @@ from pyinfra import host
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
-from deploylib import backup_hosts, pgbackrest
+from deploylib import backup_hosts
 from deploylib.facts import cached_fact
 from deploylib.facts.host import DebInstalled
+from deploylib.model import pgbackrest
 from deploylib.operations import packages
 from deploylib.operations import pgbackrest as pgbackrest_ops
 

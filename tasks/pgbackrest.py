@@ -4,7 +4,8 @@ archive_mode/archive_command come with the server settings (tasks/postgres_confi
 
 from pyinfra import host
 
-from deploylib import backup_hosts, managed_paths, notices, pg_commands, pgbackrest, postgres_rules
+from deploylib import backup_hosts, managed_paths, notices, postgres_rules
+from deploylib.model import pg_commands, pgbackrest
 from deploylib.operations import packages, paths
 
 settings = host.data.settings

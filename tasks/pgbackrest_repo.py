@@ -4,8 +4,9 @@ schedules and the wrapper that writes each backup's status for node_exporter."""
 
 from pyinfra import host
 
-from deploylib import backup_hosts, notices, pgbackrest
-from deploylib.config import Secret
+from deploylib import backup_hosts, notices
+from deploylib.model import pgbackrest
+from deploylib.model.config import Secret
 from deploylib.operations import paths
 from deploylib.operations import pgbackrest as pgbackrest_ops
 

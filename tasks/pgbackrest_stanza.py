@@ -4,8 +4,9 @@ steps are done before these run): the stanza created and checked and the first f
 
 from pyinfra import host
 
-from deploylib import backup_hosts, pgbackrest
+from deploylib import backup_hosts
 from deploylib.facts.pgbackrest import stanza_status
+from deploylib.model import pgbackrest
 from deploylib.operations import pgbackrest as pgbackrest_ops
 
 settings = host.data.settings

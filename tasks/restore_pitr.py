@@ -4,7 +4,8 @@ database host; verified; made the live cluster only with restore_swap."""
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from deploylib import backups, pg_commands, pgbackrest, postgres_rules
+from deploylib import postgres_rules
+from deploylib.model import backups, pg_commands, pgbackrest
 from deploylib.operations import pgbackrest as pgbackrest_ops
 
 settings = host.data.settings

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..model import pgbackrest
+from .paths import PathsState
+from .run_lock import RunLock
+
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 ARCHIVER_SQL = (
     "SELECT archived_count, failed_count, coalesce(extract(epoch FROM last_archived_time), 0), "
@@ -100,3 +104,69 @@ def stanza_status(info: list | None) -> int | None:
         return None
     status = info[0].get("status")
     return status.get("code") if isinstance(status, dict) else None
+
+
+# ---------------------------------------------------------------- what each host asks
+
+POSTGRES_HOME = "/var/lib/postgresql"  # Debian's postgres user
+
+
+def is_backup_host(host) -> bool:
+    return pgbackrest.BACKUP_GROUP in host.groups
+
+
+def repo_home(settings) -> str:
+    return f"/home/{settings.pgbackrest_repo_user}"
+
+
+def key_files(home: str) -> dict[str, str]:
+    ssh = pgbackrest.ssh_dir(home)
+    return {
+        "dir": ssh,
+        "public_key": f"{ssh}/id_ed25519.pub",
+        "authorized_keys": f"{ssh}/authorized_keys",
+        "known_hosts": f"{ssh}/known_hosts",
+    }
+
+
+def _common_paths(environment: str) -> set[str]:
+    return {pgbackrest.CONF_DIR, pgbackrest.CONF, pgbackrest.TEXTFILE_DIR,
+            pgbackrest.script_path(environment), pgbackrest.cron_path(environment)}
+
+
+def database_host_paths(settings) -> list[str]:
+    """What the pgBackRest tasks manage on the database host (in managed_paths' PathsState)."""
+    files = key_files(POSTGRES_HOME)
+    return sorted({*_common_paths(settings.environment), files["dir"], files["authorized_keys"],
+                   files["known_hosts"]})
+
+
+def backup_host_paths(settings) -> list[str]:
+    files = key_files(repo_home(settings))
+    return sorted({*_common_paths(settings.environment), settings.pgbackrest_repo_path, pgbackrest.LOG_DIR,
+                   files["dir"], files["authorized_keys"], files["known_hosts"]})
+
+
+def state_request(host) -> tuple[type, dict]:
+    """PgBackRestHost's arguments for `host` (the same on every call: asked once)."""
+    settings = host.data.settings
+    if is_backup_host(host):
+        files = key_files(repo_home(settings))
+        return PgBackRestHost, {
+            "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY,
+                      pgbackrest.status_path(settings.environment, "backup")],
+            "info_user": settings.pgbackrest_repo_user,
+            "stanza": pgbackrest.stanza(settings.environment),
+        }
+    files = key_files(POSTGRES_HOME)
+    return PgBackRestHost, {
+        "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY],
+        "archiver": True,
+        "cluster": settings.pg_cluster or "",
+    }
+
+
+def backup_host_prefetch(host) -> list[tuple[type, dict]]:
+    """The backup host's whole run in one remote command: its lock, its paths, its state."""
+    return [(RunLock, {}), (PathsState, {"paths": backup_host_paths(host.data.settings)}),
+            state_request(host)]

@@ -10,10 +10,11 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 
-from .. import announce, notices, pgbackrest
-from ..config import Secret
+from .. import announce, notices
 from ..facts.paths import PathState
-from ..shell import as_user
+from ..model import pgbackrest
+from ..model.config import Secret
+from ..model.shell import as_user
 from .app import UPLOAD_DIR, upload_dir_script
 
 

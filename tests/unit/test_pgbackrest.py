@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-from deploylib import config, pgbackrest, postgres_rules
-from deploylib.config import ConfigError
+from deploylib import postgres_rules
+from deploylib.model import config, pgbackrest
+from deploylib.model.config import ConfigError
 from deploylib.facts.pgbackrest import parse_state, stanza_status
 
 CIPHER = "x" * 32

@@ -21,7 +21,7 @@ LOG_DIR = "/var/log/pgbackrest"
 # node_exporter's textfile collector (Debian's prometheus-node-exporter reads this directory).
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 PGBACKREST = "/usr/bin/pgbackrest"
-MARKER = "Managed by the hatchet-owlclaw deploy (deploylib/pgbackrest.py); changes are overwritten."
+MARKER = "Managed by the hatchet-owlclaw deploy (deploylib/model/pgbackrest.py); changes are overwritten."
 # The comment of every SSH line the deploy writes (authorized_keys, known_hosts): its own
 # lines are found by it and replaced; every other line is kept.
 KEY_TAG = "hatchet-owlclaw-pgbackrest"
