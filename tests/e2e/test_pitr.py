@@ -3,8 +3,8 @@ and base backups to an encrypted repository on the backup host, point-in-time re
 side cluster, swap, freshness and archiving checks.
 
 Not verified here: the schedules firing (cron's clock; the wrapper they run is the one the
-first backup runs), a restore onto a fresh host from the backup host alone, prod's failing
-final check (a unit test covers the operation's failing command).
+first backup runs), prod's failing final check (a unit test covers the operation's failing
+command).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .harness import PYINFRA, REPO, psql, result_of, ssh, write_overrides
 
 pytestmark = pytest.mark.e2e
 
-DB_INDEX, BACKUP_INDEX = FIRST, FIRST + 2
+DB_INDEX, BACKUP_INDEX, NEW_DB_INDEX = FIRST, FIRST + 2, FIRST + 4
 CIPHER = "pitr-e2e-" + "k3y" * 10
 KEY = str(hosts.ssh_key_path())
 DATA = {"pgbackrest_enabled": True, "deploy_user_public_key_file": KEY + ".pub"}
@@ -166,3 +166,31 @@ def test_pitr_end_to_end(pair):
         assert "WAL archiving is failing" in failing.stderr, failing.stderr[-3000:]
     finally:
         ssh(backup, f"iptables -D INPUT -s {database.ip} -j REJECT")
+
+
+def test_database_host_lost_restore_on_a_fresh_host_from_the_backup_host(pair):
+    """RUNBOOK §11, after test_pitr_end_to_end: the database host is gone (its PostgreSQL
+    stopped for good), a fresh server takes its place with the backup host alone as source."""
+    old, backup = pair
+    rows = psql(old, "SELECT count(*) FROM pitr_rows", "owlclaw")
+    ssh(backup, "cd / && runuser -u pgbackrest -- pgbackrest --stanza=hatchet-owlclaw-dev --type=full backup")
+    ssh(old, "pg_ctlcluster 17 main stop")
+    new = hosts.up(1, "trixie", first=NEW_DB_INDEX, fresh=True)[0]
+    try:
+        both = (NEW_DB_INDEX, BACKUP_INDEX)
+        assert run("bootstrap.py", indexes=both).ok
+        deployed = run("deploy.py", indexes=both)
+        assert deployed.ok, deployed.describe()
+        restored = run("restore.py", "--data", "restore_target_time=latest", "--data", "restore_swap=True",
+                       indexes=both)
+        assert restored.ok, restored.describe()
+        assert psql(new, "SELECT count(*) FROM pitr_rows", "owlclaw") == rows
+        connect = ssh(new, "cd / && PGPASSWORD=owlclaw psql -XAt -h 127.0.0.1 -U owlclaw -d owlclaw "
+                           "-c 'SELECT count(*) FROM pitr_rows'")
+        assert connect.stdout.strip() == rows
+        again = run("deploy.py", indexes=both)
+        assert again.ok and "WAL archiving is failing" not in again.stderr, again.describe()
+    finally:
+        ssh(old, "pg_ctlcluster 17 main start")
+        if os.environ.get("SANDBOX_KEEP") != "1":
+            hosts.down([NEW_DB_INDEX])
