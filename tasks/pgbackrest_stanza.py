@@ -22,8 +22,9 @@ if settings.pgbackrest_enabled:
             repo_user, script = settings.pgbackrest_repo_user, pgbackrest.script_path(environment)
             archiving = backup_hosts.archiving_after_run(database)
         path = pgbackrest.status_path(environment, "backup")
-        # A stanza without a backup gets its first one in this run: judged from the next run on.
-        problems = [] if status != 0 and archiving else pgbackrest.backup_problems(
+        # A stanza without a backup gets its first one in this run (or, while archiving waits for
+        # a restart, once it happened: the database host says so): judged from then on.
+        problems = [] if status != 0 else pgbackrest.backup_problems(
             pgbackrest.parse_prom(mine.files.get(path)), mine.now, settings.pgbackrest_max_age_hours, path,
         )
     else:
