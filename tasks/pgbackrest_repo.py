@@ -34,7 +34,7 @@ for directory, user, group, mode in (
 
 wanted = {
     script: (pgbackrest.status_script(environment, repo_user, 5432, "psql"), "root", "root", "755"),
-    pgbackrest.cron_path(environment): (pgbackrest.cron_file(settings, script, repo_user), "root", "root", "644"),
+    pgbackrest.cron_path(environment): (pgbackrest.cron_file(settings, script), "root", "root", "644"),
 }
 if database is None:
     notices.add(host, "pgBackRest: the database host is not part of this run: pgbackrest.conf and the "

@@ -143,10 +143,9 @@ def merge_lines(current: str | None, wanted: list[str], environment: str) -> str
     return "".join(f"{line}\n" for line in [*kept, *wanted])
 
 
-def cron_file(settings, script: str, repo_user: str) -> str:
+def cron_file(settings, script: str) -> str:
     """Full and differential backups on the backup host (root runs the wrapper, which runs
     pgbackrest as the repository user and writes the status file)."""
-    del repo_user  # the wrapper switches user itself
     return (
         f"# {MARKER}\n"
         "SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"

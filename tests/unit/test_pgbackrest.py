@@ -179,3 +179,12 @@ def test_freshness_fails_only_in_prod():
         assert len(commands) == 1 and "exit 1" in str(commands[0])
         assert list(ops.freshness._inner(problems=["too old"], fail=False)) == []
         assert list(ops.freshness._inner(problems=[], fail=True)) == []
+
+
+def test_schedules_run_the_wrapper_as_root(project_copy, monkeypatch):
+    settings = load(project_copy, monkeypatch, pgbackrest_full_schedule="0 2 * * 0",
+                    pgbackrest_diff_schedule="0 2 * * 1-6")
+    cron = pgbackrest.cron_file(settings, "/usr/local/sbin/w")
+    assert "0 2 * * 0 root /usr/local/sbin/w backup full\n" in cron
+    assert "0 2 * * 1-6 root /usr/local/sbin/w backup diff\n" in cron
+    assert "*/5 * * * * root /usr/local/sbin/w archive-status\n" in pgbackrest.archive_cron_file("/usr/local/sbin/w")
