@@ -73,8 +73,9 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=75)
     args = parser.parse_args()
     db_index, backup_index = args.first, args.first + 2
-    database = hosts.up(1, "trixie", first=db_index, fresh=True)[0]
-    backup = hosts.up(1, "trixie", first=backup_index, fresh=True)[0]
+    hosts.up(1, "trixie", first=db_index)
+    hosts.up(1, "trixie", first=backup_index)
+    database, backup = hosts.reset(db_index), hosts.reset(backup_index)  # pristine overlays
     indexes = (db_index, backup_index)
     try:
         pyinfra(indexes, backup_index, "bootstrap.py")

@@ -1,6 +1,8 @@
 """Point-in-time restore (restore_target_time) from pgBackRest into a side cluster on the
 database host; verified; made the live cluster only with restore_swap."""
 
+from datetime import UTC, datetime
+
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
@@ -15,6 +17,11 @@ if settings.restore_port == cluster.port:
     raise DeployError(
         f"{host.name}: restore_port {settings.restore_port} is the live cluster's port ({cluster.id}); "
         f"pick another ({settings.source('restore_port')}). Nothing was changed."
+    )
+if target != "latest" and pgbackrest.target_moment(target) > datetime.now(UTC):
+    raise DeployError(
+        f"{host.name}: restore_target_time {target} is in the future (this machine's clock: "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC); recovery could not reach it. Nothing was changed."
     )
 stamp = backups.utc_stamp()
 directory = pgbackrest.side_dir(cluster.version, stamp)

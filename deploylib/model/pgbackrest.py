@@ -351,10 +351,14 @@ def is_restore_target(value):
     return value
 
 
+def target_moment(value: str) -> datetime:
+    """An ISO time (restore_target_time) as an aware datetime in UTC."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
 def target_time(value: str) -> str:
     """An ISO time -> pgBackRest's/PostgreSQL's recovery_target_time, in UTC."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    return moment.strftime("%Y-%m-%d %H:%M:%S.%f+00")
+    return target_moment(value).strftime("%Y-%m-%d %H:%M:%S.%f+00")
 
 
 def report_path(directory: str) -> str:
@@ -387,6 +391,7 @@ def restore_script(environment: str, version: str, port: int, side_port: int, di
         f"--type=time --target={q(target_time(target))} --target-action=promote")
     as_pg = "env -C / runuser -u postgres --"
     psql = f"{as_pg} {bin_dir}/psql -X -A -t -q -v ON_ERROR_STOP=1 -p {int(side_port)}"
+    psql_live = f"{as_pg} {bin_dir}/psql -X -A -t -q -v ON_ERROR_STOP=1 -p {int(port)} -d postgres"
     log = f"{directory}/pitr-restore.log"
     count_sql = (
         "SELECT format('SELECT %L || '' '' || count(*) FROM %I.%I', current_database() || ' ' || "
@@ -402,6 +407,10 @@ if [ -e {q(directory)} ]; then echo "{directory} exists: nothing was restored" >
 if {bin_dir}/pg_isready -q -h /var/run/postgresql -p {int(side_port)}; then
   echo "something already serves port {int(side_port)}: stop the earlier side cluster (docs/RUNBOOK.md)" >&2; exit 1
 fi
+# A commit after the target (a transaction id taken and committed): recovery to a time stops
+# before it instead of running out of WAL ("recovery ended before configured recovery target
+# was reached") when nothing was written since the target.
+{psql_live} -c 'SELECT txid_current()' >/dev/null || true
 # The newest WAL into the archive, and the archive checked, before restoring. A live cluster
 # that cannot archive (a new server whose cluster is not the stanza's yet) is no reason to stop:
 # what is archived is restored, and a time target recovery cannot reach fails below.
@@ -424,8 +433,12 @@ chown postgres:postgres {q(directory)}/postgresql.conf {q(directory)}/pg_hba.con
 {as_pg} {bin_dir}/pg_ctl -D {q(directory)} -l {q(log)} -w -t 600 start || {{
   echo "the side cluster did not start (recovery target not reached?); its log {log}:" >&2
   tail -n 20 {q(log)} >&2; exit 1; }}
-for _ in $(seq 600); do
-  [ "$({psql} -d postgres -c 'SELECT pg_is_in_recovery()')" = f ] && break
+for _ in $(seq 3600); do
+  if ! {as_pg} {bin_dir}/pg_ctl -D {q(directory)} status >/dev/null; then
+    echo "the side cluster stopped during recovery (recovery target not reached?); its log {log}:" >&2
+    tail -n 20 {q(log)} >&2; exit 1
+  fi
+  [ "$({psql} -d postgres -c 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ] && break
   sleep 1
 done
 if [ "$({psql} -d postgres -c 'SELECT pg_is_in_recovery()')" != f ]; then

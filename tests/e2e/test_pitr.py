@@ -175,7 +175,8 @@ def test_database_host_lost_restore_on_a_fresh_host_from_the_backup_host(pair):
     rows = psql(old, "SELECT count(*) FROM pitr_rows", "owlclaw")
     ssh(backup, "cd / && runuser -u pgbackrest -- pgbackrest --stanza=hatchet-owlclaw-dev --type=full backup")
     ssh(old, "pg_ctlcluster 17 main stop")
-    new = hosts.up(1, "trixie", first=NEW_DB_INDEX, fresh=True)[0]
+    hosts.up(1, "trixie", first=NEW_DB_INDEX)
+    new = hosts.reset(NEW_DB_INDEX)  # pristine, whatever an earlier run left in its overlay
     try:
         both = (NEW_DB_INDEX, BACKUP_INDEX)
         assert run("bootstrap.py", indexes=both).ok
