@@ -188,3 +188,13 @@ def test_schedules_run_the_wrapper_as_root(project_copy, monkeypatch):
     assert "0 2 * * 0 root /usr/local/sbin/w backup full\n" in cron
     assert "0 2 * * 1-6 root /usr/local/sbin/w backup diff\n" in cron
     assert "*/5 * * * * root /usr/local/sbin/w archive-status\n" in pgbackrest.archive_cron_file("/usr/local/sbin/w")
+
+
+def test_target_moment_is_utc():
+    from datetime import UTC, datetime
+
+    assert pgbackrest.target_moment("2026-12-02T02:15:00+01:00") == datetime(2026, 12, 2, 1, 15, tzinfo=UTC)
+    script = pgbackrest.restore_script("dev", "17", 5432, 5439, "/d", "2026-12-02T01:00:00Z", ["owlclaw"])
+    # A commit after the target on the live cluster comes before the archive check.
+    assert script.index("SELECT txid_current()") < script.index("pgbackrest --stanza=hatchet-owlclaw-dev check")
+    assert "pg_ctl -D /d status" in script
