@@ -38,7 +38,6 @@ pgbackrest_ops.pitr_restore(
     name=f"Point-in-time restore of {cluster.id} to {target}" + (" and swap it in" if swap else ""),
     script=pgbackrest.restore_script(
         settings.environment, cluster.version, cluster.port, settings.restore_port, directory, target,
-        sorted(settings.databases),
     ),
     swap_script=swap,
     target=target,

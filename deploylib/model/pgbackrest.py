@@ -378,12 +378,12 @@ RECOVERY_LOG_RE = ("recovery stopping|last completed transaction|archive recover
 
 
 def restore_script(environment: str, version: str, port: int, side_port: int, directory: str,
-                   target: str, databases: list[str]) -> str:
+                   target: str) -> str:
     """bash, as root on the database host: force the current WAL segment into the archive
     (pgbackrest check), restore the backup set into `directory` with recovery to `target`
     ("latest" or an ISO time), start it on `side_port` (its own minimal configuration,
     archiving off: it never writes to the repository), wait for the end of recovery, verify
-    it reached the target, and print every managed database's tables and row counts."""
+    it reached the target, and print every database's tables and row counts."""
     q = shlex.quote
     name = stanza(environment)
     bin_dir = f"/usr/lib/postgresql/{version}/bin"
@@ -398,9 +398,12 @@ def restore_script(environment: str, version: str, port: int, side_port: int, di
         "schemaname || '.' || tablename, schemaname, tablename) FROM pg_tables "
         "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY schemaname, tablename"
     )
-    counts = "\n".join(
-        f"echo {q(count_sql)} '\\gexec' | {psql} -d {q(db)} -f - | sed 's/^/rows: /'"
-        for db in databases
+    list_sql = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"
+    counts = (
+        f"{psql} -d postgres -c {q(list_sql)} | while IFS= read -r db; do\n"
+        f"  rows=$(echo {q(count_sql)} '\\gexec' | {psql} -d \"$db\" -f -)\n"
+        '  if [ -n "$rows" ]; then printf \'%s\\n\' "$rows" | sed \'s/^/rows: /\'; else echo "rows: $db (no tables)"; fi\n'
+        "done"
     )
     return f"""set -euo pipefail
 if [ -e {q(directory)} ]; then echo "{directory} exists: nothing was restored" >&2; exit 1; fi

@@ -153,10 +153,10 @@ def test_fact_parsing():
 
 def test_restore_script_targets_and_side_cluster():
     script = pgbackrest.restore_script("dev", "17", 5432, 5439, "/var/lib/postgresql/17/pitr-x",
-                                       "2026-12-02T01:00:00Z", ["owlclaw"])
+                                       "2026-12-02T01:00:00Z")
     assert "--type=time --target='2026-12-02 01:00:00.000000+00' --target-action=promote" in script
     assert "--archive-mode=off" in script and "archive_mode = off" in script and "port = 5439" in script
-    latest = pgbackrest.restore_script("dev", "17", 5432, 5439, "/d", "latest", ["owlclaw"])
+    latest = pgbackrest.restore_script("dev", "17", 5432, 5439, "/d", "latest")
     assert "--type=default" in latest and "--target=" not in latest
     swap = pgbackrest.swap_script("dev", "17", "main", "/var/lib/postgresql/17/main", 5439, "/d", "S",
                                   start="pg_ctlcluster 17 main start", stop="pg_ctlcluster 17 main stop", port=5432)
@@ -194,7 +194,7 @@ def test_target_moment_is_utc():
     from datetime import UTC, datetime
 
     assert pgbackrest.target_moment("2026-12-02T02:15:00+01:00") == datetime(2026, 12, 2, 1, 15, tzinfo=UTC)
-    script = pgbackrest.restore_script("dev", "17", 5432, 5439, "/d", "2026-12-02T01:00:00Z", ["owlclaw"])
+    script = pgbackrest.restore_script("dev", "17", 5432, 5439, "/d", "2026-12-02T01:00:00Z")
     # A commit after the target on the live cluster comes before the archive check.
     assert script.index("SELECT txid_current()") < script.index("pgbackrest --stanza=hatchet-owlclaw-dev check")
     assert "pg_ctl -D /d status" in script
