@@ -18,6 +18,7 @@ import uuid
 
 import pytest
 
+from bench.bench import remote_commands
 from sandbox import hosts
 
 from .conftest import FIRST
@@ -86,6 +87,11 @@ def test_pitr_end_to_end(pair):
     second = run("deploy.py")
     assert second.ok and second.changed == [], "not idempotent:\n" + second.describe()
     assert CIPHER not in first.stdout + first.stderr + second.stdout + second.stderr
+    # A no-op reads each host, its pgBackRest state and its peer's included, in one remote command.
+    third = run("deploy.py", "--debug")
+    assert third.ok and third.changed == [], third.describe()
+    assert remote_commands(third.stdout + third.stderr) == {database.name: 1, backup.name: 1}
+    assert CIPHER not in third.stdout + third.stderr
 
     # The passphrase: only in the backup host's pgbackrest.conf, readable by root and its group.
     assert ssh(backup, f"stat -c '%U:%G %a' /etc/pgbackrest/pgbackrest.conf").stdout.strip() == "root:pgbackrest 640"
