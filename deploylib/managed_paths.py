@@ -56,11 +56,24 @@ def state(host, settings) -> dict:
     return cached_fact(host, fact_cls, **kwargs)
 
 
+# One lock per host: pyinfra plans hosts side by side (greenlets), and pgBackRest's two hosts
+# ask each other's facts (deploylib/backup_hosts.py); the second asker waits for the first
+# bundle instead of sending its own.
+_prefetch_locks: dict = {}
+
+
 def prefetch_host_facts(host, settings) -> None:
     """What a run asks about the host, in one remote command (facts.prefetch): its
     run lock, packages, the managed paths, the PostgreSQL server with our roles and
-    databases, the host's addresses and routes, the firewall (host and rules) and (for the
-    application) the distribution."""
+    databases, the host's addresses and routes, the firewall (host and rules), (for the
+    application) the distribution and (pgbackrest_enabled) pgBackRest's state."""
+    from gevent.lock import RLock
+
+    with _prefetch_locks.setdefault((id(host.state), host.name), RLock()):
+        _prefetch_host_facts(host, settings)
+
+
+def _prefetch_host_facts(host, settings) -> None:
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
