@@ -1,1 +1,3 @@
-"""Custom pyinfra facts/operations and pure logic for the Hatchet + OwlClaw deploy."""
+"""The Hatchet + OwlClaw deploy's library: model/ (pure), facts/ and operations/ (host code), glue.
+
+Each module's first paragraph says what it is and what it may import (README: Layout)."""

@@ -1,4 +1,5 @@
-"""What a run will do and what it did, per host, in the operator's words.
+"""What a run will do and what it did, per host, in the operator's words (host code: imports
+pyinfra's commands and deploylib.pyinfra_compat for the plan).
 
 pyinfra's plan says "PostgreSQL 17/main settings (postgresql.conf) 1 (host)" whether the
 run reloads or restarts PostgreSQL. Operations whose effect matters to the people using
@@ -22,6 +23,8 @@ import atexit
 import sys
 
 from pyinfra.api import FunctionCommand
+
+from . import pyinfra_compat
 
 _planned: dict[str, list[str]] = {}  # host name -> "restart PostgreSQL 17/main for ..."
 _done: dict[str, list[str]] = {}  # host name -> "restarted PostgreSQL 17/main for ..."
@@ -59,14 +62,12 @@ def did_with_report(host, sentence: str, report_command: str) -> FunctionCommand
     """Like ``did``, and the summary also shows the lines ``report_command`` prints on the
     host then (run with the operation's own connection arguments: sudo...)."""
     from pyinfra.api import StringCommand
-    from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 
-    op_hash = host.current_op_hash  # set while pyinfra runs the operation's generator
+    op_hash = pyinfra_compat.current_operation_hash(host)
 
     def record(state, host) -> None:
-        arguments = {
-            k: v for k, v in state.ops[host][op_hash].global_arguments.items() if k in CONNECTOR_ARGUMENT_KEYS
-        }
+        op_data = state.get_op_data_for_host(host, op_hash)
+        arguments = pyinfra_compat.connector_arguments(op_data.global_arguments)
         ok, output = host.run_shell_command(StringCommand(report_command), **arguments)
         lines = output.stdout_lines if ok else ["(the report could not be read)"]
         lines = [f"      {line}" for line in lines]
@@ -86,10 +87,8 @@ def planned(state, host) -> list[str]:
     without changes checks) pyinfra has not run the operations' generators yet, and with
     change checks it stopped each at its first command: run each one to its end here, as
     pyinfra will at execution (nothing is executed: commands are only created)."""
-    ops = state.ops[host]
-    for op_hash in host.op_hash_order:
-        for _ in ops[op_hash].command_generator():
-            pass
+    for _, op_data in pyinfra_compat.planned_operations(state, host):
+        pyinfra_compat.run_commands(op_data)
     return list(_planned.get(host.name, []))
 
 

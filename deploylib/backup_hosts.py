@@ -1,5 +1,6 @@
 """The two hosts of pgBackRest (the database host, the backup host in the inventory's
-backup_hosts group) and what each asks about itself and its peer, in one command per host."""
+backup_hosts group) and what each asks about itself and its peer, in one command per host
+(host code: may import facts, the model, managed_paths and postgres_rules)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One-time host bootstrap: what to install and the deploy user's sudo rule (pure)."""
+"""One-time host bootstrap: what to install and the deploy user's sudo rule (host code: asks the
+host's distribution through deploylib.facts; may import the model)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Build pyinfra inventory groups whose host data carries validated Settings."""
+"""Build pyinfra inventory groups whose host data carries validated Settings (host code: may import
+the model and deploylib.pyinfra_compat, which reads the CLI's own parameters)."""
 
 from __future__ import annotations
 
 import sys
 
-from . import cli_messages, prod_guard, pyinfra_speedups
+from . import pyinfra_compat
 from .model.config import ConfigError, Layer, connection_data, host_layers, validate
 
 
@@ -14,11 +15,8 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     `hosts` are names or (name, data) tuples. Any configuration problem stops
     the run here: pyinfra loads inventories before it connects to anything.
     """
-    prod_guard.capture_run_mode()
-    # Every run (deploy, bootstrap, restore) loads an inventory first: the place to
-    # make pyinfra cheaper per operation call (deploylib/pyinfra_speedups.py).
-    pyinfra_speedups.install()
-    cli_messages.install()  # the deploy's refusals shown as messages, not crashes
+    # -y, --dry, --json, --data: readable here, not in the deploy files' greenlets.
+    pyinfra_compat.capture_cli()
     result = []
     warnings: list[str] = []
     with_secrets = needs_secrets(entry_points())
@@ -45,21 +43,15 @@ def cli_data_layers() -> list[Layer]:
     pyinfra adds these to host data itself, after the inventory is loaded; reading them
     here too puts them through the same validation, before any host is contacted.
     """
-    import click
-
-    context = click.get_current_context(silent=True)
-    pairs = (context.params.get("data") if context else None) or ()
+    pairs = pyinfra_compat.capture_cli().data
     if not pairs:
         return []
-    # Only inside pyinfra's CLI: importing pyinfra_cli monkey-patches the process for gevent.
-    from pyinfra_cli.util import parse_cli_arg
-
     values = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             raise ConfigError(f"--data {pair}: expected key=value")
-        values[key] = parse_cli_arg(value)
+        values[key] = pyinfra_compat.parse_cli_value(value)
     return [Layer("--data", values)] if values else []
 
 
@@ -69,11 +61,7 @@ WITHOUT_SECRETS = frozenset({"bootstrap.py"})
 
 def entry_points() -> tuple[str, ...]:
     """The deploy files the pyinfra CLI was given (empty outside it)."""
-    import click
-
-    context = click.get_current_context(silent=True)
-    operations = context.params.get("operations") if context is not None else None
-    return tuple(str(op) for op in operations or ())
+    return pyinfra_compat.capture_cli().operations
 
 
 def needs_secrets(files: tuple[str, ...]) -> bool:

@@ -1,4 +1,5 @@
-"""What the deploy manages on a host (files, directories, packages), each asked with one fact call."""
+"""What the deploy manages on a host (files, directories, packages), each asked with one fact call
+(host code: may import facts and the model)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ def managed(settings) -> list[str]:
             backups.script_path(settings.environment),
             backups.cron_path(settings.environment),
             *backups.LEGACY_FILES,
+            *([compose.overlay_path(settings)] if compose.app_enabled(settings) else []),
         }
     )
 

@@ -1,4 +1,5 @@
-"""Things the operator must read, printed once more at the very end of the run.
+"""Things the operator must read, printed once more at the very end of the run (pure: imports
+nothing; operations add to it).
 
 Operations add a notice at plan time (for example: a restart is pending but
 not allowed); pyinfra's own output scrolls past, so they are repeated after

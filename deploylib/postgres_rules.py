@@ -1,4 +1,5 @@
-"""What the PostgreSQL server configuration should be, derived from Settings (pure)."""
+"""What the PostgreSQL server configuration should be, derived from Settings and the host's facts
+(host code: may import facts and the model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Prod guard: a prod run that would change something needs an explicit confirmation.
+"""Prod guard: a prod run that would change something needs an explicit confirmation (host code:
+imports pyinfra's DeployError and deploylib.pyinfra_compat for the plan and the CLI's parameters).
 
 pyinfra computes the whole plan (every operation of every host) before it
 executes anything; this check runs as the last step of that planning, per host.
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 
 from pyinfra.api.exceptions import DeployError
 
+from . import pyinfra_compat
+
 CONFIRM_ENV = "CONFIRM_PROD"
 
 
@@ -31,28 +34,13 @@ class RunMode:
     json_output: bool  # --json without -y: plan only, no prompt
 
 
-_captured: RunMode | None = None
-
-
-def capture_run_mode() -> None:
-    """Remember how the pyinfra CLI was invoked. Call it while the inventory loads: deploy
-    files run in gevent greenlets, where click's current context is not visible."""
-    global _captured
-    import click
-
-    context = click.get_current_context(silent=True)
-    if context is not None:
-        params = context.params
-        _captured = RunMode(
-            yes=bool(params.get("yes")),
-            dry=bool(params.get("dry")),
-            json_output=bool(params.get("json_output")),
-        )
-
-
 def run_mode() -> RunMode:
-    """How the pyinfra CLI was invoked; unknown counts as -y (the guard applies)."""
-    return _captured or RunMode(yes=True, dry=False, json_output=False)
+    """How the pyinfra CLI was invoked (captured while the inventory loaded); unknown counts
+    as -y (the guard applies)."""
+    cli = pyinfra_compat.captured_cli()
+    if cli is None:
+        return RunMode(yes=True, dry=False, json_output=False)
+    return RunMode(yes=cli.yes, dry=cli.dry, json_output=cli.json_output)
 
 
 def will_execute_unprompted(mode: RunMode) -> bool:
@@ -86,21 +74,25 @@ def refusal(
     entry_point: str,
     note: str | None = None,
     announcements: list[str] = (),
+    diffs: list[str] = (),
 ) -> str | None:
     """The message to stop with, or None when the run may go on (pure). ``note``: a line
     said first (e.g. an unrecognised CONFIRM_PROD value); ``announcements``: what the
-    plan will do in the operator's words (deploylib/announce.py)."""
+    plan will do in the operator's words (deploylib/announce.py); ``diffs``: the masked
+    diff lines of the managed files it changes (deploylib/show_diff.py)."""
     if environment != "prod" or is_confirmed or not changes or not will_execute_unprompted(mode):
         return None
     plan = "\n".join(f"      - {name}" for name in changes)
     if announcements:
         plan += "\n    That is:\n" + "\n".join(f"      - {sentence}" for sentence in announcements)
+    if diffs:
+        plan += "\n    Files it changes (secrets masked):\n" + "\n".join(f"      {line}" for line in diffs)
     return (
         f"prod guard: {host_name}: {len(changes)} operation(s) would change this prod host:\n"
         + (f"    {note}\n" if note else "")
         + f"{plan}\n"
         "    Nothing was executed on any host. Next: review the plan "
-        f"(pyinfra inventory/prod.py {entry_point} --dry), then confirm with one of\n"
+        f"(pyinfra inventory/prod.py {entry_point} --dry --diff), then confirm with one of\n"
         f"      {CONFIRM_ENV}=yes pyinfra -y inventory/prod.py {entry_point}\n"
         f"      pyinfra -y inventory/prod.py {entry_point} --data confirm_prod=True\n"
         f"      pyinfra inventory/prod.py {entry_point}   (no -y: confirm at pyinfra's prompt)"
@@ -108,18 +100,10 @@ def refusal(
 
 
 def pending_changes(state, host) -> list[str]:
-    """Names of this host's planned operations that would change something.
-
-    Without -y pyinfra already ran each operation's generator (``_maybe_is_change``);
-    with -y it did not, so do it here, as pyinfra's own change detection does.
-    """
-    names = []
-    ops = state.ops[host]
-    for op_hash in host.op_hash_order:
-        op_data = ops[op_hash]
-        change = op_data.operation_meta._maybe_is_change
-        if change is None:
-            change = any(True for _ in op_data.command_generator())
-        if change:
-            names.append(", ".join(sorted(state.op_meta[op_hash].names)) or op_hash)
-    return names
+    """Names of this host's planned operations that would change something (pyinfra's own
+    change detection: its answer without -y, the operation's commands created now with -y)."""
+    return [
+        pyinfra_compat.operation_names(state, op_hash)
+        for op_hash, op_data in pyinfra_compat.planned_operations(state, host)
+        if pyinfra_compat.will_change(op_data)
+    ]

@@ -1,4 +1,5 @@
-"""./run secrets: the encrypted secrets files (deploylib/model/secret_files.py).
+"""./run secrets: the encrypted secrets files (a command line; may import the model:
+deploylib/model/secret_files.py).
 
     ./run secrets edit <env>     decrypt secrets/<env>.env.age to a private tmpfs file, run
                                  $EDITOR, re-encrypt to every recipient, remove the clear file

@@ -256,8 +256,8 @@ app_repo = None
 app_ref = "main"
 
 # Optional private key (a path on the controller) for cloning app_repo over
-# SSH: uploaded mode 0600 to the app user's ~/.ssh and used through
-# GIT_SSH_COMMAND. None: the host's own credentials (or a public URL).
+# SSH: uploaded mode 0600 to <app_dir>/.git/deploy-key (owned by app_user) and used
+# through GIT_SSH_COMMAND. None: the host's own credentials (or a public URL).
 app_deploy_key = None
 
 # dev only: a local checkout (path on the controller) pushed to app_dir with

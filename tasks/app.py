@@ -2,19 +2,17 @@
 .env with the database secrets, this environment's compose overlay, and `docker compose up`
 only when one of them changed; then every service must come up."""
 
-from io import StringIO
-
 from pyinfra import host, logger
 from pyinfra.operations import files, server
 
-from deploylib import postgres_rules
+from deploylib import managed_paths, postgres_rules
 from deploylib.bootstrap import host_docker_packages
 from deploylib.facts import cached_fact
 from deploylib.facts.app import ComposeContainers, DockerEngine, GitCheckout, TextFile
 from deploylib.model import backups, compose
 from deploylib.model.config import Secret
 from deploylib.model.shell import as_user, git_in
-from deploylib.operations import app
+from deploylib.operations import app, paths
 from deploylib.operations.backups import run_backup_script
 
 settings = host.data.settings
@@ -94,16 +92,18 @@ else:
         content=Secret(env_text, "templates/app.env.j2"),
         user=user,
         group=user,
+        diff_kind="env",  # --diff names the changed keys, never a value
     )
 
     overlay = compose.render_overlay(settings)
-    files.put(
+    paths.file_content(
         name=f"Compose overlay ({settings.environment})",
-        src=StringIO(overlay),
-        dest=compose.overlay_path(settings),
+        path=compose.overlay_path(settings),
+        content=overlay,
         user="root",
         group="root",
         mode="644",
+        current=managed_paths.state(host, settings).get(compose.overlay_path(settings)),
     )
 
     docker_packages = host_docker_packages(host, settings)

@@ -6,7 +6,7 @@ otherwise stop before anything executes."""
 from pyinfra import host, state
 from pyinfra.context import ctx_host, ctx_state
 
-from deploylib import announce, prod_guard
+from deploylib import announce, prod_guard, show_diff
 
 settings = host.data.settings
 if settings.environment == "prod":
@@ -21,6 +21,8 @@ if settings.environment == "prod":
             entry_point=state.current_deploy_filename or "deploy.py",
             note=prod_guard.unrecognised_confirmation(),
             announcements=announce.planned(ctx_state.get(), ctx_host.get()),
+            # Recorded while the line above planned.
+            diffs=show_diff.diffs(ctx_host.get(), state.current_deploy_filename or "deploy.py"),
         )
         if message:
             raise prod_guard.ProdNotConfirmed(message)

@@ -1,4 +1,5 @@
-"""Custom pyinfra facts (written like pyinfra's own: command() + process()).
+"""Custom pyinfra facts (host code, written like pyinfra's own: command() + process(); the package
+may import pyinfra's public API and the model).
 
 pyinfra 3 runs a fact's command every time it is asked for; ``cached_fact``
 asks once per host and run, so tasks can share facts without extra round trips.

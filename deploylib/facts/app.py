@@ -1,5 +1,5 @@
 """Facts about the application on a host: its git checkout, the Docker engine, the record
-of the last successful compose deploy."""
+of the last successful compose deploy (host code: pyinfra facts; may import the model)."""
 
 from __future__ import annotations
 

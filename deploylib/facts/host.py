@@ -1,4 +1,4 @@
-"""Facts about the host itself."""
+"""Facts about the host itself (host code: pyinfra facts; may import the model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Several files and directories described by one remote command."""
+"""Several files and directories described by one remote command (host code: a pyinfra fact)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What pgBackRest's two hosts need to know about each other, in one command per host."""
+"""What pgBackRest's two hosts need to know about each other, in one command per host (host
+code: a pyinfra fact and the requests each host makes; may import the model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What a host's PostgreSQL server is and how it is configured, in one remote command."""
+"""What a host's PostgreSQL server is and how it is configured, in one remote command (host code:
+pyinfra facts; may import the model)."""
 
 from __future__ import annotations
 

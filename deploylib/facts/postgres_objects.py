@@ -1,4 +1,5 @@
-"""Roles, databases, their settings, extensions and seed markers, in one remote command."""
+"""Roles, databases, their settings, extensions and seed markers, in one remote command (host
+code: a pyinfra fact; may import the model)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The run lock as planning sees it (deploylib.model.run_lock)."""
+"""The run lock as planning sees it (host code: a pyinfra fact over deploylib.model.run_lock)."""
 
 from __future__ import annotations
 

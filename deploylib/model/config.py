@@ -1,4 +1,5 @@
-"""Load and validate group_data once, before any host is touched.
+"""Load and validate group_data once, before any host is touched (pure: no pyinfra; reads the
+repository's group_data/ and secrets/ files; may import the model).
 
 Layers, later wins: ``group_data/all.py`` -> ``group_data/<env>.py`` -> the
 inventory's host data -> an optional overrides file (``DEPLOY_OVERRIDES``).

@@ -1,4 +1,5 @@
-"""postgresql.conf: render values and drop-ins, read settings, own one marked block.
+"""postgresql.conf: render values and drop-ins, read settings, own one marked block (pure: may
+import deploylib.model.managed_block only).
 
 Pure string logic, no host access. Lexing follows PostgreSQL's ``guc-file.l``:
 ``name [=] value`` per line, ``#`` comments, single-quoted strings where ``''``

@@ -1,4 +1,5 @@
-"""pg_hba.conf: read it the way PostgreSQL does, own one marked block in it, find dead rules.
+"""pg_hba.conf: read it the way PostgreSQL does, own one marked block in it, find dead rules (pure:
+may import deploylib.model.managed_block only).
 
 Pure string logic, no host access. Everything outside the managed block is kept
 byte for byte; the block sits between the lines of :func:`markers`. Each

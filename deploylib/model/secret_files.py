@@ -1,4 +1,5 @@
-"""Encrypted secrets in the repository: `secrets/<env>.env.age` (age format, ASCII-armored).
+"""Encrypted secrets in the repository: `secrets/<env>.env.age` (age format, ASCII-armored; pure:
+no pyinfra, imports pyrage).
 
 Encrypted to every public key in `secrets/recipients.txt`; decrypted in memory on the
 controller with the operator's identity (AGE_IDENTITY_FILE, default

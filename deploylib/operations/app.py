@@ -1,26 +1,24 @@
 """Operations for the application: its git checkout or pushed tree, secret files, and
-`docker compose up` recorded so that a re-run with the same inputs does nothing."""
+`docker compose up` recorded so that a re-run with the same inputs does nothing (host code:
+pyinfra operations; may import facts, the model, announce and pyinfra_compat)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shlex
-from io import StringIO
 
 from pyinfra import host, logger
 from pyinfra.api import (
-    FileUploadCommand,
     FunctionCommand,
     OperationError,
     RsyncCommand,
     StringCommand,
     operation,
 )
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
-from .. import announce
+from .. import announce, pyinfra_compat, show_diff
 from ..facts.app import Checkout, ComposeProject
 from ..model import compose
 from ..model.config import Secret
@@ -146,18 +144,32 @@ def install_secret_script(uploaded: str, path: str, user: str, group: str, mode:
     return f"{as_user(user, write)} < {q(uploaded)}; status=$?; rm -f -- {q(uploaded)}; exit $status"
 
 
+def _read_secret_text(path: str) -> str | None:
+    """The file's current text, read into the controller's memory (with the operation's
+    sudo arguments), never printed at any verbosity; None when it cannot be read."""
+    ok, output = host.run_shell_command(
+        StringCommand("cat", "--", shlex.quote(path)), print_output=False, print_input=False,
+        **pyinfra_compat.current_connector_arguments(host),
+    )
+    return output.stdout + "\n" if ok else None
+
+
 @operation()
-def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "600"):
+def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "600", diff_kind: str = "secret"):
     """
     Keep ``path`` equal to the secret ``content``, mode ``mode``, owned by
-    ``user``:``group``. Compared by sha256 on the host; uploaded without any
-    diff; the content never appears in a command line or in pyinfra's output.
+    ``user``:``group``. Compared by sha256 on the host; no diff of its lines is
+    ever shown (with ``--diff``: ``diff_kind`` "env" names the keys added, removed
+    or changed, "secret" only says the content changes); the content never appears
+    in a command line or in pyinfra's output.
     Private at every moment: uploaded into UPLOAD_DIR, written by ``user``
     with umask 077, renamed into place (install_secret_script).
     """
     text = content.reveal()
     wanted_sha = hashlib.sha256(text.encode()).hexdigest()
     current_sha = host.get_fact(Sha256File, path=path)
+    if current_sha != wanted_sha:  # --diff, the prod guard: read only then
+        show_diff.show(host, path, (lambda: _read_secret_text(path)) if current_sha else None, text, diff_kind)
     info = host.get_fact(File, path=path)
     if (current_sha == wanted_sha and info
             and (info.get("user"), info.get("group")) == (user, group)
@@ -166,7 +178,7 @@ def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "
         return
     uploaded = f"{UPLOAD_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:16]}"
     yield _bash(upload_dir_script())
-    yield FileUploadCommand(StringIO(text), uploaded, remote_temp_filename=f"{uploaded}.sftp")
+    yield pyinfra_compat.private_upload(text, uploaded)
     yield _bash(install_secret_script(uploaded, path, user, group, mode))
 
 
@@ -223,12 +235,7 @@ def check_effective_config(state, host, app_dir: str, base_argv: list[str], expe
     """Run on the controller while the operation executes: `docker compose ... config` on the
     host (its output holds the secrets: read here, never printed), then
     compose.check_effective_config. False (the run stops before `up`) on any problem."""
-    # The operation's own connector arguments (sudo, ...), as pyinfra gives its commands.
-    arguments = {
-        key: value
-        for key, value in (host.current_op_global_arguments or {}).items()
-        if key in CONNECTOR_ARGUMENT_KEYS
-    }
+    arguments = pyinfra_compat.current_connector_arguments(host)
     command = f"cd {shlex.quote(app_dir)} && {compose.shell([*base_argv, *compose.config_args()])}"
     ok, output = host.run_shell_command(
         StringCommand(command), print_output=False, print_input=False, **arguments

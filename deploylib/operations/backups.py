@@ -1,4 +1,5 @@
-"""Operations that take a backup now, or restore one (explicit actions, not states)."""
+"""Operations that take a backup now, or restore one (explicit actions, not states; host code:
+pyinfra operations over deploylib.model.backups)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Docker engine's packages."""
+"""The Docker engine's packages (host code: a pyinfra operation; may import the model)."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, operation
 
-from .. import notices
+from .. import notices, show_diff
 from ..facts import cached_fact
 from ..facts.firewall import FirewallHost, FirewallState
 from ..model.firewall import registry
@@ -64,6 +64,8 @@ def rules(
     if not plan.commands:
         host.noop(plan.up_to_date)
         return
+    if plan.rule_set:  # --diff, the prod guard
+        show_diff.show(host, *plan.rule_set)
     for command in plan.commands:
         if isinstance(command, Upload):
             yield FileUploadCommand(StringIO(command.content), command.path)

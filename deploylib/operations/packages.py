@@ -1,4 +1,4 @@
-"""Distribution packages, asking the host once."""
+"""Distribution packages, asking the host once (host code: a pyinfra operation)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Files and directories from one PathsState fact: yield only what differs."""
+"""Files and directories from one PathsState fact: yield only what differs (host code: pyinfra
+operations; may import facts and the model)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
+from pyinfra.facts.files import FileContents
 
+from .. import show_diff
 from ..facts.paths import PathState
 from ..model import file_swap
 
@@ -33,11 +36,18 @@ def directory(path: str, mode: str, user: str, group: str, current: PathState | 
     yield " && ".join(commands)
 
 
+def _text(path: str) -> str:
+    lines = host.get_fact(FileContents, path=path)
+    return "".join(f"{line}\n" for line in lines or [])
+
+
 @operation()
 def file_content(path: str, content: str, mode: str, user: str, group: str, current: PathState | None):
     """A file holding ``content`` with this owner and mode. Not for secrets (see the app's .env)."""
     wanted = hashlib.sha256(content.encode()).hexdigest()
     if current is None or current.sha256 != wanted:
+        # --diff, the prod guard: the current text is read only then (changing runs only).
+        show_diff.show(host, path, None if current is None else lambda: _text(path), content)
         # Staged under a name of its own, then moved over the file only while the file
         # is still what this plan read (absent, or the bytes PathsState hashed).
         staged = file_swap.staged_name(path)

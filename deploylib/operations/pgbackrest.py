@@ -1,16 +1,16 @@
 """Operations for pgBackRest: the repository's secret configuration, SSH keys, the stanza,
-the first backup, the freshness check and the point-in-time restore."""
+the first backup, the freshness check and the point-in-time restore (host code: pyinfra
+operations; may import facts, the model, announce, notices and pyinfra_compat)."""
 
 from __future__ import annotations
 
 import hashlib
 import shlex
-from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import StringCommand, operation
 
-from .. import announce, notices
+from .. import announce, notices, pyinfra_compat
 from ..facts.paths import PathState
 from ..model import pgbackrest
 from ..model.config import Secret
@@ -36,7 +36,7 @@ def secret_file(path: str, content: Secret, user: str, group: str, mode: str, cu
         return
     uploaded = f"{UPLOAD_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:16]}"
     yield _bash(upload_dir_script())
-    yield FileUploadCommand(StringIO(content.reveal()), uploaded, remote_temp_filename=f"{uploaded}.sftp")
+    yield pyinfra_compat.private_upload(content.reveal(), uploaded)
     yield _bash(install_root_file_script(uploaded, path, user, group, mode))
 
 

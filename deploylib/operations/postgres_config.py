@@ -1,4 +1,5 @@
-"""Operations on a PostgreSQL server's configuration files: pg_hba.conf and postgresql.conf.
+"""Operations on a PostgreSQL server's configuration files: pg_hba.conf and postgresql.conf (host
+code: pyinfra operations; may import facts, the model, announce and notices).
 
 Both follow the same safe path: compute the wanted file from the current bytes
 (only our marked block or our drop-in changes), and only when it differs:
@@ -17,7 +18,7 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import announce, notices
+from .. import announce, notices, show_diff
 from ..facts.postgres import PgCluster, PgServer
 from ..model import file_swap, pg_commands, pg_safety
 from ..model.pg_conf import (
@@ -83,6 +84,7 @@ def hba_rules(
         logger.warning(f"{host.print_prefix}{message}")
         notices.add(host, message)
     wanted = apply_block(current, rules, tag=tag)
+    show_diff.show(host, cluster.hba_file, cluster.hba_text, wanted)  # --diff, the prod guard
     validate = pg_commands.hba_errors(cluster.port, cluster.hba_file)
     if wanted != current:
         yield from _install(cluster.hba_file, wanted, backup_dir, backups_keep, validate, current)
@@ -410,6 +412,8 @@ def server_settings(
     for message in plan.notices:
         notices.add(host, message)
     file_changes = plan.wanted != plan.current
+    if file_changes:  # --diff, the prod guard
+        show_diff.show(host, plan.path, cluster.dropin_text if plan.which == "dropin" else cluster.conf_text, plan.wanted)
     if not (
         file_changes or cluster.changed_since_reload(plan.which) or (plan.restart_for and plan.may_restart)
         or plan.resets or plan.not_in_effect

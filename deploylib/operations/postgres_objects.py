@@ -1,4 +1,5 @@
-"""Operations for roles, databases, extensions and seeds on a host's PostgreSQL.
+"""Operations for roles, databases, extensions and seeds on a host's PostgreSQL (host code:
+pyinfra operations; may import facts, the model, announce and notices).
 
 Passwords: the controller turns the secret into a SCRAM-SHA-256 verifier and
 only the verifier travels, as SQL on psql's stdin (never in argv). A re-run

@@ -1,4 +1,5 @@
-"""The run lock on a host (deploylib.model.run_lock), fitted to pyinfra's plan-then-execute.
+"""The run lock on a host (deploylib.model.run_lock), fitted to pyinfra's plan-then-execute (host
+code: a pyinfra operation and a state callback through pyinfra_compat).
 
 - ``check`` (planning, first): a lock held by a live run, or left by a dead one,
   stops the run before anything executes on any host.
@@ -25,10 +26,9 @@ from datetime import UTC, datetime
 from pyinfra import host as current_host
 from pyinfra import logger
 from pyinfra.api import StringCommand, operation
-from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import DeployError
-from pyinfra.api.state import BaseStateCallback
 
+from .. import pyinfra_compat
 from ..facts import cached_fact
 from ..facts.run_lock import RunLock
 from ..model import run_lock
@@ -69,10 +69,12 @@ def _is_local(host) -> bool:
 def clear_command(host) -> str:
     if _is_local(host):
         return run_lock.clear_command(None)
-    data = host.data
-    hostname = data.get("ssh_hostname") or host.name
+    # pyinfra's own connection keys (the deploy's settings are host.data.settings only)
+    hostname = host.data.get("ssh_hostname") or host.name
     return run_lock.clear_command(
-        run_lock.ssh_target(hostname, data.get("ssh_user"), data.get("ssh_port"), data.get("ssh_key"))
+        run_lock.ssh_target(
+            hostname, host.data.get("ssh_user"), host.data.get("ssh_port"), host.data.get("ssh_key")
+        )
     )
 
 
@@ -109,11 +111,9 @@ def take_before_first_change(host, environment: str) -> None:
     )
     key = _key(host)
     state = host.state
-    for op_hash in host.op_hash_order:
-        op_data = state.ops[host][op_hash]
-        original = op_data.command_generator
+    for _, op_data in pyinfra_compat.planned_operations(state, host):
 
-        def locked(original=original, op_data=op_data):
+        def locked(original, op_data=op_data):
             try:
                 for command in original():
                     if state.is_executing and key not in _held:
@@ -127,7 +127,7 @@ def take_before_first_change(host, environment: str) -> None:
                     _release(host, op_data, " after the operation's error")
                 raise
 
-        op_data.command_generator = locked
+        pyinfra_compat.wrap_commands(op_data, locked)
 
 
 @operation()
@@ -144,12 +144,12 @@ def release_marker():
 def release(host, name: str) -> None:
     """Declare the last operation: the lock this run took on ``host`` is released after it."""
     meta = release_marker(name=name)
-    _release_op[_key(host)] = meta._hash
+    _release_op[_key(host)] = pyinfra_compat.operation_hash(meta)
 
 
 def _release(host, op_data, why: str) -> None:
     key = _key(host)
-    arguments = {k: v for k, v in op_data.global_arguments.items() if k in CONNECTOR_ARGUMENT_KEYS}
+    arguments = pyinfra_compat.connector_arguments(op_data.global_arguments)
     try:
         ok, _ = host.run_shell_command(StringCommand(run_lock.release_script(RUN["run_id"])), **arguments)
     except Exception as error:  # the connection is gone: the lock's holder with it (stale)
@@ -161,7 +161,7 @@ def _release(host, op_data, why: str) -> None:
         logger.error(f"{host.print_prefix}run lock NOT released{why}: clear it with: {clear_command(host)}")
 
 
-class _Release(BaseStateCallback):
+class _Release(pyinfra_compat.StateCallback):
     """Release the lock after the release operation, or right after a failed operation
     (pyinfra runs nothing more on that host then)."""
 
@@ -169,16 +169,15 @@ class _Release(BaseStateCallback):
     def operation_host_success(state, host, op_hash, retry_count=0):
         key = _key(host)
         if _held.get(key) == "taken" and _release_op.get(key) == op_hash:
-            _release(host, state.ops[host][op_hash], "")
+            _release(host, state.get_op_data_for_host(host, op_hash), "")
 
     @staticmethod
     def operation_host_error(state, host, op_hash, retry_attempt=0, max_retries=0):
-        op_data = state.ops[host].get(op_hash)
+        op_data = pyinfra_compat.operation_data(state, host, op_hash)
         ignored = op_data is not None and op_data.global_arguments.get("_ignore_errors")
         if _held.get(_key(host)) == "taken" and op_data is not None and not ignored:
             _release(host, op_data, " after the failed operation")
 
 
 def _install_release(state) -> None:
-    if not any(isinstance(h, _Release) for h in state.callback_handlers):
-        state.add_callback_handler(_Release())
+    pyinfra_compat.add_state_callback(state, _Release)

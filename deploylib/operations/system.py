@@ -1,4 +1,5 @@
-"""Operations on the host system that pyinfra has no safe form of."""
+"""Operations on the host system that pyinfra has no safe form of (host code: pyinfra operations;
+may import the model)."""
 
 from __future__ import annotations
 

@@ -395,6 +395,9 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     output = loud.stdout + loud.stderr
     for secret in ("N3w-st4ging-S3cret", "st-h-secret-3", "st-o-4", SECRETS["OWLCLAW_DB_PASSWORD"]):
         assert secret not in output
+    # --diff names the .env keys that change, never a value (deploylib/model/plan_diff.py).
+    assert "Will modify /data/owlclaw_staging/.env" in output
+    assert "~ HATCHET_STAGING_DATABASE_PASSWORD (value changed, not shown)" in output
     assert "N3w-st4ging-S3cret" in ssh(host, "cat /data/owlclaw_staging/.env").stdout
     assert prod_snapshot(host) == before
 

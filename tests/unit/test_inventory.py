@@ -1,6 +1,6 @@
 import pytest
 
-from deploylib import inventory
+from deploylib import inventory, pyinfra_compat
 from deploylib.inventory import parse_host_spec
 from deploylib.model.config import ConfigError
 
@@ -22,6 +22,7 @@ def test_cli_data_pairs_become_the_top_layer(monkeypatch):
     # cli_data_layers imports pyinfra_cli (already loaded in a real run), whose import patches
     # the stdlib for gevent: in an xdist worker that breaks the worker's own threads.
     monkeypatch.setattr(gevent.monkey, "patch_all", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pyinfra_compat, "_cli", None)
 
     with click.Context(click.Command("pyinfra")) as context:
         context.params["data"] = ("restore_swap=True", "restore_file=/a=b.dump", "backup_schedule=1 2 * * *")
@@ -35,4 +36,8 @@ def test_cli_data_pairs_become_the_top_layer(monkeypatch):
         with pytest.raises(ConfigError) as error:
             inventory.cli_data_layers()
         assert str(error.value) == "--data novalue: expected key=value"
-    assert inventory.cli_data_layers() == []  # no click context: no --data
+    # Outside click's context (the deploy files' greenlets): what was captured inside it.
+    with pytest.raises(ConfigError):
+        inventory.cli_data_layers()
+    monkeypatch.setattr(pyinfra_compat, "_cli", None)
+    assert inventory.cli_data_layers() == []  # nothing captured, no click context: no --data

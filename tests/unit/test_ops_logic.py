@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from deploylib import bootstrap, prod_guard
+from deploylib import bootstrap, prod_guard, pyinfra_compat
 from deploylib.model import backups
 from deploylib.model.config import is_cron_schedule
 
@@ -150,7 +150,7 @@ def test_guard_confirmation_sources():
 
 
 def test_unknown_run_mode_counts_as_unprompted(monkeypatch):
-    monkeypatch.setattr(prod_guard, "_captured", None)
+    monkeypatch.setattr(pyinfra_compat, "_cli", None)
     assert prod_guard.will_execute_unprompted(prod_guard.run_mode())
 
 

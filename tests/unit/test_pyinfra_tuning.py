@@ -1,4 +1,5 @@
-"""The two places where the deploy makes pyinfra itself cheaper: both must change nothing else."""
+"""deploylib.pyinfra_compat: the places where the deploy makes pyinfra itself cheaper (both must
+change nothing else), its one install call, and the CLI parameters it captures."""
 
 import importlib
 import socket
@@ -8,8 +9,8 @@ import pyinfra
 import pytest
 from pyinfra.api import util as pyinfra_util
 
-from deploylib import pyinfra_speedups
-from deploylib.ssh_nodelay import disable_nagle
+from deploylib import pyinfra_compat
+from deploylib.pyinfra_compat import disable_nagle
 
 pyinfra_operation = importlib.import_module("pyinfra.api.operation")
 pyinfra_arguments = importlib.import_module("pyinfra.api.arguments")
@@ -41,7 +42,7 @@ def cli_mode(monkeypatch):
 
 def both_orders(state):
     """pyinfra's function and ours, called from the same frame and line."""
-    original, ours = pyinfra_util.get_operation_order_from_stack(state), pyinfra_speedups.operation_order_from_stack(state)  # noqa: E501
+    original, ours = pyinfra_util.get_operation_order_from_stack(state), pyinfra_compat.operation_order_from_stack(state)  # noqa: E501
     return original, ours
 
 
@@ -60,35 +61,37 @@ def test_same_line_numbers_as_pyinfra(cli_mode, deploy_filename):
 
 
 def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
-    originals = pyinfra_speedups.ORIGINALS
-    for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
+    originals = pyinfra_compat.ORIGINALS
+    for name, (_, modules) in pyinfra_compat.REPLACEMENTS.items():
         for module in modules:
             monkeypatch.setattr(module, name, originals[name])
-    assert pyinfra_speedups.install() == {name: True for name in originals}
-    assert pyinfra_operation.get_operation_order_from_stack is pyinfra_speedups.operation_order_from_stack
-    assert pyinfra_arguments.all_global_arguments is pyinfra_speedups.global_arguments_once
+    assert pyinfra_compat.install_speedups() == {name: True for name in originals}
+    assert pyinfra_operation.get_operation_order_from_stack is pyinfra_compat.operation_order_from_stack
+    assert pyinfra_arguments.all_global_arguments is pyinfra_compat.global_arguments_once
 
     # Another pyinfra (its function's source differs): pyinfra keeps its own.
-    for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
+    for name, (_, modules) in pyinfra_compat.REPLACEMENTS.items():
         for module in modules:
             monkeypatch.setattr(module, name, originals[name])
-    monkeypatch.setitem(pyinfra_speedups.CHECKED_SOURCE_SHA256, "all_global_arguments", "0" * 64)
-    assert pyinfra_speedups.install() == {"get_operation_order_from_stack": True, "all_global_arguments": False}
+    monkeypatch.setitem(pyinfra_compat.CHECKED_SOURCE_SHA256, "all_global_arguments", "0" * 64)
+    assert pyinfra_compat.install_speedups() == {
+        "get_operation_order_from_stack": True, "all_global_arguments": False,
+    }
     assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
 
 def test_the_checked_sources_are_this_pyinfra():
     """A pyinfra upgrade changes a hash: re-check the replacement against the new source."""
-    for name, original in pyinfra_speedups.ORIGINALS.items():
-        assert pyinfra_speedups.source_sha256(original) == pyinfra_speedups.CHECKED_SOURCE_SHA256[name]
+    for name, original in pyinfra_compat.ORIGINALS.items():
+        assert pyinfra_compat.source_sha256(original) == pyinfra_compat.CHECKED_SOURCE_SHA256[name]
 
 
 def test_global_arguments_once_equal_to_pyinfras():
-    original = pyinfra_speedups.ORIGINALS["all_global_arguments"]
-    first, second = pyinfra_speedups.global_arguments_once(), pyinfra_speedups.global_arguments_once()
+    original = pyinfra_compat.ORIGINALS["all_global_arguments"]
+    first, second = pyinfra_compat.global_arguments_once(), pyinfra_compat.global_arguments_once()
     assert first == second == original()
     first.clear()  # callers get their own list, as from pyinfra
-    assert pyinfra_speedups.global_arguments_once() == original()
+    assert pyinfra_compat.global_arguments_once() == original()
 
 
 def host_with_socket(sock):
@@ -111,3 +114,44 @@ def test_nodelay_leaves_other_connections_alone():
         assert not disable_nagle(host_with_socket(left))
     assert not disable_nagle(host_with_socket(object()))  # paramiko ProxyCommand
     assert not disable_nagle(types.SimpleNamespace(connector=object()))  # @local: no client
+
+
+def test_install_is_one_call_per_entry_point_and_says_what_it_did():
+    local_host = types.SimpleNamespace(connector=object())  # @local: no SSH socket
+    installed = pyinfra_compat.install(local_host)
+    assert installed["get_operation_order_from_stack"] and installed["all_global_arguments"]
+    assert installed["tcp_nodelay"] is False
+    assert set(installed) == {"get_operation_order_from_stack", "all_global_arguments", "cli_messages",
+                              "tcp_nodelay"}
+    assert pyinfra_compat.install(local_host) == installed  # again, per host: the same
+
+
+def test_cli_parameters_are_captured_while_the_inventory_loads(monkeypatch):
+    import click
+
+    from deploylib import prod_guard
+
+    monkeypatch.setattr(pyinfra_compat, "_cli", None)
+    assert pyinfra_compat.captured_cli() is None
+    assert prod_guard.run_mode() == prod_guard.RunMode(yes=True, dry=False, json_output=False)
+    with click.Context(click.Command("pyinfra")) as context:
+        context.params.update(yes=False, dry=True, json_output=True, data=("a=1",),
+                              operations=("inventory/x.py", "deploy.py"))
+        captured = pyinfra_compat.capture_cli()
+    # Later, in the deploy files' greenlets (no click context): what was captured.
+    assert pyinfra_compat.capture_cli() == captured == pyinfra_compat.captured_cli()
+    assert (captured.yes, captured.dry, captured.json_output) == (False, True, True)
+    assert captured.data == ("a=1",) and captured.operations == ("inventory/x.py", "deploy.py")
+    assert prod_guard.run_mode() == prod_guard.RunMode(yes=False, dry=True, json_output=True)
+
+
+def test_cli_messages_patch_only_the_expected_pyinfra_cli(monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "pyinfra_cli.exceptions", raising=False)
+    assert pyinfra_compat.install_cli_messages() is False  # outside pyinfra's CLI
+    wrapped_error = type("WrappedError", (), {"show": lambda self, file=None: None})
+    stranger = types.SimpleNamespace(WrappedError=wrapped_error)
+    monkeypatch.setitem(sys.modules, "pyinfra_cli.exceptions", stranger)
+    assert pyinfra_compat.install_cli_messages() is False  # not the pyinfra_cli it was written for
+    assert not getattr(stranger.WrappedError.show, "_deploylib", False)

@@ -230,3 +230,6 @@ class Plan:
     commands: list = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     up_to_date: str = ""
+    # The deploy's rule set as text, before and after (what, before or None, after), for
+    # --diff and the prod guard (deploylib/model/plan_diff.py); None: the backend does not say.
+    rule_set: tuple | None = None

@@ -174,4 +174,27 @@ def plan(state: FirewalldState, fw: FirewallInfo, wanted: Wanted) -> Plan:
             "firewalld is stopped: the PostgreSQL rules take effect once it runs (firewall_enable)"
         )
     commands = plan_firewalld(state, wanted.sources, port, ports, wanted.enable)
-    return Plan(commands, messages, f"firewalld rules for tcp/{port} are up to date")
+    return Plan(commands, messages, f"firewalld rules for tcp/{port} are up to date",
+                rule_set_diff(state, wanted.sources, port, wanted.enable))
+
+
+def rule_set_text(running: bool, ipsets: dict[str, list[str]], rich_rules: list[str]) -> str:
+    """The deploy's part of the zone, one line per item (for --diff)."""
+    lines = [f"firewalld: {'running' if running else 'stopped'}"]
+    for name in sorted(ipsets):
+        lines += [f"ipset {name}: {entry}" for entry in ipsets[name]]
+    lines += [f"rich rule: {rule}" for rule in rich_rules]
+    return "\n".join(lines) + "\n"
+
+
+def rule_set_diff(state: FirewalldState, sources: list[str], port: int, enable: bool) -> tuple:
+    """(what, before, after) of the deploy's ipsets and rich rules in the default zone."""
+    ours = [rule for rule in state.rich_rules if any(f'ipset="{i}"' in rule for i in FIREWALLD_IPSETS.values())]
+    before = rule_set_text(state.running, {n: e for n, e in state.ipsets.items() if n in FIREWALLD_IPSETS.values()}, ours)
+    after_sets = {
+        ipset: [str(ipaddress.ip_network(s)) for s in sources if family(s) == version]
+        for version, ipset in FIREWALLD_IPSETS.items()
+    }
+    after_rules = [firewalld_rich_rule(version, port) for version in FIREWALLD_IPSETS]
+    after = rule_set_text(state.running or enable, after_sets, after_rules)
+    return f"firewalld zone {state.zone} (permanent: the deploy's ipsets and rich rules)", before, after

@@ -154,4 +154,8 @@ def plan(state: NftState, fw: FirewallInfo, wanted: Wanted) -> Plan:
             f"nftables: the PostgreSQL rules are written to {NFT_FILE} but not loaded "
             "(set firewall_enable = True, or `nft -f` the file)"
         )
-    return Plan(commands, messages, f"nftables table {NFT_TABLE} for tcp/{port} is up to date")
+    if state.file != wanted_file:
+        rule_set = (NFT_FILE, state.file, wanted_file)
+    else:  # the file is right, the loaded table is not
+        rule_set = (f"nftables table inet {NFT_TABLE} (loaded)", state.live, wanted_table)
+    return Plan(commands, messages, f"nftables table {NFT_TABLE} for tcp/{port} is up to date", rule_set)

@@ -232,6 +232,7 @@ class UfwPlan:
     commands: list[str]
     needs_ssh: bool  # a rule for SSH is added first
     warnings: list[str]
+    rules_after: list = field(default_factory=list)  # every rule once the commands ran, in order
 
 
 def plan_ufw(
@@ -324,11 +325,29 @@ def plan_ufw(
         else:
             commands.append(ufw_add("allow", source, port, pg_comment))
             append(rule)
-    if any(deny_index(v6) is None for v6 in families):
+    missing_denies = [v6 for v6 in families if deny_index(v6) is None]
+    if missing_denies:
         commands.append(ufw_add("deny", None, port, pg_comment))
+        for v6 in missing_denies:
+            append(UfwRule(*_ufw_deny_spec(port, v6)[:7], comment=pg_comment, v6=v6))
     if enable and not state.active:
         commands.append("ufw --force enable")
-    return UfwPlan(commands, needs_ssh, warnings)
+    return UfwPlan(commands, needs_ssh, warnings, rules)
+
+
+def describe_rule(rule: UfwRule) -> str:
+    """One rule as `ufw status` would word it (for --diff)."""
+    port = "" if rule.dport == "any" else f" port {rule.dport}"
+    proto = "" if rule.proto == "any" else f" proto {rule.proto}"
+    return (f"{rule.action} {rule.direction}{proto} from {rule.src} to {rule.dst}{port}"
+            f"{' (v6)' if rule.v6 else ''}  # {rule.comment}")
+
+
+def rule_set_text(active: bool, rules: list[UfwRule], tag: str | None) -> str:
+    """ufw's status and the deploy's rules of environment ``tag``, in ufw's order."""
+    lines = [f"Status: {'active' if active else 'inactive'}"]
+    lines += [describe_rule(rule) for rule in rules if rule.belongs_to(tag)]
+    return "\n".join(lines) + "\n"
 
 
 # --------------------------------------------------------------------------- plan
@@ -362,4 +381,9 @@ def plan(state: UfwState, fw: FirewallInfo, wanted: Wanted) -> Plan:
             "ufw is inactive: the PostgreSQL rules are in place but take effect only once it "
             "is enabled (set firewall_enable = True, or `ufw enable`; SSH is allowed)"
         )
-    return Plan(planned.commands, messages, f"ufw rules for tcp/{port} are up to date")
+    rule_set = (
+        f"ufw rules ({ufw_comments(wanted.tag)[0]}, {ufw_comments(wanted.tag)[1]})",
+        rule_set_text(state.active, state.rules, wanted.tag),
+        rule_set_text(state.active or wanted.enable, planned.rules_after, wanted.tag),
+    )
+    return Plan(planned.commands, messages, f"ufw rules for tcp/{port} are up to date", rule_set)
