@@ -15,7 +15,10 @@ from .model.firewall import registry as firewall_registry
 
 def managed(settings) -> list[str]:
     """Every path the deploy's path operations manage on a host of these settings."""
+    from .facts import pgbackrest
+
     paths = {
+        *(pgbackrest.database_host_paths(settings) if settings.pgbackrest_enabled else ()),
         settings.deploy_state_dir,
         settings.data_dir,
         settings.backup_dir,
@@ -46,6 +49,8 @@ def packages_request(settings) -> tuple[type, dict]:
     names = {*settings.base_packages, *settings.bootstrap_packages, audit.PACKAGE, *firewall_registry.packages()}
     for distribution in ("debian", "ubuntu"):  # bootstrap installs the engine with or without app
         names |= set(docker_packages(settings.docker_packages, distribution))
+    if settings.pgbackrest_enabled:
+        names |= {"pgbackrest", "python3", "sudo", "cron"}  # the backup host's too (bootstrap)
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
         names |= set(compose.FACT_PACKAGES)
@@ -72,17 +77,39 @@ def docker_engine(host, settings):
                        packages=[*compose.FACT_PACKAGES, *host_docker_packages(host, settings)])
 
 
+def host_paths(host, settings) -> list[str]:
+    """The managed paths of this host: a pgBackRest backup host manages only its own."""
+    from .facts import pgbackrest
+
+    if settings.pgbackrest_enabled and pgbackrest.is_backup_host(host):
+        return pgbackrest.backup_host_paths(settings)
+    return managed(settings)
+
+
 def state(host, settings) -> dict:
-    """{path: PathState} for every managed path (absent ones missing), asked once per host."""
-    fact_cls, kwargs = paths_request(settings)
-    return cached_fact(host, fact_cls, **kwargs)
+    """{path: PathState} for every managed path of this host (absent ones missing), asked
+    once per host."""
+    return cached_fact(host, PathsState, paths=host_paths(host, settings))
+
+
+# One lock per host: pyinfra plans hosts side by side (greenlets), and pgBackRest's two hosts
+# ask each other's facts (deploylib/backup_hosts.py); the second asker waits for the first
+# bundle instead of sending its own.
+_prefetch_locks: dict = {}
 
 
 def prefetch_host_facts(host, settings) -> None:
     """What a run asks about the host, in one remote command (facts.prefetch): its
     run lock, packages, the managed paths, the PostgreSQL server with our roles and
-    databases, the host's addresses and routes, the firewall (host and rules) and (for the
-    application) the distribution."""
+    databases, the host's addresses and routes, the firewall (host and rules), (for the
+    application) the distribution and (pgbackrest_enabled) pgBackRest's state."""
+    from gevent.lock import RLock
+
+    with _prefetch_locks.setdefault((id(host.state), host.name), RLock()):
+        _prefetch_host_facts(host, settings)
+
+
+def _prefetch_host_facts(host, settings) -> None:
     from pyinfra.facts.server import LinuxDistribution
 
     from .facts import prefetch
@@ -92,6 +119,12 @@ def prefetch_host_facts(host, settings) -> None:
     from .facts.run_lock import RunLock
     from .postgres_rules import server_request
 
+    if settings.pgbackrest_enabled:
+        from .facts import pgbackrest
+
+        if pgbackrest.is_backup_host(host):
+            prefetch(host, pgbackrest.backup_host_prefetch(host))
+            return
     requests = [
         (RunLock, {}),
         (AuditLast, {}),  # printed before the plan
@@ -108,4 +141,6 @@ def prefetch_host_facts(host, settings) -> None:
                      for name in firewall_registry.prefetched(settings.firewall_backend)]
     if compose.app_enabled(settings):
         requests.append((LinuxDistribution, {}))
+    if settings.pgbackrest_enabled:
+        requests.append(pgbackrest.state_request(host))
     prefetch(host, requests)

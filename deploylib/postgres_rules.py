@@ -9,6 +9,7 @@ from pyinfra.api.exceptions import DeployError
 
 from .facts.postgres import PgCluster, PgServer
 from .model import pg_commands
+from .model.config import scope_tag
 from .model.pg_hba import HbaRule
 
 # Our drop-in, relative to the directory of postgresql.conf. Debian reads
@@ -26,8 +27,25 @@ class SettingsRefused(DeployError):
 
 
 def server_settings(settings) -> dict:
-    """Every postgresql.conf setting we manage, name -> value."""
-    return {"listen_addresses": list(settings.pg_listen_addresses), **settings.pg_settings}
+    """Every postgresql.conf setting we manage, name -> value (with pgBackRest: WAL archiving)."""
+    from .model.pgbackrest import archive_settings
+
+    archiving = archive_settings(settings.environment) if settings.pgbackrest_enabled else {}
+    return {"listen_addresses": list(settings.pg_listen_addresses), **archiving, **settings.pg_settings}
+
+
+def settings_plan_args(settings) -> dict:
+    """The desired-state arguments of operations.postgres_config.plan_server_settings and
+    server_settings (the server and cluster are facts: the operation asks for them)."""
+    return dict(
+        settings=server_settings(settings),
+        dropin_name=DROPIN.rsplit("/", 1)[-1],
+        allow_restart=settings.pg_allow_restart,
+        environment=scope_tag(settings.environment),
+        owner=settings.pg_server_settings_owner,
+        restart_policies=restart_policies(settings.environment),
+        reset_overrides=settings.pg_reset_overrides,
+    )
 
 
 def managed_setting_names(settings) -> list[str]:

@@ -188,6 +188,53 @@ restore_swap = False
 # database after the swap. Off: it is kept (drop it by hand when sure).
 restore_drop_old = False
 
+# restore.py: a point-in-time restore from pgBackRest (pgbackrest_enabled) instead of a dump:
+# "latest" (everything archived) or an ISO 8601 time with its offset, e.g.
+#   pyinfra inventory/<env>.py restore.py --data restore_target_time=2026-12-02T01:15:00Z
+# The whole cluster is restored into a side cluster on the database host (its own data
+# directory /var/lib/postgresql/<version>/pitr-<stamp> and port restore_port; the live cluster
+# keeps serving), verified (recovery reached the target, tables and row counts shown) and left
+# running for inspection. With restore_swap = True it then becomes the live cluster (the live
+# data directory is kept as <dir>.before-pitr-<stamp>). Not with restore_database/restore_file.
+restore_target_time = None
+
+# The port the side cluster of a point-in-time restore listens on (local socket only).
+restore_port = 5439
+
+# ---------------------------------------------------------------- pgBackRest (WAL archive, base backups)
+
+# Continuous WAL archiving and base backups with pgBackRest, to an encrypted repository
+# (aes-256-cbc) on a separate backup host: the inventory's `backup_hosts` group (one per
+# environment, e.g. backup_hosts = environment_hosts("prod", ["prod-backup.example.internal"],
+# ...) in inventory/prod.py). The database host gets archive_mode, archive_command and
+# wal_level (through pg_settings' path: archive_mode needs a restart, which pg_allow_restart
+# governs; until it happens archiving waits), the stanza is created and checked, and the backup
+# host takes the backups on the schedules below. The repository's passphrase is the secret
+# PGBACKREST_<ENV>_CIPHER_PASS (secrets/README.md), written only to the backup host's
+# pgbackrest.conf (0640 root:pgbackrest_repo_user). The pg_dump backups above stay.
+pgbackrest_enabled = False
+
+# The repository directory on the backup host (owned by pgbackrest_repo_user, 0750).
+pgbackrest_repo_path = "/var/lib/pgbackrest"
+
+# The backup host's system user owning the repository (created by bootstrap.py).
+pgbackrest_repo_user = "pgbackrest"
+
+# How many full backups to keep; differential backups kept per full backup's chain.
+pgbackrest_retention_full = 2
+pgbackrest_retention_diff = 7
+
+# When the backup host takes full and differential backups (/etc/cron.d on the backup host,
+# 5 cron fields in its time zone). Every backup writes its status for node_exporter's
+# textfile collector (/var/lib/prometheus/node-exporter/pgbackrest_backup_<env>.prom); the
+# database host writes its WAL archiving status (pg_stat_archiver) there every 5 minutes.
+pgbackrest_full_schedule = "30 1 * * 0"
+pgbackrest_diff_schedule = "30 1 * * 1-6"
+
+# Every deploy run warns (prod: fails its final check, undoing nothing) when the newest
+# successful backup is older than this many hours, or WAL archiving is failing.
+pgbackrest_max_age_hours = 26
+
 # ---------------------------------------------------------------- prod guard
 
 # A prod run that would change something and does not stop at pyinfra's

@@ -9,3 +9,9 @@ prod = environment_hosts(
         ("prod-db.example.internal", {"ssh_user": "deploy", "_sudo": True}),
     ],
 )
+
+# The backup host (pgBackRest's repository; pgbackrest_enabled in group_data/prod.py): its own
+# group, the same environment's data. Uncomment and name yours:
+# backup_hosts = environment_hosts(
+#     "prod", [("prod-backup.example.internal", {"ssh_user": "deploy", "_sudo": True})]
+# )

@@ -17,4 +17,9 @@ if not running:
         "`.venv/bin/python -m sandbox up 1` (or name hosts with SANDBOX_HOSTS=1,2)"
     )
 
-sandbox = environment_hosts(os.environ.get("SANDBOX_ENV", "dev"), running)
+# SANDBOX_BACKUP_HOSTS names the hosts (e.g. "73") that serve as the environment's backup
+# host (pgBackRest's repository, group backup_hosts) instead of running the stack.
+backup_indexes = {int(index) for index in os.environ.get("SANDBOX_BACKUP_HOSTS", "").split(",") if index}
+environment = os.environ.get("SANDBOX_ENV", "dev")
+sandbox = environment_hosts(environment, [h for h in running if h[1]["sandbox_index"] not in backup_indexes])
+backup_hosts = environment_hosts(environment, [h for h in running if h[1]["sandbox_index"] in backup_indexes])

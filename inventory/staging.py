@@ -12,3 +12,9 @@ staging = environment_hosts(
         ("staging-db.example.internal", {"ssh_user": "deploy", "_sudo": True}),
     ],
 )
+
+# The backup host (pgBackRest's repository; pgbackrest_enabled in group_data/staging.py): its own
+# group, the same environment's data. Uncomment and name yours:
+# backup_hosts = environment_hosts(
+#     "staging", [("staging-backup.example.internal", {"ssh_user": "deploy", "_sudo": True})]
+# )

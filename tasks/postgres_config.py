@@ -13,15 +13,7 @@ settings = host.data.settings
 server, cluster = postgres_rules.server_and_cluster(host, settings)
 backups = f"{settings.deploy_state_dir}/backups"
 
-settings_args = dict(
-    settings=postgres_rules.server_settings(settings),
-    dropin_name=postgres_rules.DROPIN.rsplit("/", 1)[-1],
-    allow_restart=settings.pg_allow_restart,
-    environment=scope_tag(settings.environment),
-    owner=settings.pg_server_settings_owner,
-    restart_policies=postgres_rules.restart_policies(settings.environment),
-    reset_overrides=settings.pg_reset_overrides,
-)
+settings_args = postgres_rules.settings_plan_args(settings)
 # Values PostgreSQL could not start with, a managed setting another file overrides, a
 # conflict with another environment's settings: stop now, before any operation runs.
 refusal = postgres_config.plan_server_settings(server, cluster, **settings_args).refusal

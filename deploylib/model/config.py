@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import secret_files
+from . import pgbackrest, secret_files
 from .firewall import registry as firewall_registry
 
 
@@ -762,6 +762,17 @@ SCHEMA: dict[str, Validator] = {
     "restore_file": is_optional(is_abs_path),
     "restore_swap": is_bool,
     "restore_drop_old": is_bool,
+    "restore_target_time": None,  # set below: pgbackrest.is_restore_target
+    "restore_port": is_port,
+    # pgBackRest: WAL archiving and base backups on a backup host
+    "pgbackrest_enabled": is_bool,
+    "pgbackrest_repo_path": is_deploy_path,
+    "pgbackrest_repo_user": is_os_user,
+    "pgbackrest_retention_full": is_int(1, 100),
+    "pgbackrest_retention_diff": is_int(1, 1000),
+    "pgbackrest_full_schedule": is_cron_schedule,
+    "pgbackrest_diff_schedule": is_cron_schedule,
+    "pgbackrest_max_age_hours": is_int(1, 24 * 400),
     # prod guard
     "confirm_prod": is_bool,
     # application: source, .env, docker compose
@@ -795,6 +806,7 @@ POLICY_EXCEPTIONS = {
     "weak_password_encryption": "password hashes other than scram-sha-256",
 }
 SCHEMA["policy_exceptions"] = is_list(is_choice(*POLICY_EXCEPTIONS))
+SCHEMA["restore_target_time"] = pgbackrest.is_restore_target
 # Networks wider than this (shorter prefix) are "network-wide": 0.0.0.0/0 and ::/0 of course,
 # and anything bigger than a /8 (16.7 million IPv4 addresses) or a /32 (an ISP's IPv6 block).
 WIDEST_CLIENT_PREFIX = {4: 8, 6: 32}
@@ -825,6 +837,7 @@ class Settings:
     sources: dict
     secrets: dict = field(default_factory=dict)
     app_secret_values: dict = field(default_factory=dict)  # app_secrets: name -> Secret
+    pgbackrest_cipher: Secret | None = None  # the repository's passphrase (pgbackrest_enabled)
     # Printed on every run (deploylib.inventory): policy exceptions in effect, dev's warnings.
     warnings: list = field(default_factory=list)
 
@@ -976,6 +989,7 @@ def validate(environment: str, layers: list[Layer], with_secrets: bool = True) -
         sources = SecretSources(settings)  # one decryption for both
         settings.secrets = resolve_secrets(settings, sources)
         settings.app_secret_values = resolve_app_secrets(settings, sources)
+        settings.pgbackrest_cipher = resolve_pgbackrest_cipher(settings, sources)
     else:
         # bootstrap.py creates no database and runs no application: no secret to ask for.
         settings.secrets, settings.app_secret_values = {}, {}
@@ -1097,6 +1111,33 @@ def resolve_app_secrets(settings: Settings, sources: SecretSources) -> dict[str,
                 f"environment variable {variable} or add {variable}=... to {sources.where()}"
             )
     return values
+
+
+# pgBackRest's repository passphrase: long enough that guessing it is no attack (the user
+# guide generates one with `openssl rand -base64 48`).
+CIPHER_PASS_MIN = 20
+
+
+def resolve_pgbackrest_cipher(settings: Settings, sources: SecretSources) -> Secret | None:
+    """The repository's cipher passphrase (PGBACKREST_<ENV>_CIPHER_PASS), when pgBackRest is
+    enabled: every environment needs a real one (there is no dev default)."""
+    if not settings.pgbackrest_enabled:
+        return None
+    variable = pgbackrest.cipher_variable(settings.environment)
+    secret = sources.get(variable)
+    where = f"{settings.source('pgbackrest_enabled')}: pgbackrest_enabled: the repository passphrase {variable}"
+    if secret is None:
+        raise ConfigError(
+            f"{where} is not set: set the environment variable {variable} or add {variable}=... to "
+            f"{sources.where()} (generate one: openssl rand -base64 48)"
+        )
+    value = secret.reveal()
+    if has_control(value) or len(value) < CIPHER_PASS_MIN or value != value.strip():
+        raise ConfigError(
+            f"{where} (from {secret.source}): expected one line of at least {CIPHER_PASS_MIN} "
+            "characters without surrounding blanks or control characters (openssl rand -base64 48)"
+        )
+    return secret
 
 
 def resolve_secrets(settings: Settings, sources: SecretSources) -> dict[str, Secret]:
@@ -1279,6 +1320,23 @@ def check_consistency(settings: Settings) -> None:
             f"{settings.source('restore_database')}: restore_database: {settings.restore_database!r} "
             f"is not a managed database; expected one of {', '.join(settings.databases)}"
         )
+    if settings.restore_target_time is not None:
+        if not settings.pgbackrest_enabled:
+            raise ConfigError(
+                f"{settings.source('restore_target_time')}: restore_target_time: a point-in-time "
+                "restore needs pgbackrest_enabled = True (the WAL archive and base backups it restores from)"
+            )
+        if settings.restore_database is not None or settings.restore_file is not None:
+            raise ConfigError(
+                f"{settings.source('restore_target_time')}: restore_target_time: a point-in-time "
+                "restore brings back the whole cluster; do not set restore_database/restore_file with it "
+                "(those restore one database from a pg_dump file)"
+            )
+        if settings.restore_drop_old:
+            raise ConfigError(
+                f"{settings.source('restore_drop_old')}: restore_drop_old: not for a point-in-time "
+                "restore (the previous data directory is kept, renamed; remove it by hand when sure)"
+            )
     if settings.restore_drop_old and not settings.restore_swap:
         raise ConfigError(
             f"{settings.source('restore_drop_old')}: restore_drop_old: only with restore_swap = True "

@@ -208,14 +208,23 @@ def log_file(has_pg_ctlcluster: bool, version: str, cluster: str) -> str | None:
     return None
 
 
-def restart(service_manager: str, has_pg_ctlcluster: bool, version: str, cluster: str) -> str:
-    """Restart one cluster the way this host controls services."""
+def restart(service_manager: str, has_pg_ctlcluster: bool, version: str, cluster: str,
+            action: str = "restart") -> str:
+    """Restart (or ``action``: start, stop) one cluster the way this host controls services."""
     if service_manager == "systemd":
         unit = f"postgresql@{version}-{cluster}" if has_pg_ctlcluster else "postgresql"
-        return f"systemctl restart {shlex.quote(unit)}"
+        return f"systemctl {action} {shlex.quote(unit)}"
     if has_pg_ctlcluster:
-        return f"pg_ctlcluster {shlex.quote(version)} {shlex.quote(cluster)} restart"
-    return "service postgresql restart"
+        return f"pg_ctlcluster {shlex.quote(version)} {shlex.quote(cluster)} {action}"
+    return f"service postgresql {action}"
+
+
+def start(service_manager: str, has_pg_ctlcluster: bool, version: str, cluster: str) -> str:
+    return restart(service_manager, has_pg_ctlcluster, version, cluster, action="start")
+
+
+def stop(service_manager: str, has_pg_ctlcluster: bool, version: str, cluster: str) -> str:
+    return restart(service_manager, has_pg_ctlcluster, version, cluster, action="stop")
 
 
 def install_file(

@@ -24,7 +24,7 @@ from ..model import file_swap
 def current_state(path: str) -> PathState | None:
     """``path`` as the PathsState fact of every managed path saw it (None: absent)."""
     settings = host.data.settings
-    if path not in managed_paths.managed(settings):
+    if path not in managed_paths.host_paths(host, settings):
         raise OperationError(
             f"{path} is not a declared managed path: add it to managed() in "
             "deploylib/managed_paths.py (its state is asked with the others, once per run)"

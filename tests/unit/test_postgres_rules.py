@@ -14,6 +14,7 @@ class FakeSettings:
     pg_listen_addresses = ["localhost"]
     pg_settings = {"password_encryption": "scram-sha-256"}
     compose_subnet = None
+    pgbackrest_enabled = False
 
 
 def test_networks_deduplicated_in_order():

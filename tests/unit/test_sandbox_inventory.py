@@ -31,3 +31,17 @@ def test_named_hosts_whoever_started_them(tmp_path, monkeypatch):
     make_sandbox(tmp_path, monkeypatch, {1: str(hosts.REPO), 2: "/elsewhere/clone", 3: None})
     assert names(hosts.inventory_hosts({2, 3})) == ["sbx2", "sbx3"]
     assert names(hosts.inventory_hosts(set())) == []
+
+
+def test_backup_hosts_are_their_own_group(tmp_path, monkeypatch):
+    """SANDBOX_BACKUP_HOSTS moves hosts into the backup_hosts group (pgBackRest's repository)."""
+    import runpy
+
+    here = str(hosts.REPO)
+    make_sandbox(tmp_path, monkeypatch, {71: here, 73: here})
+    monkeypatch.setenv("SANDBOX_BACKUP_HOSTS", "73")
+    monkeypatch.delenv("SANDBOX_HOSTS", raising=False)
+    monkeypatch.chdir(hosts.REPO)
+    inventory = runpy.run_path(str(hosts.REPO / "inventory" / "sandbox.py"))
+    assert names(inventory["sandbox"]) == ["sbx71"]
+    assert names(inventory["backup_hosts"]) == ["sbx73"]

@@ -1,0 +1,173 @@
+"""What pgBackRest's two hosts need to know about each other, in one command per host (host
+code: a pyinfra fact and the requests each host makes; may import the model)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shlex
+from dataclasses import dataclass, field
+
+from pyinfra.api import FactBase
+
+from ..model import pgbackrest
+from .paths import PathsState
+from .run_lock import RunLock
+
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
+ARCHIVER_SQL = (
+    "SELECT archived_count, failed_count, coalesce(extract(epoch FROM last_archived_time), 0), "
+    "coalesce(extract(epoch FROM last_failed_time), 0), coalesce(last_failed_wal, '-') FROM pg_stat_archiver"
+)
+
+
+@dataclass
+class PgBackRestState:
+    now: float = 0.0  # the host's clock
+    files: dict = field(default_factory=dict)  # path -> text (absent paths missing)
+    archiver: dict | None = None  # pg_stat_archiver (database host)
+    info: list | None = None  # pgbackrest info --output=json (backup host), None: unreadable
+
+
+class PgBackRestHost(FactBase):
+    """
+    Returns a ``PgBackRestState``: the host's clock, the text of ``files`` (public keys,
+    authorized_keys, known_hosts, the status file: never a secret), and, when asked,
+    ``pg_stat_archiver`` of ``cluster`` (``archiver``, as postgres) or the stanza's ``pgbackrest info``
+    (``info_user``/``stanza``). Never fails: what cannot be read is absent.
+    """
+
+    def command(self, files=(), archiver=False, cluster="", info_user=None, stanza=None) -> str:
+        parts = ["printf 'now %s\\n' \"$(date +%s)\""]
+        for path in files:
+            q = shlex.quote(path)
+            parts.append(f"if [ -f {q} ]; then printf 'file %s ' {q}; base64 -w0 < {q}; echo; fi")
+        if archiver:
+            # The managed cluster (pg_cluster, else the online one) found here: this fact is
+            # asked in the same command as PostgresServer, before its answer is known.
+            sql = shlex.quote(ARCHIVER_SQL)
+            parts.append(
+                "set -- $(pg_lsclusters -h 2>/dev/null | awk -v want="
+                f"{shlex.quote(cluster or '')} "
+                "'$4 ~ /^online/ && (want == \"\" || $1 \"/\" $2 == want) {print $1, $3; exit}'); "
+                "if [ -n \"${2:-}\" ]; then printf 'archiver '; env -C / runuser -u postgres -- "
+                f"\"/usr/lib/postgresql/$1/bin/psql\" -X -A -t -F ' ' -p \"$2\" -d postgres -c {sql} "
+                "2>/dev/null || echo; fi"
+            )
+        if info_user and stanza:
+            parts.append(
+                f"printf 'info '; env -C / runuser -u {shlex.quote(info_user)} -- pgbackrest "
+                f"--stanza={shlex.quote(stanza)} --output=json --log-level-console=off info 2>/dev/null "
+                "| base64 -w0; echo"
+            )
+        return "; ".join(parts) + "; true"
+
+    @staticmethod
+    def default() -> PgBackRestState:
+        return PgBackRestState()
+
+    def process(self, output: list[str]) -> PgBackRestState:
+        return parse_state(output)
+
+
+def parse_state(lines: list[str]) -> PgBackRestState:
+    state = PgBackRestState()
+    for line in lines:
+        tag, _, rest = line.partition(" ")
+        if tag == "now" and rest.strip().isdigit():
+            state.now = float(rest)
+        elif tag == "file":
+            path, _, encoded = rest.partition(" ")
+            state.files[path] = base64.b64decode(encoded.strip() or b"").decode("utf-8", "replace")
+        elif tag == "archiver":
+            values = rest.split()
+            if len(values) == 5:
+                try:
+                    state.archiver = {
+                        "archived_count": int(values[0]), "failed_count": int(values[1]),
+                        "last_archived": float(values[2]), "last_failed": float(values[3]),
+                        "last_failed_wal": None if values[4] == "-" else values[4],
+                    }
+                except ValueError:
+                    state.archiver = None
+        elif tag == "info":
+            try:
+                state.info = json.loads(base64.b64decode(rest.strip() or b"") or b"null")
+            except ValueError:
+                state.info = None
+    return state
+
+
+def stanza_status(info: list | None) -> int | None:
+    """pgbackrest info's status code of the stanza: 0 ok, 1 missing stanza path, 2 no valid
+    backups, 3 missing stanza data, ...; None when it could not be read."""
+    if not info or not isinstance(info, list) or not isinstance(info[0], dict):
+        return None
+    status = info[0].get("status")
+    return status.get("code") if isinstance(status, dict) else None
+
+
+# ---------------------------------------------------------------- what each host asks
+
+POSTGRES_HOME = "/var/lib/postgresql"  # Debian's postgres user
+
+
+def is_backup_host(host) -> bool:
+    return pgbackrest.BACKUP_GROUP in host.groups
+
+
+def repo_home(settings) -> str:
+    return f"/home/{settings.pgbackrest_repo_user}"
+
+
+def key_files(home: str) -> dict[str, str]:
+    ssh = pgbackrest.ssh_dir(home)
+    return {
+        "dir": ssh,
+        "public_key": f"{ssh}/id_ed25519.pub",
+        "authorized_keys": f"{ssh}/authorized_keys",
+        "known_hosts": f"{ssh}/known_hosts",
+    }
+
+
+def _common_paths(environment: str) -> set[str]:
+    return {pgbackrest.CONF_DIR, pgbackrest.CONF, pgbackrest.TEXTFILE_DIR,
+            pgbackrest.script_path(environment), pgbackrest.cron_path(environment)}
+
+
+def database_host_paths(settings) -> list[str]:
+    """What the pgBackRest tasks manage on the database host (in managed_paths' PathsState)."""
+    files = key_files(POSTGRES_HOME)
+    return sorted({*_common_paths(settings.environment), files["dir"], files["authorized_keys"],
+                   files["known_hosts"]})
+
+
+def backup_host_paths(settings) -> list[str]:
+    files = key_files(repo_home(settings))
+    return sorted({*_common_paths(settings.environment), settings.pgbackrest_repo_path, pgbackrest.LOG_DIR,
+                   files["dir"], files["authorized_keys"], files["known_hosts"]})
+
+
+def state_request(host) -> tuple[type, dict]:
+    """PgBackRestHost's arguments for `host` (the same on every call: asked once)."""
+    settings = host.data.settings
+    if is_backup_host(host):
+        files = key_files(repo_home(settings))
+        return PgBackRestHost, {
+            "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY,
+                      pgbackrest.status_path(settings.environment, "backup")],
+            "info_user": settings.pgbackrest_repo_user,
+            "stanza": pgbackrest.stanza(settings.environment),
+        }
+    files = key_files(POSTGRES_HOME)
+    return PgBackRestHost, {
+        "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY],
+        "archiver": True,
+        "cluster": settings.pg_cluster or "",
+    }
+
+
+def backup_host_prefetch(host) -> list[tuple[type, dict]]:
+    """The backup host's whole run in one remote command: its lock, its paths, its state."""
+    return [(RunLock, {}), (PathsState, {"paths": backup_host_paths(host.data.settings)}),
+            state_request(host)]
