@@ -1915,3 +1915,104 @@ def test_continuation_lines_as_postgresql_joins_them():
     text = "host all all 10.0.0.0/8 md5 \\ \n"
     kind, message = error_of(pg_hba.parse_text, text)
     assert kind == "ValueError" and "authentication option not in name=value format" in message
+
+
+# --------------------------------------------------------------------------- firewall package (run of 2026-12-02)
+
+
+def test_firewall_info_flags_set_exactly_what_detection_would_print():
+    info = firewall.FirewallInfo(ssh_client="10.0.0.9", ssh_port=2222, ufw_installed=True, nft_installed=True)
+    assert (info.ssh_client, info.ssh_port) == ("10.0.0.9", 2222)
+    assert info.tools == {"ufw": "", "nft": ""}
+    info.ufw_active = True
+    info.firewalld_running = True
+    assert info.tools == {"ufw": "active", "nft": "", "firewalld": "running"}
+    info.ufw_active = False
+    info.firewalld_running = False  # firewalld's "off" is no status at all
+    assert info.tools == {"ufw": "inactive", "nft": "", "firewalld": ""}
+    info.nft_installed = False
+    info.nft_installed = False  # already gone: no error
+    info.ufw_installed = True  # already there: its status stays
+    assert info.tools == {"ufw": "inactive", "firewalld": ""}
+    untouched = firewall.FirewallInfo(tools={"ufw": "inactive"}, firewalld_running=False)
+    assert untouched.tools == {"ufw": "inactive"}  # not running was never running: nothing to turn off
+
+
+def test_firewall_info_equality():
+    assert firewall.FirewallInfo(ufw_installed=True) == firewall.FirewallInfo(tools={"ufw": ""})
+    assert firewall.FirewallInfo(ssh_port=22) != firewall.FirewallInfo(ssh_port=2222)
+    assert firewall.FirewallInfo() != SimpleNamespace(**vars(firewall.FirewallInfo()))
+
+
+def test_ss_lines_of_four_fields_or_a_bad_port_then_good_ones():
+    assert firewall.parse_ss_listeners(
+        ["LISTEN 0 128 0.0.0.0:5432", "LISTEN 0 128 [::]:http *:*", "LISTEN 0 1 10.0.0.1:80 x"]
+    ) == [firewall.Listener("0.0.0.0", 5432, ""), firewall.Listener("10.0.0.1", 80, "")]
+
+
+def test_firewall_host_blank_lines_are_no_tool():
+    assert firewall.parse_firewall_host(["", "ufw\tactive", ""]).tools == {"ufw": "active"}
+
+
+def test_nftables_state_reads_every_tag():
+    from deploylib.firewall import nftables
+
+    latin1 = base64.b64encode("café".encode("latin-1")).decode()  # not UTF-8: replaced, not refused
+    state = nftables.parse_state(
+        ["installed", f"live\t{b64('table inet t {}')}", f"file\t {b64('# file')} ", "service\t enabled ",
+         "other\tx", f"main\t{latin1}"]
+    )
+    assert state == nftables.NftState(True, "table inet t {}", "# file", "caf\ufffd", "enabled")
+    assert nftables.parse_state([]) == nftables.NftState()
+
+
+def test_ufw_ipv6_setting_is_yes_exactly():
+    assert firewall.parse_ufw_state(['ipv6\t"yesX"']).ipv6 is False
+    assert firewall.parse_ufw_state(['ipv6\t"yes"']).ipv6 is True
+
+
+def test_registry_detect_script_runs_cleanly():
+    from deploylib.firewall import registry
+
+    run = subprocess.run(["/bin/sh", "-c", registry.detect_script()], capture_output=True, text=True,
+                         env={"PATH": "/nonexistent"})
+    assert (run.stdout, run.stderr) == ("", "")  # no tool here: nothing printed, no error either
+
+
+def test_ufw_plan_positions_rules_added_to_an_empty_family():
+    comment = "hatchet-owlclaw-deploy prod postgresql"
+    deny4 = firewall.UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", comment, False)
+    deny6 = firewall.UfwRule("deny", "tcp", "5432", "::/0", "any", "::/0", "in", comment, True)
+    # Only IPv4 rules, ufw off: the SSH rules go after the deny (v4) and at the very end (v6),
+    # so the IPv4 allow is inserted as rule 1.
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[deny4])
+    plan = firewall.plan_ufw(state, ["10.0.0.0/8"], 5432, None, [22], False, "prod")
+    assert plan.commands[1:] == [
+        f"ufw insert 1 allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
+        f"ufw deny proto tcp to any port 5432 comment '{comment}'",
+    ]
+    # Only IPv6 rules: the IPv4 SSH rule becomes rule 1, the IPv6 deny moves to 2.
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[deny6])
+    plan = firewall.plan_ufw(state, ["2001:db8::/32"], 5432, None, [22], False, "prod")
+    assert plan.commands[1:] == [
+        f"ufw insert 2 allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+        f"ufw deny proto tcp to any port 5432 comment '{comment}'",
+    ]
+    # Both denies, ufw off: the IPv4 SSH rule goes right after the IPv4 deny (rule 2), before IPv6's.
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[deny4, deny6])
+    plan = firewall.plan_ufw(state, ["2001:db8::/32"], 5432, None, [22], False, "prod")
+    assert plan.commands[1:] == [
+        f"ufw insert 3 allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+    ]
+
+
+def test_ufw_plan_an_appended_ipv6_allow_stays_in_its_family():
+    comment = "hatchet-owlclaw-deploy prod postgresql"
+    deny4 = firewall.UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", comment, False)
+    state = firewall.UfwState(installed=True, active=True, ipv6=True, rules=[deny4])
+    plan = firewall.plan_ufw(state, ["2001:db8::/32", "10.0.0.0/8"], 5432, None, [22], False, "prod")
+    assert plan.commands == [
+        f"ufw allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+        f"ufw insert 1 allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
+        f"ufw deny proto tcp to any port 5432 comment '{comment}'",
+    ]
