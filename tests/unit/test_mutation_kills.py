@@ -1934,7 +1934,7 @@ def test_firewall_host_blank_lines_are_no_tool():
 
 
 def test_nftables_state_reads_every_tag():
-    from deploylib.firewall import nftables
+    from deploylib.model.firewall import nftables
 
     latin1 = base64.b64encode("café".encode("latin-1")).decode()  # not UTF-8: replaced, not refused
     state = nftables.parse_state(
@@ -1951,7 +1951,7 @@ def test_ufw_ipv6_setting_is_yes_exactly():
 
 
 def test_registry_detect_script_runs_cleanly():
-    from deploylib.firewall import registry
+    from deploylib.model.firewall import registry
 
     run = subprocess.run(["/bin/sh", "-c", registry.detect_script()], capture_output=True, text=True,
                          env={"PATH": "/nonexistent"})
