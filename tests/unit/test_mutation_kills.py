@@ -1995,3 +1995,137 @@ def test_ufw_plan_an_appended_ipv6_allow_stays_in_its_family():
         f"ufw insert 1 allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
         f"ufw deny proto tcp to any port 5432 comment '{comment}'",
     ]
+
+
+# --------------------------------------------------------------------------- compose (run of 2026-12-02)
+
+
+def test_app_enabled_and_record_path():
+    assert compose.app_enabled(fake_settings(app_repo="git@h:a.git")) is True
+    assert compose.app_enabled(fake_settings(app_local_dir="/src")) is True
+    assert compose.app_enabled(fake_settings()) is False
+    assert compose.record_path(fake_settings()) == "/var/lib/d/app/p/deployed"
+
+
+def test_compose_tags_render_mappings_sequences_and_scalars():
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(compose.Override, compose._represent_tagged("!override"))
+    Dumper.add_representer(compose.Reset, compose._represent_tagged("!reset"))
+    data = {"a": compose.Override({"k": 1}), "b": compose.Override(("x", "y")), "c": compose.Reset(),
+            "d": compose.Override(5)}
+    assert yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False) == (
+        "a: !override\n  k: 1\nb: !override\n- x\n- y\nc: !reset 'null'\nd: !override '5'\n"
+    )
+
+
+def test_env_variable_and_published_port():
+    assert compose.env_variable("hatchet_staging") == "HATCHET_STAGING_DATABASE_URL"
+    assert compose.published_port(["8080:80/tcp", "127.0.0.1:17078:7078", "[::1]:9:7"], "7078") == "17078"
+    assert compose.published_port(["8080:80/tcp"], "80") == "8080"
+    assert compose.published_port(["[::1]:9090:9"], "9") == "9090"
+    assert error_of(compose.published_port, ["1:2"], "3") == ("ValueError", "container port 3 is not published")
+
+
+def test_overlay_exactly_as_text_parts_long_values_and_order():
+    services = config.is_compose_services({
+        "zeta": {"database_env": {"DB_PASSWORD": "hatchet.password"},
+                 "environment": {"LONG": "word " * 30 + "end"}},
+        "alpha": {"ports": ["3003:3001"]},
+    })
+    text = compose.render_overlay(fake_settings(compose_services=services, compose_bind_address="::1"))
+    assert text.split("\n", 2)[2] == (
+        "services:\n"
+        "  zeta:\n"
+        "    extra_hosts:\n"
+        "    - host.docker.internal:host-gateway\n"
+        "    environment:\n"
+        "      DB_PASSWORD: ${HATCHET_DATABASE_PASSWORD:?the deploy's .env sets it}\n"
+        f"      LONG: {'word ' * 30}end\n"
+        "  alpha:\n"
+        "    extra_hosts:\n"
+        "    - host.docker.internal:host-gateway\n"
+        "    ports: !override\n"
+        "    - '[::1]:3003:3001'\n"
+    )
+
+
+def expected_for_tests(**values):
+    base = dict(host="host.docker.internal", port=5433, owners={"hatchet": "hatchet"},
+                passwords={"hatchet": Secret("XXXX", "test")}, database_env={})
+    base.update(values)
+    return compose.Expected(**base)
+
+
+def test_expected_config_from_the_settings():
+    services = config.is_compose_services({
+        "app": {"database_env": {"DATABASE_URL": "hatchet"}}, "off": {"disabled": True},
+    })
+    settings = fake_settings(databases={"hatchet": {"owner": "h_owner"}}, passwords={"hatchet": "pw"},
+                             compose_services=services, app_secret_values={"T": Secret("tok", "test")})
+    expected = compose.expected_config(settings, 5433)
+    assert (expected.host, expected.port, expected.owners) == ("host.docker.internal", 5433, {"hatchet": "h_owner"})
+    assert expected.passwords == {"hatchet": Secret("pw", "test")}
+    assert expected.database_env == {"app": {"DATABASE_URL": {"database": "hatchet", "part": "url"}}}
+    assert [secret.reveal() for secret in expected.app_secrets] == ["tok"]
+    assert compose.config_args() == ["config", "--format", "json"]
+
+
+def test_url_problems_unreadable_no_user_no_password_and_names_with_x():
+    expected = expected_for_tests()
+    assert compose._url_problems("postgresql://h:port/x", expected, None) == ["not a URL the deploy can read"]
+    assert compose._url_problems("postgresql://host.docker.internal:5433/hatchet", expected, None) == [
+        "user '', expected 'hatchet' (owner of hatchet)",
+        "password is not the managed secret of hatchet",
+    ]
+    assert compose._url_problems("postgresql://u:p@host.docker.internal:5433/Xdb", expected, None) == [
+        "database 'Xdb' is not a managed database (hatchet)",
+    ]
+    assert compose._part_problems("h", expected, "hatchet", "host") == [
+        "'h', expected 'host.docker.internal' (host of hatchet)",
+    ]
+    assert compose._part_problems("hatchet", expected, "hatchet", "name") == []
+    assert compose._part_problems("other", expected, "hatchet", "name") == [
+        "'other', expected 'hatchet' (name of hatchet)",
+    ]
+
+
+def test_effective_config_reads_on_after_an_empty_or_unrelated_variable():
+    expected = expected_for_tests()
+    config_json = {"services": {"app": {"environment": {
+        "EMPTY": None, "PLAIN": "x", "DB": "postgresql://hatchet:XXXX@elsewhere:5433/hatchet",
+    }}}}
+    assert compose.check_effective_config(config_json, expected) == [
+        "service 'app': DB: host 'elsewhere', expected 'host.docker.internal'; "
+        "not in compose_services' database_env: the overlay does not set it",
+    ]
+
+
+def test_redact_replaces_the_longest_secret_first():
+    assert compose.redact("x ab y", ["b", "ab"]) == "x <secret> y"
+
+
+def test_recorded_image_that_differs_is_drift():
+    assert compose.image_drift({"app": "sha256:old"}, [("app", "sha256:new", "sha256:new")]) == ["app"]
+    assert compose.image_drift({"app": "sha256:new"}, [("app", "sha256:new", "sha256:new")]) == []
+
+
+def test_images_record_script_exactly():
+    assert compose.images_record_script("my app") == (
+        "docker inspect -f 'image {{index .Config.Labels \"com.docker.compose.service\"}} {{.Image}}' "
+        "$(docker ps -aq --filter 'label=com.docker.compose.project=my app') | sort -u"
+    )
+
+
+def test_candidate_check_script_names_the_package_and_passes_a_newer_major(tmp_path):
+    assert compose.candidate_check_script(["docker.io"]) == ""
+    for package in ("docker-compose-plugin", "docker-compose-v2", "docker-compose"):
+        assert f"apt-cache policy {package} |" in compose.candidate_check_script(["docker.io", package])
+    fake = tmp_path / "apt-cache"
+    fake.write_text("#!/bin/sh\necho '  Candidate: 3.0.0'\n")
+    fake.chmod(0o755)
+    script = compose.candidate_check_script(["docker-compose-plugin"])
+    proc = subprocess.run(["bash", "-c", script], env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
