@@ -2129,3 +2129,78 @@ def test_candidate_check_script_names_the_package_and_passes_a_newer_major(tmp_p
     proc = subprocess.run(["bash", "-c", script], env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
                           capture_output=True, text=True)
     assert (proc.returncode, proc.stderr) == (0, "")
+
+
+# --------------------------------------------------------------------------- config (run of 2026-12-02)
+
+
+def test_option_safe_and_match_validators_built_here():
+    import re
+
+    safe = config.is_option_safe(config.is_str)
+    assert safe("a-b") == "a-b"
+    assert error_of(safe, "-x") == ("ValueError", "may not start with '-' (it would be read as an option)")
+    digits = config.is_match(re.compile(r"[0-9]+"), "expected digits")
+    assert digits("12") == "12"
+    assert error_of(digits, "1a") == ("ValueError", "expected digits")
+    assert error_of(digits, 12) == ("ValueError", "expected digits")
+
+
+def test_git_url_refusals_name_the_reason():
+    expected = ("expected a git URL such as 'git@git.example.internal:owlclaw/owlclaw.git' or "
+                "'https://git.example.internal/owlclaw.git' (no blanks, quotes or shell characters)")
+    assert error_of(config.is_git_url, "-u/x.git") == ("ValueError", expected)
+    assert config.is_git_url("XX-XX/x.git") == "XX-XX/x.git"
+    assert error_of(config.is_git_url, "ext::ssh@x") == (
+        "ValueError", "the ext:: transport runs a command: not allowed")
+
+
+def hba_rule(method, options, rule_type="host"):
+    return pg_hba.HbaRule.from_record({"type": rule_type, "database": "d", "user": "u",
+                                       "address": "10.0.0.0/24", "method": method, "options": options})
+
+
+@pytest.mark.parametrize("method,options,rule_type,expected", [
+    ("ldap", "ldapurl=ldap://l/dc=x", "host", None),
+    ("ldap", "ldapserver=l ldapsuffix=,dc=x", "host", None),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapbinddn=cn=a ldapbindpasswd=p ldapsearchattribute=uid", "host",
+     None),
+    ("ldap", "ldapbasedn=dc=x", "host", "method 'ldap' needs ldapserver (or ldapurl)"),
+    ("ldap", "ldapserver=l ldapprefix=cn= ldapbinddn=cn=a ldapbindpasswd=p ldapsearchattribute=uid "
+             "ldapsearchfilter=f ldapurl=ldap://l", "host",
+     "method 'ldap': ldapprefix/ldapsuffix (simple bind) cannot be combined with ldapbinddn, ldapbindpasswd, "
+     "ldapsearchattribute, ldapsearchfilter, ldapurl (search+bind)"),
+    ("ldap", "ldapserver=l", "host",
+     "method 'ldap' needs ldapbasedn (search+bind) or ldapprefix/ldapsuffix (simple bind)"),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapbindpasswd=p", "host",
+     "method 'ldap': ldapbindpasswd without ldapbinddn"),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapsearchattribute=uid ldapsearchfilter=f", "host",
+     "method 'ldap': ldapsearchattribute and ldapsearchfilter exclude each other"),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapsearchfilter=f", "host", None),
+    ("cert", "", "hostssl", None),
+    ("cert", "", "host", "method 'cert' only works on hostssl rules"),
+])
+def test_auth_options_each_rule(method, options, rule_type, expected):
+    rule = hba_rule(method, options, rule_type)
+    if expected is None:
+        assert config.check_auth_options(rule) is None
+    else:
+        assert error_of(config.check_auth_options, rule) == ("ValueError", expected)
+
+
+@pytest.mark.parametrize("raw,value", [
+    ("'abc", "'abc"), ("''", ""), ('""', ""), ("XabcX", "XabcX"), ("a b # c # d", "a b"), ("'a # b'", "a # b"),
+])
+def test_dotenv_values_as_compose_reads_them(raw, value):
+    assert config.dotenv_value(raw) == value
+
+
+def test_secrets_text_comments_after_blanks_and_lowercase_keys():
+    assert config.parse_secrets_text("  # a comment\nA=1\n", "s.env") == {"A": "1"}
+    with pytest.raises(config.ConfigError) as error:
+        config.parse_secrets_text("a=1\n", "s.env")
+    assert str(error.value) == "s.env: line 1: expected KEY=VALUE"
+
+
+def test_environment_names_of_an_environment_without_a_data_file(project_copy):
+    assert config.environment_names("nowhere") == {"database": set(), "role": set(), "password variable": set()}
