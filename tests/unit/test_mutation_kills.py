@@ -2204,3 +2204,29 @@ def test_secrets_text_comments_after_blanks_and_lowercase_keys():
 
 def test_environment_names_of_an_environment_without_a_data_file(project_copy):
     assert config.environment_names("nowhere") == {"database": set(), "role": set(), "password variable": set()}
+
+
+# --------------------------------------------------------------------------- pg_hba, pg_sql (run of 2026-12-02)
+
+
+def test_hba_record_errors_name_keys_and_never_show_options():
+    base = {"type": "host", "database": "d", "user": "u", "address": "10.0.0.0/8", "method": "md5"}
+    rule_fields = ", ".join(pg_hba.RULE_FIELDS)
+    assert error_of(pg_hba.HbaRule.from_record, {**base, "zz": 1, "yy": 2}) == (
+        "ValueError", f"unknown key(s) yy, zz (allowed: {rule_fields})")
+    assert error_of(pg_hba.HbaRule.from_record, {**base, "options": 5}) == (
+        "ValueError", "options must be a string, got a int")
+    assert error_of(pg_hba.HbaRule.from_record, {**base, "address": 5}) == (
+        "ValueError", "address must be a string, got 5")
+
+
+def test_shadowing_places_the_block_under_its_own_tag():
+    rule = pg_hba.HbaRule("host", "hatchet", "hatchet", "10.0.0.0/8", "scram-sha-256")
+    old = pg_hba.HbaRule("host", "owlclaw", "owlclaw", "10.0.0.0/8", "scram-sha-256")
+    # prod's block is replaced where it is, before the reject: nothing shadows the rule.
+    text = pg_hba.apply_block("", [old], "top", "prod") + "host all all 10.0.0.0/8 reject\n"
+    assert pg_hba.shadowing(text, [rule], "top", "prod") == []
+
+
+def test_update_extension_sql():
+    assert pg_sql.update_extension("vector") == 'ALTER EXTENSION "vector" UPDATE;\n'
