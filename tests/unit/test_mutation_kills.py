@@ -2230,3 +2230,46 @@ def test_shadowing_places_the_block_under_its_own_tag():
 
 def test_update_extension_sql():
     assert pg_sql.update_extension("vector") == 'ALTER EXTENSION "vector" UPDATE;\n'
+
+
+def test_firewalld_plan_uses_the_configured_ssh_port_and_refuses_to_cut_off_services():
+    from deploylib.model.firewall import firewalld
+
+    stopped = firewall.FirewalldState(installed=True, running=False, zone="public")
+    wanted = firewall.Wanted(sources=["10.0.0.0/8"], port=5432, enable=True, ssh_port=2222)
+    plan = firewalld.plan(stopped, firewall.FirewallInfo(), wanted)
+    assert plan.commands[0] == "firewall-offline-cmd --zone=public --add-port=2222/tcp"
+    assert plan.messages == []
+    web = firewall.FirewallInfo(listeners=[firewall.Listener("0.0.0.0", 80, "nginx")])
+    assert error_of(firewalld.plan, stopped, web, wanted) == (
+        "FirewallPlanError",
+        "enabling firewalld (firewall_enable = True) would block services listening on 0.0.0.0:80 (nginx); "
+        "allow them first (e.g. `ufw allow 443/tcp`) or leave firewall_enable False. Nothing was changed.",
+    )
+    running = firewall.FirewalldState(installed=True, running=True, zone="public")
+    assert firewalld.plan(running, web, wanted).messages == []  # already on: nothing newly cut off
+    off = firewall.Wanted(sources=["10.0.0.0/8"], port=5432, enable=False, ssh_port=2222)
+    assert firewalld.plan(stopped, web, off).messages == [
+        "firewalld is stopped: the PostgreSQL rules take effect once it runs (firewall_enable)"
+    ]
+
+
+def test_nftables_plan_refuses_the_configured_ssh_port():
+    from deploylib.model.firewall import nftables
+
+    wanted = firewall.Wanted(sources=["10.0.0.0/8"], port=2222, enable=True, ssh_port=2222)
+    assert error_of(nftables.plan, nftables.NftState(installed=True), firewall.FirewallInfo(), wanted) == (
+        "FirewallPlanError", "nftables: PostgreSQL port 2222 is the SSH port; refusing to drop it")
+
+
+def test_prefetched_backends():
+    from deploylib.model.firewall import registry
+
+    assert registry.prefetched("none") == []
+    assert registry.prefetched("firewalld") == ["firewalld"]
+    assert registry.prefetched("auto") == ["ufw", "nftables"]
+
+
+def test_rsync_exclude_pattern_ending_in_x():
+    assert compose._excluded("a", ["aX"]) is False
+    assert compose._excluded("data", ["/data/"]) is True
