@@ -2273,3 +2273,24 @@ def test_prefetched_backends():
 def test_rsync_exclude_pattern_ending_in_x():
     assert compose._excluded("a", ["aX"]) is False
     assert compose._excluded("data", ["/data/"]) is True
+
+
+def test_ufw_enable_counts_a_listener_decided_by_any_rule_of_its_port():
+    from deploylib.model.firewall import ufw
+
+    def listening(*ports):
+        return firewall.FirewallInfo(listeners=[firewall.Listener("0.0.0.0", port, "") for port in ports])
+
+    decided = [firewall.UfwRule(action, "tcp", str(port), "0.0.0.0/0", "any", "0.0.0.0/0", "in")
+               for action, port in (("allow", 80), ("limit", 81), ("deny", 82), ("reject", 83))]
+    off = firewall.UfwState(installed=True, active=False, ipv6=False, rules=decided)
+    wanted = firewall.Wanted(sources=["10.0.0.0/8"], port=5432, enable=True, ssh_port=2222)
+    plan = ufw.plan(off, listening(80, 81, 82, 83), wanted)
+    assert plan.commands[0] == "ufw allow proto tcp to any port 2222 comment 'hatchet-owlclaw-deploy ssh'"
+    assert plan.commands[-1] == "ufw --force enable"
+    # A rule of another port decides nothing about 84: enabling would cut it off.
+    assert error_of(ufw.plan, off, listening(84), wanted)[1].startswith(
+        "enabling ufw (firewall_enable = True) would block services listening on 0.0.0.0:84;")
+    # Already on: nothing is newly cut off, whatever listens.
+    on = firewall.UfwState(installed=True, active=True, ipv6=False, rules=[])
+    assert ufw.plan(on, listening(84), wanted).commands[-1].startswith("ufw deny")
