@@ -2294,3 +2294,12 @@ def test_ufw_enable_counts_a_listener_decided_by_any_rule_of_its_port():
     # Already on: nothing is newly cut off, whatever listens.
     on = firewall.UfwState(installed=True, active=True, ipv6=False, rules=[])
     assert ufw.plan(on, listening(84), wanted).commands[-1].startswith("ufw deny")
+
+
+def test_option_names_and_unknown_options_message():
+    # A value of only a quote (`""""`) is empty; a value "X" is not.
+    assert config._option_names(hba_rule("radius", 'radiussecrets="""" radiusservers=X')) == {
+        "radiussecrets": False, "radiusservers": True}
+    allowed = ", ".join(sorted(config.ANY_METHOD_OPTIONS))
+    assert error_of(config.check_auth_options, hba_rule("scram-sha-256", "zz=1 yy=2")) == (
+        "ValueError", f"option(s) yy, zz not taken by method 'scram-sha-256' (it takes {allowed})")
