@@ -2303,3 +2303,24 @@ def test_option_names_and_unknown_options_message():
     allowed = ", ".join(sorted(config.ANY_METHOD_OPTIONS))
     assert error_of(config.check_auth_options, hba_rule("scram-sha-256", "zz=1 yy=2")) == (
         "ValueError", f"option(s) yy, zz not taken by method 'scram-sha-256' (it takes {allowed})")
+
+
+def test_environment_names_fall_back_to_all_py(project_copy):
+    assert config.environment_names("dev") == {
+        "database": {"hatchet", "owlclaw"}, "role": {"hatchet", "owlclaw"},
+        "password variable": {"HATCHET_DB_PASSWORD", "OWLCLAW_DB_PASSWORD"}}
+
+
+def test_an_undecryptable_secrets_file_is_named_relative_to_the_project(project_copy, monkeypatch):
+    import pyrage
+
+    identity = project_copy / "id.txt"
+    identity.write_text(f"{pyrage.x25519.Identity.generate()}\n")
+    identity.chmod(0o600)
+    monkeypatch.setenv("AGE_IDENTITY_FILE", str(identity))
+    (project_copy / "secrets").mkdir(exist_ok=True)
+    age = project_copy / "secrets" / "dev.env.age"
+    age.write_bytes(pyrage.encrypt(b"A=1\n", [pyrage.x25519.Identity.generate().to_public()]))
+    with pytest.raises(config.ConfigError) as error:
+        config.read_encrypted_secrets(age)
+    assert str(error.value).startswith("secrets/dev.env.age: cannot be decrypted with the identity in ")
