@@ -2324,3 +2324,13 @@ def test_an_undecryptable_secrets_file_is_named_relative_to_the_project(project_
     with pytest.raises(config.ConfigError) as error:
         config.read_encrypted_secrets(age)
     assert str(error.value).startswith("secrets/dev.env.age: cannot be decrypted with the identity in ")
+
+
+def test_every_missing_password_is_named_at_once():
+    settings = SimpleNamespace(
+        databases={"a": {"password_env": "A_PW", "owner": "a"}, "b": {"password_env": "B_PW", "owner": "b"}},
+        allow_dev_default_passwords=False, source=lambda key: "group_data/prod.py")
+    sources = SimpleNamespace(get=lambda variable: None, where=lambda: "secrets/prod.env.age")
+    with pytest.raises(config.ConfigError) as error:
+        config.resolve_secrets(settings, sources)
+    assert "databases['a']: no password" in str(error.value) and "databases['b']: no password" in str(error.value)
