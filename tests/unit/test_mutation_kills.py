@@ -2334,3 +2334,19 @@ def test_every_missing_password_is_named_at_once():
     with pytest.raises(config.ConfigError) as error:
         config.resolve_secrets(settings, sources)
     assert "databases['a']: no password" in str(error.value) and "databases['b']: no password" in str(error.value)
+
+
+# --------------------------------------------------------------------------- managed_block (run of 2026-12-02)
+
+
+def test_second_begin_names_the_open_blocks_tag_and_a_leading_newline_is_lf():
+    from deploylib.model import managed_block
+
+    prod_begin, _ = managed_block.markers("prod")
+    staging_begin, _ = managed_block.markers("staging")
+    assert error_of(managed_block.find_blocks, [prod_begin + "\n", staging_begin + "\n"]) == (
+        "ValueError",
+        "managed block markers: second BEGIN marker on line 2 (the (prod) block opened on line 1 has no "
+        "END yet); keep exactly one block per environment",
+    )
+    assert managed_block.newline_of("\nabc\r") == "\n"
