@@ -2350,3 +2350,23 @@ def test_second_begin_names_the_open_blocks_tag_and_a_leading_newline_is_lf():
         "END yet); keep exactly one block per environment",
     )
     assert managed_block.newline_of("\nabc\r") == "\n"
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("host,local all all all md5", "multiple values specified for connection type"),
+    ("include a,b", "multiple values specified for include"),
+    ("host", "end-of-line before database specification"),
+    ("host all all 10.0.0.1 255.0.0.0,255.0.0.0 md5", "multiple values specified for netmask"),
+])
+def test_hba_field_names_in_errors(line, expected):
+    assert error_of(pg_hba.parse_line, line) == ("ValueError", expected)
+
+
+def test_hba_quoted_host_name_line_ends_and_top_index():
+    assert pg_hba.parse_line('host all all "db.example" md5').address == "db.example"
+    assert pg_hba._logical_lines(["\\\n", "local all all peer\n"]) == [(0, 2, "local all all peer")]
+    assert pg_hba._logical_lines(["local all all peer map=X\n"]) == [(0, 1, "local all all peer map=X")]
+    # A comment at the end of the file is not "above" a first line that is a host rule.
+    assert pg_hba.top_index(["host all all all md5\n", "# c\n"]) == 0
+    # Every managed name must be covered, not only the first.
+    assert not pg_hba.covers(pg_hba.parse_line("host a all all md5"), pg_hba.parse_line("host a,b all all md5"))
