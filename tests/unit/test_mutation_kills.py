@@ -2370,3 +2370,27 @@ def test_hba_quoted_host_name_line_ends_and_top_index():
     assert pg_hba.top_index(["host all all all md5\n", "# c\n"]) == 0
     # Every managed name must be covered, not only the first.
     assert not pg_hba.covers(pg_hba.parse_line("host a all all md5"), pg_hba.parse_line("host a,b all all md5"))
+
+
+def test_policy_findings_without_a_compose_subnet_and_a_wildcard_bind_address():
+    settings = SimpleNamespace(pg_listen_addresses=[], compose_bind_address="127.0.0.1", pg_client_networks=[],
+                               compose_subnet=None, pg_hba_rules=[], pg_hba_auth_method="scram-sha-256",
+                               pg_settings={})
+    assert config.policy_findings(settings) == []
+    settings.compose_bind_address = "0.0.0.0"
+    assert config.policy_findings(settings) == [(
+        "network_wide_listen", "compose_bind_address",
+        "'0.0.0.0' publishes the application's ports on every address (Docker bypasses the host firewall); "
+        "expected e.g. '127.0.0.1'")]
+
+
+def test_a_password_with_a_control_character_is_refused_naming_its_source():
+    settings = SimpleNamespace(databases={"a": {"password_env": "A_PW", "owner": "a"}},
+                               allow_dev_default_passwords=False, source=lambda key: "group_data/prod.py")
+    sources = SimpleNamespace(get=lambda variable: Secret("x\ny", "environment variable A_PW"),
+                              where=lambda: "secrets/prod.env.age")
+    with pytest.raises(config.ConfigError) as error:
+        config.resolve_secrets(settings, sources)
+    assert str(error.value) == (
+        "environment variable A_PW: the password of database 'a' contains a control character (newline, CR, "
+        "NUL, ...); expected one line")
