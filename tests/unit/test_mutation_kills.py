@@ -2394,3 +2394,30 @@ def test_a_password_with_a_control_character_is_refused_naming_its_source():
     assert str(error.value) == (
         "environment variable A_PW: the password of database 'a' contains a control character (newline, CR, "
         "NUL, ...); expected one line")
+
+
+def test_policy_skips_local_rules_only():
+    local_md5 = pg_hba.HbaRule("local", "all", "all", None, "md5")
+    host_md5 = pg_hba.HbaRule("host", "d", "u", "10.0.0.0/24", "md5")
+    settings = SimpleNamespace(pg_listen_addresses=[], compose_bind_address="127.0.0.1", pg_client_networks=[],
+                               compose_subnet=None, pg_hba_rules=[local_md5, host_md5],
+                               pg_hba_auth_method="scram-sha-256", pg_settings={})
+    assert config.policy_findings(settings) == [(
+        "insecure_network_auth", "pg_hba_rules",
+        "rule 1: method 'md5' over the network; expected 'scram-sha-256' (or cert, ldap, ...)")]
+
+
+def test_check_app_messages_name_the_file_of_the_key():
+    base = dict(environment="staging", app_local_dir=None, app_repo="git@h:a.git", compose_files=["c.yml"],
+                databases={"hatchet": {}, "owlclaw": {}}, app_secrets=[], app_env={},
+                source=lambda key: f"group_data/{key}.py")
+    services = {"app": {"database_env": {"DB": {"database": "nope", "part": "url"}}}}
+    with pytest.raises(config.ConfigError) as error:
+        config.check_app(SimpleNamespace(**{**base, "compose_services": services}))
+    assert str(error.value) == (
+        "group_data/compose_services.py: compose_services: service 'app': database_env: 'DB': 'nope' is not "
+        "a managed database; expected one of hatchet, owlclaw")
+    with pytest.raises(config.ConfigError) as error:
+        config.check_app(SimpleNamespace(**{**base, "compose_services": {}, "app_secrets": ["T"],
+                                            "app_env": {"T": "x"}}))
+    assert str(error.value).startswith("group_data/app_secrets.py: app_secrets: T also in app_env ")
