@@ -2421,3 +2421,9 @@ def test_check_app_messages_name_the_file_of_the_key():
         config.check_app(SimpleNamespace(**{**base, "compose_services": {}, "app_secrets": ["T"],
                                             "app_env": {"T": "x"}}))
     assert str(error.value).startswith("group_data/app_secrets.py: app_secrets: T also in app_env ")
+
+
+def test_month_names_count_from_one_and_ports_with_a_protocol():
+    assert config.is_cron_schedule("0 0 1 2-feb *") == "0 0 1 2-feb *"
+    assert config.ports_in_range("8080:80/tcp") is True
+    assert config.ports_in_range("8080:0/tcp") is False
