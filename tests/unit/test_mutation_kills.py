@@ -2427,3 +2427,21 @@ def test_month_names_count_from_one_and_ports_with_a_protocol():
     assert config.is_cron_schedule("0 0 1 2-feb *") == "0 0 1 2-feb *"
     assert config.ports_in_range("8080:80/tcp") is True
     assert config.ports_in_range("8080:0/tcp") is False
+
+
+@pytest.mark.parametrize("ref", ["a..b", "a//b", "a.", "a/", "a.lock", "a/.b"])
+def test_git_ref_shapes_git_refuses(ref):
+    expected = "expected a branch, tag or commit id (letters, digits, _ . / + -; not starting with '-')"
+    assert error_of(config.is_git_ref, ref) == (
+        "ValueError", f"{expected}; no '..', '//', '/.', and no trailing '.', '/' or '.lock'")
+    assert error_of(config.is_git_ref, "-" + ref) == ("ValueError", expected)
+
+
+def test_system_user_prefixes_paths_within_and_database_env_of_a_non_string():
+    for user in ("systemd_x", "_x"):
+        assert error_of(config.is_os_user, user) == (
+            "ValueError", f"{user!r} is a system user (reserved); expected a user of the deploy's own")
+    assert config.is_within("/a", "/") and config.is_within("/aX/b", "/aX") and not config.is_within("/ab", "/a")
+    assert error_of(config.is_database_env, {"V": 5}) == (
+        "ValueError", "database_env: 'V': 5: expected a database of `databases` ('hatchet'), or "
+                      f"'<database>.<part>' with part one of {', '.join(config.DATABASE_PARTS)}")
