@@ -2445,3 +2445,11 @@ def test_system_user_prefixes_paths_within_and_database_env_of_a_non_string():
     assert error_of(config.is_database_env, {"V": 5}) == (
         "ValueError", "database_env: 'V': 5: expected a database of `databases` ('hatchet'), or "
                       f"'<database>.<part>' with part one of {', '.join(config.DATABASE_PARTS)}")
+
+
+def test_abs_path_ending_in_x_shown_values_at_eighty_and_cron_with_a_vertical_tab():
+    assert config.is_abs_path("/dataX") == "/dataX"
+    assert config._shown("x" * 78) == repr("x" * 78)  # 80 characters: still shown
+    assert config._shown("x" * 79) == "a str" and config._shown([1]) == "a list"
+    assert error_of(config.is_cron_schedule, "0 0 * * *\x0b") == (
+        "ValueError", "expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)")
