@@ -2453,3 +2453,7 @@ def test_abs_path_ending_in_x_shown_values_at_eighty_and_cron_with_a_vertical_ta
     assert config._shown("x" * 79) == "a str" and config._shown([1]) == "a list"
     assert error_of(config.is_cron_schedule, "0 0 * * *\x0b") == (
         "ValueError", "expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)")
+
+
+def test_cron_schedule_fields_separated_by_tabs():
+    assert config.is_cron_schedule("0\t0 * * *") == "0 0 * * *"
