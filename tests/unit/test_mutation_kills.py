@@ -2457,3 +2457,15 @@ def test_abs_path_ending_in_x_shown_values_at_eighty_and_cron_with_a_vertical_ta
 
 def test_cron_schedule_fields_separated_by_tabs():
     assert config.is_cron_schedule("0\t0 * * *") == "0 0 * * *"
+
+
+def test_field_and_key_checks_read_past_the_first(project_copy):
+    assert error_of(config.check_fields, "w", {"b": 1, "a": 2}, ("x", "y")) == (
+        "ValueError", "w: unknown field(s) a, b; expected x, y")
+    assert error_of(config.is_compose_services, {"s": {"database_env": {"V": "hatchet"}, "host_gateway": False}}) == (
+        "ValueError", "service 's': database_env needs host_gateway (host.docker.internal is how the container "
+                      "reaches the host's PostgreSQL)")
+    layers = [*config.environment_layers("dev"), config.Layer("extra.py", {"ssh_user": "x", "pg_prot": 1})]
+    with pytest.raises(config.ConfigError) as error:
+        config.validate("dev", layers)
+    assert "pg_prot" in str(error.value)
