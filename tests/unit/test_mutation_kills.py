@@ -2469,3 +2469,23 @@ def test_field_and_key_checks_read_past_the_first(project_copy):
     with pytest.raises(config.ConfigError) as error:
         config.validate("dev", layers)
     assert "pg_prot" in str(error.value)
+
+
+def test_data_file_errors_without_a_line_and_a_syntax_error_message(project_copy):
+    latin1 = project_copy / "latin1.py"
+    latin1.write_bytes(b"a = '\xff'\n")  # not UTF-8: no line to name
+    assert error_of(config.read_data_file, latin1) == ("ConfigError", "latin1.py: line ?: UnicodeDecodeError")
+    bad = project_copy / "bad.py"
+    bad.write_text("a = (\n")
+    assert error_of(config.read_data_file, bad)[1].startswith("bad.py: line 1: '(' was never closed")
+
+
+def test_missing_defaults_named_together_and_no_secrets_without_asking(project_copy):
+    layers = config.environment_layers("dev")
+    defaults = {k: v for k, v in layers[0].values.items() if k not in ("backup_schedule", "backup_retention_days")}
+    with pytest.raises(config.ConfigError) as error:
+        config.validate("dev", [config.Layer(layers[0].source, defaults), *layers[1:]])
+    assert "missing key(s) backup_retention_days, backup_schedule (every key has its default there)" in str(
+        error.value) or "missing key(s) backup_schedule, backup_retention_days (every key" in str(error.value)
+    settings = config.validate("dev", layers, with_secrets=False)
+    assert (settings.secrets, settings.app_secret_values) == ({}, {})
