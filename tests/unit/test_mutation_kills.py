@@ -2489,3 +2489,10 @@ def test_missing_defaults_named_together_and_no_secrets_without_asking(project_c
         error.value) or "missing key(s) backup_schedule, backup_retention_days (every key" in str(error.value)
     settings = config.validate("dev", layers, with_secrets=False)
     assert (settings.secrets, settings.app_secret_values) == ({}, {})
+
+
+def test_a_name_starting_with_x_is_not_quoted_and_a_file_outside_the_project_keeps_its_path(project_copy):
+    from pathlib import Path
+
+    assert pg_hba.HbaRule("host", "d", "Xu", "10.0.0.0/8", "md5").render().split()[2] == "Xu"
+    assert config._rel(Path("/elsewhere/x.py")) == "/elsewhere/x.py"
