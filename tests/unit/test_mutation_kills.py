@@ -2496,3 +2496,9 @@ def test_a_name_starting_with_x_is_not_quoted_and_a_file_outside_the_project_kee
 
     assert pg_hba.HbaRule("host", "d", "Xu", "10.0.0.0/8", "md5").render().split()[2] == "Xu"
     assert config._rel(Path("/elsewhere/x.py")) == "/elsewhere/x.py"
+
+
+def test_an_escaped_backslash_before_an_empty_line_ends_the_line_and_all_never_covers_replication():
+    assert pg_hba._logical_lines(["a\\\\\n", "\n", "b\n"]) == [(0, 2, "a\\"), (2, 3, "b")]
+    assert not pg_hba.covers(pg_hba.parse_line("host all all all md5"),
+                             pg_hba.parse_line("host x,replication all all md5"))
