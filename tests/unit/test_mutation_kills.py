@@ -2502,3 +2502,7 @@ def test_an_escaped_backslash_before_an_empty_line_ends_the_line_and_all_never_c
     assert pg_hba._logical_lines(["a\\\\\n", "\n", "b\n"]) == [(0, 2, "a\\"), (2, 3, "b")]
     assert not pg_hba.covers(pg_hba.parse_line("host all all all md5"),
                              pg_hba.parse_line("host x,replication all all md5"))
+
+
+def test_a_one_letter_name_x():
+    assert pg_hba.HbaRule("host", "d", "X", "10.0.0.0/8", "md5").render().split()[2] == "X"
