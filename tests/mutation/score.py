@@ -30,9 +30,11 @@ def equivalents() -> dict[str, str]:
 def results() -> dict[str, dict[str, int | None]]:
     """module -> mutant name -> exit code (None: not run)."""
     by_module = {}
-    top = ROOT / "mutants" / "deploylib"
+    top = ROOT / "mutants" / "deploylib" / "model"  # the pure modules ([tool.mutmut] only_mutate)
     for meta in sorted(top.rglob("*.py.meta")):  # packages too: firewall/common, ...
         codes = json.loads(meta.read_text())["exit_code_by_key"]
+        if not codes:  # nothing to mutate (a package's __init__)
+            continue
         by_module[str(meta.relative_to(top)).removesuffix(".py.meta")] = codes
     return by_module
 
@@ -45,7 +47,7 @@ def main(argv: list[str]) -> int:
     equivalent = equivalents()
     total = {"mutants": 0, "killed": 0, "equivalent": 0, "not_run": 0}
     survivors = []
-    print(f"{'module':24} {'mutants':>8} {'killed':>7} {'equiv.':>7} {'alive':>6} {'score':>7}")
+    print(f"{'module':24} {'mutants':>8} {'killed':>7} {'equiv.':>7} {'alive':>6} {'score':>8}")
     for module, codes in by_module.items():
         killed = sum(code in KILLED for code in codes.values())
         equiv = sum(name in equivalent and codes[name] not in KILLED for name in codes)
@@ -53,13 +55,13 @@ def main(argv: list[str]) -> int:
         alive = [name for name, code in codes.items() if code not in KILLED and name not in equivalent]
         survivors += alive
         score = killed / max(1, len(codes) - equiv)
-        print(f"{module:24} {len(codes):8} {killed:7} {equiv:7} {len(alive):6} {score:7.1%}")
+        print(f"{module:24} {len(codes):8} {killed:7} {equiv:7} {len(alive):6} {score:8.2%}")
         for key, value in (("mutants", len(codes)), ("killed", killed), ("equivalent", equiv),
                            ("not_run", not_run)):
             total[key] += value
     score = total["killed"] / max(1, total["mutants"] - total["equivalent"])
-    print(f"{'all':18} {total['mutants']:8} {total['killed']:7} {total['equivalent']:7} "
-          f"{len(survivors):6} {score:7.1%}")
+    print(f"{'all':24} {total['mutants']:8} {total['killed']:7} {total['equivalent']:7} "
+          f"{len(survivors):6} {score:8.2%}")
     if total["not_run"]:
         print(f"({total['not_run']} mutants not run yet)")
     if "--survivors" in argv:

@@ -1894,3 +1894,615 @@ def test_continuation_lines_as_postgresql_joins_them():
     text = "host all all 10.0.0.0/8 md5 \\ \n"
     kind, message = error_of(pg_hba.parse_text, text)
     assert kind == "ValueError" and "authentication option not in name=value format" in message
+
+
+# --------------------------------------------------------------------------- firewall package (run of 2026-12-02)
+
+
+def test_firewall_info_flags_set_exactly_what_detection_would_print():
+    info = firewall.FirewallInfo(ssh_client="10.0.0.9", ssh_port=2222, ufw_installed=True, nft_installed=True)
+    assert (info.ssh_client, info.ssh_port) == ("10.0.0.9", 2222)
+    assert info.tools == {"ufw": "", "nft": ""}
+    info.ufw_active = True
+    info.firewalld_running = True
+    assert info.tools == {"ufw": "active", "nft": "", "firewalld": "running"}
+    info.ufw_active = False
+    info.firewalld_running = False  # firewalld's "off" is no status at all
+    assert info.tools == {"ufw": "inactive", "nft": "", "firewalld": ""}
+    info.nft_installed = False
+    info.nft_installed = False  # already gone: no error
+    info.ufw_installed = True  # already there: its status stays
+    assert info.tools == {"ufw": "inactive", "firewalld": ""}
+    untouched = firewall.FirewallInfo(tools={"ufw": "inactive"}, firewalld_running=False)
+    assert untouched.tools == {"ufw": "inactive"}  # not running was never running: nothing to turn off
+
+
+def test_firewall_info_equality():
+    assert firewall.FirewallInfo(ufw_installed=True) == firewall.FirewallInfo(tools={"ufw": ""})
+    assert firewall.FirewallInfo(ssh_port=22) != firewall.FirewallInfo(ssh_port=2222)
+    assert firewall.FirewallInfo() != SimpleNamespace(**vars(firewall.FirewallInfo()))
+
+
+def test_ss_lines_of_four_fields_or_a_bad_port_then_good_ones():
+    assert firewall.parse_ss_listeners(
+        ["LISTEN 0 128 0.0.0.0:5432", "LISTEN 0 128 [::]:http *:*", "LISTEN 0 1 10.0.0.1:80 x"]
+    ) == [firewall.Listener("0.0.0.0", 5432, ""), firewall.Listener("10.0.0.1", 80, "")]
+
+
+def test_firewall_host_blank_lines_are_no_tool():
+    assert firewall.parse_firewall_host(["", "ufw\tactive", ""]).tools == {"ufw": "active"}
+
+
+def test_nftables_state_reads_every_tag():
+    from deploylib.model.firewall import nftables
+
+    latin1 = base64.b64encode("café".encode("latin-1")).decode()  # not UTF-8: replaced, not refused
+    state = nftables.parse_state(
+        ["installed", f"live\t{b64('table inet t {}')}", f"file\t {b64('# file')} ", "service\t enabled ",
+         "other\tx", f"main\t{latin1}"]
+    )
+    assert state == nftables.NftState(True, "table inet t {}", "# file", "caf\ufffd", "enabled")
+    assert nftables.parse_state([]) == nftables.NftState()
+
+
+def test_ufw_ipv6_setting_is_yes_exactly():
+    assert firewall.parse_ufw_state(['ipv6\t"yesX"']).ipv6 is False
+    assert firewall.parse_ufw_state(['ipv6\t"yes"']).ipv6 is True
+
+
+def test_registry_detect_script_runs_cleanly():
+    from deploylib.model.firewall import registry
+
+    run = subprocess.run(["/bin/sh", "-c", registry.detect_script()], capture_output=True, text=True,
+                         env={"PATH": "/nonexistent"})
+    assert (run.stdout, run.stderr) == ("", "")  # no tool here: nothing printed, no error either
+
+
+def test_ufw_plan_positions_rules_added_to_an_empty_family():
+    comment = "hatchet-owlclaw-deploy prod postgresql"
+    deny4 = firewall.UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", comment, False)
+    deny6 = firewall.UfwRule("deny", "tcp", "5432", "::/0", "any", "::/0", "in", comment, True)
+    # Only IPv4 rules, ufw off: the SSH rules go after the deny (v4) and at the very end (v6),
+    # so the IPv4 allow is inserted as rule 1.
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[deny4])
+    plan = firewall.plan_ufw(state, ["10.0.0.0/8"], 5432, None, [22], False, "prod")
+    assert plan.commands[1:] == [
+        f"ufw insert 1 allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
+        f"ufw deny proto tcp to any port 5432 comment '{comment}'",
+    ]
+    # Only IPv6 rules: the IPv4 SSH rule becomes rule 1, the IPv6 deny moves to 2.
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[deny6])
+    plan = firewall.plan_ufw(state, ["2001:db8::/32"], 5432, None, [22], False, "prod")
+    assert plan.commands[1:] == [
+        f"ufw insert 2 allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+        f"ufw deny proto tcp to any port 5432 comment '{comment}'",
+    ]
+    # Both denies, ufw off: the IPv4 SSH rule goes right after the IPv4 deny (rule 2), before IPv6's.
+    state = firewall.UfwState(installed=True, active=False, ipv6=True, rules=[deny4, deny6])
+    plan = firewall.plan_ufw(state, ["2001:db8::/32"], 5432, None, [22], False, "prod")
+    assert plan.commands[1:] == [
+        f"ufw insert 3 allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+    ]
+
+
+def test_ufw_plan_an_appended_ipv6_allow_stays_in_its_family():
+    comment = "hatchet-owlclaw-deploy prod postgresql"
+    deny4 = firewall.UfwRule("deny", "tcp", "5432", "0.0.0.0/0", "any", "0.0.0.0/0", "in", comment, False)
+    state = firewall.UfwState(installed=True, active=True, ipv6=True, rules=[deny4])
+    plan = firewall.plan_ufw(state, ["2001:db8::/32", "10.0.0.0/8"], 5432, None, [22], False, "prod")
+    assert plan.commands == [
+        f"ufw allow proto tcp from 2001:db8::/32 to any port 5432 comment '{comment}'",
+        f"ufw insert 1 allow proto tcp from 10.0.0.0/8 to any port 5432 comment '{comment}'",
+        f"ufw deny proto tcp to any port 5432 comment '{comment}'",
+    ]
+
+
+# --------------------------------------------------------------------------- compose (run of 2026-12-02)
+
+
+def test_app_enabled_and_record_path():
+    assert compose.app_enabled(fake_settings(app_repo="git@h:a.git")) is True
+    assert compose.app_enabled(fake_settings(app_local_dir="/src")) is True
+    assert compose.app_enabled(fake_settings()) is False
+    assert compose.record_path(fake_settings()) == "/var/lib/d/app/p/deployed"
+
+
+def test_compose_tags_render_mappings_sequences_and_scalars():
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    Dumper.add_representer(compose.Override, compose._represent_tagged("!override"))
+    Dumper.add_representer(compose.Reset, compose._represent_tagged("!reset"))
+    data = {"a": compose.Override({"k": 1}), "b": compose.Override(("x", "y")), "c": compose.Reset(),
+            "d": compose.Override(5)}
+    assert yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False) == (
+        "a: !override\n  k: 1\nb: !override\n- x\n- y\nc: !reset 'null'\nd: !override '5'\n"
+    )
+
+
+def test_env_variable_and_published_port():
+    assert compose.env_variable("hatchet_staging") == "HATCHET_STAGING_DATABASE_URL"
+    assert compose.published_port(["8080:80/tcp", "127.0.0.1:17078:7078", "[::1]:9:7"], "7078") == "17078"
+    assert compose.published_port(["8080:80/tcp"], "80") == "8080"
+    assert compose.published_port(["[::1]:9090:9"], "9") == "9090"
+    assert error_of(compose.published_port, ["1:2"], "3") == ("ValueError", "container port 3 is not published")
+
+
+def test_overlay_exactly_as_text_parts_long_values_and_order():
+    services = config.is_compose_services({
+        "zeta": {"database_env": {"DB_PASSWORD": "hatchet.password"},
+                 "environment": {"LONG": "word " * 30 + "end"}},
+        "alpha": {"ports": ["3003:3001"]},
+    })
+    text = compose.render_overlay(fake_settings(compose_services=services, compose_bind_address="::1"))
+    assert text.split("\n", 2)[2] == (
+        "services:\n"
+        "  zeta:\n"
+        "    extra_hosts:\n"
+        "    - host.docker.internal:host-gateway\n"
+        "    environment:\n"
+        "      DB_PASSWORD: ${HATCHET_DATABASE_PASSWORD:?the deploy's .env sets it}\n"
+        f"      LONG: {'word ' * 30}end\n"
+        "  alpha:\n"
+        "    extra_hosts:\n"
+        "    - host.docker.internal:host-gateway\n"
+        "    ports: !override\n"
+        "    - '[::1]:3003:3001'\n"
+    )
+
+
+def expected_for_tests(**values):
+    base = dict(host="host.docker.internal", port=5433, owners={"hatchet": "hatchet"},
+                passwords={"hatchet": Secret("XXXX", "test")}, database_env={})
+    base.update(values)
+    return compose.Expected(**base)
+
+
+def test_expected_config_from_the_settings():
+    services = config.is_compose_services({
+        "app": {"database_env": {"DATABASE_URL": "hatchet"}}, "off": {"disabled": True},
+    })
+    settings = fake_settings(databases={"hatchet": {"owner": "h_owner"}}, passwords={"hatchet": "pw"},
+                             compose_services=services, app_secret_values={"T": Secret("tok", "test")})
+    expected = compose.expected_config(settings, 5433)
+    assert (expected.host, expected.port, expected.owners) == ("host.docker.internal", 5433, {"hatchet": "h_owner"})
+    assert expected.passwords == {"hatchet": Secret("pw", "test")}
+    assert expected.database_env == {"app": {"DATABASE_URL": {"database": "hatchet", "part": "url"}}}
+    assert [secret.reveal() for secret in expected.app_secrets] == ["tok"]
+    assert compose.config_args() == ["config", "--format", "json"]
+
+
+def test_url_problems_unreadable_no_user_no_password_and_names_with_x():
+    expected = expected_for_tests()
+    assert compose._url_problems("postgresql://h:port/x", expected, None) == ["not a URL the deploy can read"]
+    assert compose._url_problems("postgresql://host.docker.internal:5433/hatchet", expected, None) == [
+        "user '', expected 'hatchet' (owner of hatchet)",
+        "password is not the managed secret of hatchet",
+    ]
+    assert compose._url_problems("postgresql://u:p@host.docker.internal:5433/Xdb", expected, None) == [
+        "database 'Xdb' is not a managed database (hatchet)",
+    ]
+    assert compose._part_problems("h", expected, "hatchet", "host") == [
+        "'h', expected 'host.docker.internal' (host of hatchet)",
+    ]
+    assert compose._part_problems("hatchet", expected, "hatchet", "name") == []
+    assert compose._part_problems("other", expected, "hatchet", "name") == [
+        "'other', expected 'hatchet' (name of hatchet)",
+    ]
+
+
+def test_effective_config_reads_on_after_an_empty_or_unrelated_variable():
+    expected = expected_for_tests()
+    config_json = {"services": {"app": {"environment": {
+        "EMPTY": None, "PLAIN": "x", "DB": "postgresql://hatchet:XXXX@elsewhere:5433/hatchet",
+    }}}}
+    assert compose.check_effective_config(config_json, expected) == [
+        "service 'app': DB: host 'elsewhere', expected 'host.docker.internal'; "
+        "not in compose_services' database_env: the overlay does not set it",
+    ]
+
+
+def test_redact_replaces_the_longest_secret_first():
+    assert compose.redact("x ab y", ["b", "ab"]) == "x <secret> y"
+
+
+def test_recorded_image_that_differs_is_drift():
+    assert compose.image_drift({"app": "sha256:old"}, [("app", "sha256:new", "sha256:new")]) == ["app"]
+    assert compose.image_drift({"app": "sha256:new"}, [("app", "sha256:new", "sha256:new")]) == []
+
+
+def test_images_record_script_exactly():
+    assert compose.images_record_script("my app") == (
+        "docker inspect -f 'image {{index .Config.Labels \"com.docker.compose.service\"}} {{.Image}}' "
+        "$(docker ps -aq --filter 'label=com.docker.compose.project=my app') | sort -u"
+    )
+
+
+def test_candidate_check_script_names_the_package_and_passes_a_newer_major(tmp_path):
+    assert compose.candidate_check_script(["docker.io"]) == ""
+    for package in ("docker-compose-plugin", "docker-compose-v2", "docker-compose"):
+        assert f"apt-cache policy {package} |" in compose.candidate_check_script(["docker.io", package])
+    fake = tmp_path / "apt-cache"
+    fake.write_text("#!/bin/sh\necho '  Candidate: 3.0.0'\n")
+    fake.chmod(0o755)
+    script = compose.candidate_check_script(["docker-compose-plugin"])
+    proc = subprocess.run(["bash", "-c", script], env={"PATH": f"{tmp_path}:/usr/bin:/bin"},
+                          capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
+# --------------------------------------------------------------------------- config (run of 2026-12-02)
+
+
+def test_option_safe_and_match_validators_built_here():
+    import re
+
+    safe = config.is_option_safe(config.is_str)
+    assert safe("a-b") == "a-b"
+    assert error_of(safe, "-x") == ("ValueError", "may not start with '-' (it would be read as an option)")
+    digits = config.is_match(re.compile(r"[0-9]+"), "expected digits")
+    assert digits("12") == "12"
+    assert error_of(digits, "1a") == ("ValueError", "expected digits")
+    assert error_of(digits, 12) == ("ValueError", "expected digits")
+
+
+def test_git_url_refusals_name_the_reason():
+    expected = ("expected a git URL such as 'git@git.example.internal:owlclaw/owlclaw.git' or "
+                "'https://git.example.internal/owlclaw.git' (no blanks, quotes or shell characters)")
+    assert error_of(config.is_git_url, "-u/x.git") == ("ValueError", expected)
+    assert config.is_git_url("XX-XX/x.git") == "XX-XX/x.git"
+    assert error_of(config.is_git_url, "ext::ssh@x") == (
+        "ValueError", "the ext:: transport runs a command: not allowed")
+
+
+def hba_rule(method, options, rule_type="host"):
+    return pg_hba.HbaRule.from_record({"type": rule_type, "database": "d", "user": "u",
+                                       "address": "10.0.0.0/24", "method": method, "options": options})
+
+
+@pytest.mark.parametrize("method,options,rule_type,expected", [
+    ("ldap", "ldapurl=ldap://l/dc=x", "host", None),
+    ("ldap", "ldapserver=l ldapsuffix=,dc=x", "host", None),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapbinddn=cn=a ldapbindpasswd=p ldapsearchattribute=uid", "host",
+     None),
+    ("ldap", "ldapbasedn=dc=x", "host", "method 'ldap' needs ldapserver (or ldapurl)"),
+    ("ldap", "ldapserver=l ldapprefix=cn= ldapbinddn=cn=a ldapbindpasswd=p ldapsearchattribute=uid "
+             "ldapsearchfilter=f ldapurl=ldap://l", "host",
+     "method 'ldap': ldapprefix/ldapsuffix (simple bind) cannot be combined with ldapbinddn, ldapbindpasswd, "
+     "ldapsearchattribute, ldapsearchfilter, ldapurl (search+bind)"),
+    ("ldap", "ldapserver=l", "host",
+     "method 'ldap' needs ldapbasedn (search+bind) or ldapprefix/ldapsuffix (simple bind)"),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapbindpasswd=p", "host",
+     "method 'ldap': ldapbindpasswd without ldapbinddn"),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapsearchattribute=uid ldapsearchfilter=f", "host",
+     "method 'ldap': ldapsearchattribute and ldapsearchfilter exclude each other"),
+    ("ldap", "ldapserver=l ldapbasedn=dc=x ldapsearchfilter=f", "host", None),
+    ("cert", "", "hostssl", None),
+    ("cert", "", "host", "method 'cert' only works on hostssl rules"),
+])
+def test_auth_options_each_rule(method, options, rule_type, expected):
+    rule = hba_rule(method, options, rule_type)
+    if expected is None:
+        assert config.check_auth_options(rule) is None
+    else:
+        assert error_of(config.check_auth_options, rule) == ("ValueError", expected)
+
+
+@pytest.mark.parametrize("raw,value", [
+    ("'abc", "'abc"), ("''", ""), ('""', ""), ("XabcX", "XabcX"), ("a b # c # d", "a b"), ("'a # b'", "a # b"),
+])
+def test_dotenv_values_as_compose_reads_them(raw, value):
+    assert config.dotenv_value(raw) == value
+
+
+def test_secrets_text_comments_after_blanks_and_lowercase_keys():
+    assert config.parse_secrets_text("  # a comment\nA=1\n", "s.env") == {"A": "1"}
+    with pytest.raises(config.ConfigError) as error:
+        config.parse_secrets_text("a=1\n", "s.env")
+    assert str(error.value) == "s.env: line 1: expected KEY=VALUE"
+
+
+def test_environment_names_of_an_environment_without_a_data_file(project_copy):
+    assert config.environment_names("nowhere") == {"database": set(), "role": set(), "password variable": set()}
+
+
+# --------------------------------------------------------------------------- pg_hba, pg_sql (run of 2026-12-02)
+
+
+def test_hba_record_errors_name_keys_and_never_show_options():
+    base = {"type": "host", "database": "d", "user": "u", "address": "10.0.0.0/8", "method": "md5"}
+    rule_fields = ", ".join(pg_hba.RULE_FIELDS)
+    assert error_of(pg_hba.HbaRule.from_record, {**base, "zz": 1, "yy": 2}) == (
+        "ValueError", f"unknown key(s) yy, zz (allowed: {rule_fields})")
+    assert error_of(pg_hba.HbaRule.from_record, {**base, "options": 5}) == (
+        "ValueError", "options must be a string, got a int")
+    assert error_of(pg_hba.HbaRule.from_record, {**base, "address": 5}) == (
+        "ValueError", "address must be a string, got 5")
+
+
+def test_shadowing_places_the_block_under_its_own_tag():
+    rule = pg_hba.HbaRule("host", "hatchet", "hatchet", "10.0.0.0/8", "scram-sha-256")
+    old = pg_hba.HbaRule("host", "owlclaw", "owlclaw", "10.0.0.0/8", "scram-sha-256")
+    # prod's block is replaced where it is, before the reject: nothing shadows the rule.
+    text = pg_hba.apply_block("", [old], "top", "prod") + "host all all 10.0.0.0/8 reject\n"
+    assert pg_hba.shadowing(text, [rule], "top", "prod") == []
+
+
+def test_update_extension_sql():
+    assert pg_sql.update_extension("vector") == 'ALTER EXTENSION "vector" UPDATE;\n'
+
+
+def test_firewalld_plan_uses_the_configured_ssh_port_and_refuses_to_cut_off_services():
+    from deploylib.model.firewall import firewalld
+
+    stopped = firewall.FirewalldState(installed=True, running=False, zone="public")
+    wanted = firewall.Wanted(sources=["10.0.0.0/8"], port=5432, enable=True, ssh_port=2222)
+    plan = firewalld.plan(stopped, firewall.FirewallInfo(), wanted)
+    assert plan.commands[0] == "firewall-offline-cmd --zone=public --add-port=2222/tcp"
+    assert plan.messages == []
+    web = firewall.FirewallInfo(listeners=[firewall.Listener("0.0.0.0", 80, "nginx")])
+    assert error_of(firewalld.plan, stopped, web, wanted) == (
+        "FirewallPlanError",
+        "enabling firewalld (firewall_enable = True) would block services listening on 0.0.0.0:80 (nginx); "
+        "allow them first (e.g. `ufw allow 443/tcp`) or leave firewall_enable False. Nothing was changed.",
+    )
+    running = firewall.FirewalldState(installed=True, running=True, zone="public")
+    assert firewalld.plan(running, web, wanted).messages == []  # already on: nothing newly cut off
+    off = firewall.Wanted(sources=["10.0.0.0/8"], port=5432, enable=False, ssh_port=2222)
+    assert firewalld.plan(stopped, web, off).messages == [
+        "firewalld is stopped: the PostgreSQL rules take effect once it runs (firewall_enable)"
+    ]
+
+
+def test_nftables_plan_refuses_the_configured_ssh_port():
+    from deploylib.model.firewall import nftables
+
+    wanted = firewall.Wanted(sources=["10.0.0.0/8"], port=2222, enable=True, ssh_port=2222)
+    assert error_of(nftables.plan, nftables.NftState(installed=True), firewall.FirewallInfo(), wanted) == (
+        "FirewallPlanError", "nftables: PostgreSQL port 2222 is the SSH port; refusing to drop it")
+
+
+def test_prefetched_backends():
+    from deploylib.model.firewall import registry
+
+    assert registry.prefetched("none") == []
+    assert registry.prefetched("firewalld") == ["firewalld"]
+    assert registry.prefetched("auto") == ["ufw", "nftables"]
+
+
+def test_rsync_exclude_pattern_ending_in_x():
+    assert compose._excluded("a", ["aX"]) is False
+    assert compose._excluded("data", ["/data/"]) is True
+
+
+def test_ufw_enable_counts_a_listener_decided_by_any_rule_of_its_port():
+    from deploylib.model.firewall import ufw
+
+    def listening(*ports):
+        return firewall.FirewallInfo(listeners=[firewall.Listener("0.0.0.0", port, "") for port in ports])
+
+    decided = [firewall.UfwRule(action, "tcp", str(port), "0.0.0.0/0", "any", "0.0.0.0/0", "in")
+               for action, port in (("allow", 80), ("limit", 81), ("deny", 82), ("reject", 83))]
+    off = firewall.UfwState(installed=True, active=False, ipv6=False, rules=decided)
+    wanted = firewall.Wanted(sources=["10.0.0.0/8"], port=5432, enable=True, ssh_port=2222)
+    plan = ufw.plan(off, listening(80, 81, 82, 83), wanted)
+    assert plan.commands[0] == "ufw allow proto tcp to any port 2222 comment 'hatchet-owlclaw-deploy ssh'"
+    assert plan.commands[-1] == "ufw --force enable"
+    # A rule of another port decides nothing about 84: enabling would cut it off.
+    assert error_of(ufw.plan, off, listening(84), wanted)[1].startswith(
+        "enabling ufw (firewall_enable = True) would block services listening on 0.0.0.0:84;")
+    # Already on: nothing is newly cut off, whatever listens.
+    on = firewall.UfwState(installed=True, active=True, ipv6=False, rules=[])
+    assert ufw.plan(on, listening(84), wanted).commands[-1].startswith("ufw deny")
+
+
+def test_option_names_and_unknown_options_message():
+    # A value of only a quote (`""""`) is empty; a value "X" is not.
+    assert config._option_names(hba_rule("radius", 'radiussecrets="""" radiusservers=X')) == {
+        "radiussecrets": False, "radiusservers": True}
+    allowed = ", ".join(sorted(config.ANY_METHOD_OPTIONS))
+    assert error_of(config.check_auth_options, hba_rule("scram-sha-256", "zz=1 yy=2")) == (
+        "ValueError", f"option(s) yy, zz not taken by method 'scram-sha-256' (it takes {allowed})")
+
+
+def test_environment_names_fall_back_to_all_py(project_copy):
+    assert config.environment_names("dev") == {
+        "database": {"hatchet", "owlclaw"}, "role": {"hatchet", "owlclaw"},
+        "password variable": {"HATCHET_DB_PASSWORD", "OWLCLAW_DB_PASSWORD"}}
+
+
+def test_an_undecryptable_secrets_file_is_named_relative_to_the_project(project_copy, monkeypatch):
+    import pyrage
+
+    identity = project_copy / "id.txt"
+    identity.write_text(f"{pyrage.x25519.Identity.generate()}\n")
+    identity.chmod(0o600)
+    monkeypatch.setenv("AGE_IDENTITY_FILE", str(identity))
+    (project_copy / "secrets").mkdir(exist_ok=True)
+    age = project_copy / "secrets" / "dev.env.age"
+    age.write_bytes(pyrage.encrypt(b"A=1\n", [pyrage.x25519.Identity.generate().to_public()]))
+    with pytest.raises(config.ConfigError) as error:
+        config.read_encrypted_secrets(age)
+    assert str(error.value).startswith("secrets/dev.env.age: cannot be decrypted with the identity in ")
+
+
+def test_every_missing_password_is_named_at_once():
+    settings = SimpleNamespace(
+        databases={"a": {"password_env": "A_PW", "owner": "a"}, "b": {"password_env": "B_PW", "owner": "b"}},
+        allow_dev_default_passwords=False, source=lambda key: "group_data/prod.py")
+    sources = SimpleNamespace(get=lambda variable: None, where=lambda: "secrets/prod.env.age")
+    with pytest.raises(config.ConfigError) as error:
+        config.resolve_secrets(settings, sources)
+    assert "databases['a']: no password" in str(error.value) and "databases['b']: no password" in str(error.value)
+
+
+# --------------------------------------------------------------------------- managed_block (run of 2026-12-02)
+
+
+def test_second_begin_names_the_open_blocks_tag_and_a_leading_newline_is_lf():
+    from deploylib.model import managed_block
+
+    prod_begin, _ = managed_block.markers("prod")
+    staging_begin, _ = managed_block.markers("staging")
+    assert error_of(managed_block.find_blocks, [prod_begin + "\n", staging_begin + "\n"]) == (
+        "ValueError",
+        "managed block markers: second BEGIN marker on line 2 (the (prod) block opened on line 1 has no "
+        "END yet); keep exactly one block per environment",
+    )
+    assert managed_block.newline_of("\nabc\r") == "\n"
+
+
+@pytest.mark.parametrize("line,expected", [
+    ("host,local all all all md5", "multiple values specified for connection type"),
+    ("include a,b", "multiple values specified for include"),
+    ("host", "end-of-line before database specification"),
+    ("host all all 10.0.0.1 255.0.0.0,255.0.0.0 md5", "multiple values specified for netmask"),
+])
+def test_hba_field_names_in_errors(line, expected):
+    assert error_of(pg_hba.parse_line, line) == ("ValueError", expected)
+
+
+def test_hba_quoted_host_name_line_ends_and_top_index():
+    assert pg_hba.parse_line('host all all "db.example" md5').address == "db.example"
+    assert pg_hba._logical_lines(["\\\n", "local all all peer\n"]) == [(0, 2, "local all all peer")]
+    assert pg_hba._logical_lines(["local all all peer map=X\n"]) == [(0, 1, "local all all peer map=X")]
+    # A comment at the end of the file is not "above" a first line that is a host rule.
+    assert pg_hba.top_index(["host all all all md5\n", "# c\n"]) == 0
+    # Every managed name must be covered, not only the first.
+    assert not pg_hba.covers(pg_hba.parse_line("host a all all md5"), pg_hba.parse_line("host a,b all all md5"))
+
+
+def test_policy_findings_without_a_compose_subnet_and_a_wildcard_bind_address():
+    settings = SimpleNamespace(pg_listen_addresses=[], compose_bind_address="127.0.0.1", pg_client_networks=[],
+                               compose_subnet=None, pg_hba_rules=[], pg_hba_auth_method="scram-sha-256",
+                               pg_settings={})
+    assert config.policy_findings(settings) == []
+    settings.compose_bind_address = "0.0.0.0"
+    assert config.policy_findings(settings) == [(
+        "network_wide_listen", "compose_bind_address",
+        "'0.0.0.0' publishes the application's ports on every address (Docker bypasses the host firewall); "
+        "expected e.g. '127.0.0.1'")]
+
+
+def test_a_password_with_a_control_character_is_refused_naming_its_source():
+    settings = SimpleNamespace(databases={"a": {"password_env": "A_PW", "owner": "a"}},
+                               allow_dev_default_passwords=False, source=lambda key: "group_data/prod.py")
+    sources = SimpleNamespace(get=lambda variable: Secret("x\ny", "environment variable A_PW"),
+                              where=lambda: "secrets/prod.env.age")
+    with pytest.raises(config.ConfigError) as error:
+        config.resolve_secrets(settings, sources)
+    assert str(error.value) == (
+        "environment variable A_PW: the password of database 'a' contains a control character (newline, CR, "
+        "NUL, ...); expected one line")
+
+
+def test_policy_skips_local_rules_only():
+    local_md5 = pg_hba.HbaRule("local", "all", "all", None, "md5")
+    host_md5 = pg_hba.HbaRule("host", "d", "u", "10.0.0.0/24", "md5")
+    settings = SimpleNamespace(pg_listen_addresses=[], compose_bind_address="127.0.0.1", pg_client_networks=[],
+                               compose_subnet=None, pg_hba_rules=[local_md5, host_md5],
+                               pg_hba_auth_method="scram-sha-256", pg_settings={})
+    assert config.policy_findings(settings) == [(
+        "insecure_network_auth", "pg_hba_rules",
+        "rule 1: method 'md5' over the network; expected 'scram-sha-256' (or cert, ldap, ...)")]
+
+
+def test_check_app_messages_name_the_file_of_the_key():
+    base = dict(environment="staging", app_local_dir=None, app_repo="git@h:a.git", compose_files=["c.yml"],
+                databases={"hatchet": {}, "owlclaw": {}}, app_secrets=[], app_env={},
+                source=lambda key: f"group_data/{key}.py")
+    services = {"app": {"database_env": {"DB": {"database": "nope", "part": "url"}}}}
+    with pytest.raises(config.ConfigError) as error:
+        config.check_app(SimpleNamespace(**{**base, "compose_services": services}))
+    assert str(error.value) == (
+        "group_data/compose_services.py: compose_services: service 'app': database_env: 'DB': 'nope' is not "
+        "a managed database; expected one of hatchet, owlclaw")
+    with pytest.raises(config.ConfigError) as error:
+        config.check_app(SimpleNamespace(**{**base, "compose_services": {}, "app_secrets": ["T"],
+                                            "app_env": {"T": "x"}}))
+    assert str(error.value).startswith("group_data/app_secrets.py: app_secrets: T also in app_env ")
+
+
+def test_month_names_count_from_one_and_ports_with_a_protocol():
+    assert config.is_cron_schedule("0 0 1 2-feb *") == "0 0 1 2-feb *"
+    assert config.ports_in_range("8080:80/tcp") is True
+    assert config.ports_in_range("8080:0/tcp") is False
+
+
+@pytest.mark.parametrize("ref", ["a..b", "a//b", "a.", "a/", "a.lock", "a/.b"])
+def test_git_ref_shapes_git_refuses(ref):
+    expected = "expected a branch, tag or commit id (letters, digits, _ . / + -; not starting with '-')"
+    assert error_of(config.is_git_ref, ref) == (
+        "ValueError", f"{expected}; no '..', '//', '/.', and no trailing '.', '/' or '.lock'")
+    assert error_of(config.is_git_ref, "-" + ref) == ("ValueError", expected)
+
+
+def test_system_user_prefixes_paths_within_and_database_env_of_a_non_string():
+    for user in ("systemd_x", "_x"):
+        assert error_of(config.is_os_user, user) == (
+            "ValueError", f"{user!r} is a system user (reserved); expected a user of the deploy's own")
+    assert config.is_within("/a", "/") and config.is_within("/aX/b", "/aX") and not config.is_within("/ab", "/a")
+    assert error_of(config.is_database_env, {"V": 5}) == (
+        "ValueError", "database_env: 'V': 5: expected a database of `databases` ('hatchet'), or "
+                      f"'<database>.<part>' with part one of {', '.join(config.DATABASE_PARTS)}")
+
+
+def test_abs_path_ending_in_x_shown_values_at_eighty_and_cron_with_a_vertical_tab():
+    assert config.is_abs_path("/dataX") == "/dataX"
+    assert config._shown("x" * 78) == repr("x" * 78)  # 80 characters: still shown
+    assert config._shown("x" * 79) == "a str" and config._shown([1]) == "a list"
+    assert error_of(config.is_cron_schedule, "0 0 * * *\x0b") == (
+        "ValueError", "expected a cron schedule of 5 fields such as '15 3 * * *' (minute hour day month weekday)")
+
+
+def test_cron_schedule_fields_separated_by_tabs():
+    assert config.is_cron_schedule("0\t0 * * *") == "0 0 * * *"
+
+
+def test_field_and_key_checks_read_past_the_first(project_copy):
+    assert error_of(config.check_fields, "w", {"b": 1, "a": 2}, ("x", "y")) == (
+        "ValueError", "w: unknown field(s) a, b; expected x, y")
+    assert error_of(config.is_compose_services, {"s": {"database_env": {"V": "hatchet"}, "host_gateway": False}}) == (
+        "ValueError", "service 's': database_env needs host_gateway (host.docker.internal is how the container "
+                      "reaches the host's PostgreSQL)")
+    layers = [*config.environment_layers("dev"), config.Layer("extra.py", {"ssh_user": "x", "pg_prot": 1})]
+    with pytest.raises(config.ConfigError) as error:
+        config.validate("dev", layers)
+    assert "pg_prot" in str(error.value)
+
+
+def test_data_file_errors_without_a_line_and_a_syntax_error_message(project_copy):
+    latin1 = project_copy / "latin1.py"
+    latin1.write_bytes(b"a = '\xff'\n")  # not UTF-8: no line to name
+    assert error_of(config.read_data_file, latin1) == ("ConfigError", "latin1.py: line ?: UnicodeDecodeError")
+    bad = project_copy / "bad.py"
+    bad.write_text("a = (\n")
+    assert error_of(config.read_data_file, bad)[1].startswith("bad.py: line 1: '(' was never closed")
+
+
+def test_missing_defaults_named_together_and_no_secrets_without_asking(project_copy):
+    layers = config.environment_layers("dev")
+    defaults = {k: v for k, v in layers[0].values.items() if k not in ("backup_schedule", "backup_retention_days")}
+    with pytest.raises(config.ConfigError) as error:
+        config.validate("dev", [config.Layer(layers[0].source, defaults), *layers[1:]])
+    assert "missing key(s) backup_retention_days, backup_schedule (every key has its default there)" in str(
+        error.value) or "missing key(s) backup_schedule, backup_retention_days (every key" in str(error.value)
+    settings = config.validate("dev", layers, with_secrets=False)
+    assert (settings.secrets, settings.app_secret_values) == ({}, {})
+
+
+def test_a_name_starting_with_x_is_not_quoted_and_a_file_outside_the_project_keeps_its_path(project_copy):
+    from pathlib import Path
+
+    assert pg_hba.HbaRule("host", "d", "Xu", "10.0.0.0/8", "md5").render().split()[2] == "Xu"
+    assert config._rel(Path("/elsewhere/x.py")) == "/elsewhere/x.py"
+
+
+def test_an_escaped_backslash_before_an_empty_line_ends_the_line_and_all_never_covers_replication():
+    assert pg_hba._logical_lines(["a\\\\\n", "\n", "b\n"]) == [(0, 2, "a\\"), (2, 3, "b")]
+    assert not pg_hba.covers(pg_hba.parse_line("host all all all md5"),
+                             pg_hba.parse_line("host x,replication all all md5"))
+
+
+def test_a_one_letter_name_x():
+    assert pg_hba.HbaRule("host", "d", "X", "10.0.0.0/8", "md5").render().split()[2] == "X"
