@@ -11,6 +11,7 @@ one, :func:`apply_managed_lines` keeps a marked block at the end of the file
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -215,12 +216,19 @@ def _parse_line(line: str, lineno: int) -> tuple[str, str] | None:
 
 
 def _active_lines(text: str) -> list[tuple[int, str, str]]:
+    return list(_active_lines_of(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _active_lines_of(text: str) -> tuple[tuple[int, str, str], ...]:
+    # Cached: a run asks about the same postgresql.conf several times per host, and every
+    # host of a fleet usually has the same one (~900 lines to tokenize each time).
     found = []
     for lineno, line in enumerate(split_lines(text), start=1):
         parsed = _parse_line(line, lineno)
         if parsed is not None:
             found.append((lineno, *parsed))
-    return found
+    return tuple(found)
 
 
 def parse_conf(text: str) -> list[tuple[int, str, str]]:
