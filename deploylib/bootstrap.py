@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pyinfra.api.exceptions import DeployError
 
-from .config import project_dir
+from .model.config import project_dir
 
 SUDOERS_FILE = "/etc/sudoers.d/hatchet-owlclaw-deploy"  # no dot or ~: sudo skips such names
 PUBLIC_KEY_RE = re.compile(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from . import cli_messages, prod_guard, pyinfra_speedups
-from .config import ConfigError, connection_data, host_layers, validate
+from .model.config import ConfigError, Layer, connection_data, host_layers, validate
 
 
 def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
@@ -25,7 +25,7 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     try:
         for entry in hosts:
             name, data = entry if isinstance(entry, tuple) else (entry, {})
-            layers = host_layers(environment, name, data)
+            layers = host_layers(environment, name, data, cli_data_layers())
             settings = validate(environment, layers, with_secrets=with_secrets)
             warnings += [w for w in settings.warnings if w not in warnings]
             result.append((name, {**connection_data(layers), "settings": settings}))
@@ -37,6 +37,30 @@ def environment_hosts(environment: str, hosts: list) -> list[tuple[str, dict]]:
     for warning in warnings:
         print(warning, file=sys.stderr)
     return result
+
+
+def cli_data_layers() -> list[Layer]:
+    """`pyinfra ... --data key=value` (highest precedence), parsed like pyinfra parses it.
+
+    pyinfra adds these to host data itself, after the inventory is loaded; reading them
+    here too puts them through the same validation, before any host is contacted.
+    """
+    import click
+
+    context = click.get_current_context(silent=True)
+    pairs = (context.params.get("data") if context else None) or ()
+    if not pairs:
+        return []
+    # Only inside pyinfra's CLI: importing pyinfra_cli monkey-patches the process for gevent.
+    from pyinfra_cli.util import parse_cli_arg
+
+    values = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--data {pair}: expected key=value")
+        values[key] = parse_cli_arg(value)
+    return [Layer("--data", values)] if values else []
 
 
 # Entry points that create no database and run no application: no password needed.

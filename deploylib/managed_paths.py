@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import backups, compose
 from .facts import cached_fact
 from .facts.paths import PathsState
-from .firewall import registry as firewall_registry
+from .model import backups, compose
+from .model.firewall import registry as firewall_registry
 
 
 def managed(settings) -> list[str]:

@@ -6,9 +6,9 @@ import functools
 
 from pyinfra.api.exceptions import DeployError
 
-from . import pg_commands
 from .facts.postgres import PgCluster, PgServer
-from .pg_hba import HbaRule
+from .model import pg_commands
+from .model.pg_hba import HbaRule
 
 # Our drop-in, relative to the directory of postgresql.conf. Debian reads
 # conf.d/*.conf in name order and the last value wins: "90-" sorts late.
@@ -67,7 +67,7 @@ def unserved_client_networks(settings, host_networks) -> str | None:
     served by none of pg_listen_addresses on this host (reachability.unserved_networks).
     The compose project's own subnet is left out: the host is its gateway, so every
     address of the host is reachable from it."""
-    from .reachability import unserved_networks
+    from .model.reachability import unserved_networks
 
     networks = [*settings.pg_client_networks]
     for rule in settings.pg_hba_rules:
@@ -101,7 +101,7 @@ def server_request(settings) -> dict:
     """PostgresServer's arguments, the same on every call (so it is gathered once per host):
     with our objects on the managed cluster, in the same remote command, and whether the
     libraries shared_preload_libraries names exist."""
-    from .pg_safety import preload_libraries
+    from .model.pg_safety import preload_libraries
 
     wanted = server_settings(settings)
     libraries = preload_libraries(wanted.get("shared_preload_libraries", ""))
@@ -118,7 +118,7 @@ def restart_policies(environment: str) -> dict[str, bool | None]:
     """pg_allow_restart of every other environment, as group_data/all.py and
     group_data/<env>.py set it (None: not readable). A shared server is restarted only
     if every environment whose state is on it allows it (pg_safety.restart_blockers)."""
-    from .config import ENVIRONMENTS, environment_layers, is_bool
+    from .model.config import ENVIRONMENTS, environment_layers, is_bool
 
     policies: dict[str, bool | None] = {}
     for other in ENVIRONMENTS:

@@ -1,4 +1,4 @@
-"""./run secrets: the encrypted secrets files (deploylib/secret_files.py).
+"""./run secrets: the encrypted secrets files (deploylib/model/secret_files.py).
 
     ./run secrets edit <env>     decrypt secrets/<env>.env.age to a private tmpfs file, run
                                  $EDITOR, re-encrypt to every recipient, remove the clear file
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 import textwrap
 
-from . import secret_files
-from .config import ENVIRONMENTS, ConfigError, _rel, parse_secrets_text, secrets_dir, secrets_file
+from .model import secret_files
+from .model.config import ENVIRONMENTS, ConfigError, _rel, parse_secrets_text, secrets_dir, secrets_file
 
 
 def _check(text: str, source: str) -> None:

@@ -2,7 +2,7 @@
 
 Layers (later wins): this file -> group_data/<env>.py -> the inventory's host
 data -> the file named by $DEPLOY_OVERRIDES. Every key is validated before any
-host is contacted (deploylib/config.py); an unknown key is an error.
+host is contacted (deploylib/model/config.py); an unknown key is an error.
 """
 
 # Which environment a data file describes: "dev", "staging" or "prod". Each

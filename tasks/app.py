@@ -7,14 +7,15 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.operations import files, server
 
-from deploylib import backups, compose, postgres_rules
+from deploylib import postgres_rules
 from deploylib.bootstrap import host_docker_packages
-from deploylib.config import Secret
 from deploylib.facts import cached_fact
 from deploylib.facts.app import ComposeContainers, DockerEngine, GitCheckout, TextFile
+from deploylib.model import backups, compose
+from deploylib.model.config import Secret
+from deploylib.model.shell import as_user, git_in
 from deploylib.operations import app
 from deploylib.operations.backups import run_backup_script
-from deploylib.shell import as_user, git_in
 
 settings = host.data.settings
 user = settings.app_user

@@ -3,7 +3,8 @@ one script and schedule per environment. Restores are a separate entry point (re
 
 from pyinfra import host
 
-from deploylib import backups, managed_paths, postgres_rules
+from deploylib import managed_paths, postgres_rules
+from deploylib.model import backups
 from deploylib.operations import paths
 
 settings = host.data.settings

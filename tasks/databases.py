@@ -5,8 +5,9 @@ from pyinfra import host
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
-from deploylib import pg_sql, postgres_rules
+from deploylib import postgres_rules
 from deploylib.facts import cached_fact
+from deploylib.model import pg_sql
 from deploylib.operations import postgres_objects
 
 settings = host.data.settings

@@ -4,11 +4,12 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import systemd, sysvinit
 
-from deploylib import compose, managed_paths
+from deploylib import managed_paths
 from deploylib.bootstrap import host_docker_packages
 from deploylib.facts import cached_fact
 from deploylib.facts.app import DockerEngine
 from deploylib.facts.host import ServiceManager
+from deploylib.model import compose
 from deploylib.operations import app
 from deploylib.operations import docker as docker_ops
 

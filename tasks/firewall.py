@@ -5,10 +5,10 @@ locks out SSH."""
 from pyinfra import host, logger
 
 from deploylib import managed_paths, notices, postgres_rules
-from deploylib.config import scope_tag
 from deploylib.facts import cached_fact
 from deploylib.facts.firewall import FirewallHost
-from deploylib.firewall import registry
+from deploylib.model.config import scope_tag
+from deploylib.model.firewall import registry
 from deploylib.operations import firewall, packages
 
 settings = host.data.settings

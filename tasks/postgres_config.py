@@ -4,9 +4,9 @@ networks, and nothing else. Reload, or restart only when a setting needs it."""
 from pyinfra import host
 
 from deploylib import postgres_rules
-from deploylib.config import scope_tag
 from deploylib.facts import cached_fact
 from deploylib.facts.host import NetworkInterfaces
+from deploylib.model.config import scope_tag
 from deploylib.operations import postgres_config
 
 settings = host.data.settings

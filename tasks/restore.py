@@ -3,8 +3,9 @@
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from deploylib import backups, pg_sql, postgres_rules
+from deploylib import postgres_rules
 from deploylib.facts.paths import DumpFile
+from deploylib.model import backups, pg_sql
 from deploylib.operations import backups as backup_ops
 
 settings = host.data.settings

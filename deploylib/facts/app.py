@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
-from .. import shell
+from ..model import shell
 
 # Runs as root; every git command in the checkout runs as its owner (app_user): the tree is
 # theirs (and containers may write to it), so its .git/config (core.fsmonitor, hooks,

@@ -1,5 +1,5 @@
 """Facts of the host firewall (host code: pyinfra facts; the scripts and parsers are the
-backends' own, in the pure package deploylib.firewall)."""
+backends' own, in the pure package deploylib.model.firewall)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from ..firewall import registry
-from ..firewall.common import parse_firewall_host
+from ..model.firewall import registry
+from ..model.firewall.common import parse_firewall_host
 
 # $SSH_CONNECTION of this session: ours, or the nearest ancestor's (sudo drops
 # it from the environment; root can read every ancestor's /proc/<pid>/environ).
@@ -35,7 +35,7 @@ ss -Hltnp 2>/dev/null | sed 's/^/listen\t/'
 
 class FirewallHost(FactBase):
     """
-    Returns a ``deploylib.firewall.FirewallInfo``: the firewall tools each backend's
+    Returns a ``deploylib.model.firewall.FirewallInfo``: the firewall tools each backend's
     detection found (ufw installed and active, firewalld installed and running, nft),
     the service manager, this SSH connection (client address, server port; found in an
     ancestor process when sudo dropped it) and the TCP listeners (``ss -ltnp``).

@@ -103,11 +103,11 @@ class NetworkInterfaces(FactBase):
 
     @staticmethod
     def default():
-        from ..reachability import HostNetworks
+        from ..model.reachability import HostNetworks
 
         return HostNetworks()
 
     def process(self, output: list[str]):
-        from ..reachability import parse_ip_output
+        from ..model.reachability import parse_ip_output
 
         return parse_ip_output(output)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
-from ..pg_sql import literal
+from ..model.pg_sql import literal
 from .postgres_objects import PgObjects, objects_script, parse_objects
 
 # What the server reports about itself and its files (read by the server, as a

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
-from ..pg_commands import as_postgres
-from ..pg_sql import MANAGED_COMMENT_PREFIX, SEED_TABLE, literal
-from ..scram import verifier_digest_matches
+from ..model.pg_commands import as_postgres
+from ..model.pg_sql import MANAGED_COMMENT_PREFIX, SEED_TABLE, literal
+from ..model.scram import verifier_digest_matches
 
 ROLE_COLUMNS = (
     "rolcanlogin",

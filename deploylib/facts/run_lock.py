@@ -1,10 +1,10 @@
-"""The run lock as planning sees it (deploylib.run_lock)."""
+"""The run lock as planning sees it (deploylib.model.run_lock)."""
 
 from __future__ import annotations
 
 from pyinfra.api import FactBase
 
-from .. import run_lock
+from ..model import run_lock
 
 
 class RunLock(FactBase):

@@ -20,10 +20,11 @@ from pyinfra.api import (
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.facts.files import File, Sha256File
 
-from .. import announce, compose
-from ..config import Secret
+from .. import announce
 from ..facts.app import Checkout, ComposeProject
-from ..shell import as_user, git_ssh_command
+from ..model import compose
+from ..model.config import Secret
+from ..model.shell import as_user, git_ssh_command
 
 
 def _bash(script: str) -> StringCommand:

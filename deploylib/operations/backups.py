@@ -7,8 +7,9 @@ import shlex
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
 
-from .. import announce, pg_sql
-from ..backups import exclusive_values, render, restore_names
+from .. import announce
+from ..model import pg_sql
+from ..model.backups import exclusive_values, render, restore_names, script_path
 
 
 @operation()
@@ -25,6 +26,19 @@ def backup_now(enabled: bool, about_to_change: bool, script: str):
         host.noop("nothing is about to change: no backup taken")
         return
     yield run_backup_script(script)
+
+
+def pre_deploy_backup(settings, about_to_change: bool = True, name: str = "Backup before deploy"):
+    """Run the installed backup script once (every managed database that exists, and the
+    globals) when ``backup_before_deploy`` is on and ``about_to_change``; a failed backup
+    stops the host before the application changes. Call it from the app task, before
+    compose up, after tasks/backups.py installed the script."""
+    return backup_now(
+        name=name,
+        enabled=settings.backup_before_deploy,
+        about_to_change=about_to_change,
+        script=script_path(settings.environment),
+    )
 
 
 def run_backup_script(script: str) -> str:

@@ -2,7 +2,7 @@
 (host code: a pyinfra operation; what to change is decided by the backend's pure plan).
 
 pyinfra has no ufw or firewalld operations. ``rules`` asks for its own facts
-(``deploylib.facts.firewall``), lets the backend (``deploylib.firewall.registry``)
+(``deploylib.facts.firewall``), lets the backend (``deploylib.model.firewall.registry``)
 plan, and yields commands only when something differs, ``host.noop`` otherwise.
 Only rules carrying the deploy's tag are touched. A firewall that is off is
 turned on only when asked (``enable``), and only after SSH is allowed.
@@ -18,8 +18,8 @@ from pyinfra.api import FileUploadCommand, OperationError, operation
 from .. import notices
 from ..facts import cached_fact
 from ..facts.firewall import FirewallHost, FirewallState
-from ..firewall import registry
-from ..firewall.common import FirewallPlanError, Upload, Wanted
+from ..model.firewall import registry
+from ..model.firewall.common import FirewallPlanError, Upload, Wanted
 
 
 def _say(message: str) -> None:

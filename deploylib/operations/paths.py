@@ -9,8 +9,8 @@ from io import StringIO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 
-from .. import file_swap
 from ..facts.paths import PathState
+from ..model import file_swap
 
 
 def _ownership(path: str, mode: str, user: str, group: str, current: PathState | None) -> list[str]:

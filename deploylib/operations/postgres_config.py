@@ -17,9 +17,10 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import announce, file_swap, notices, pg_commands, pg_safety
+from .. import announce, notices
 from ..facts.postgres import PgCluster, PgServer
-from ..pg_conf import (
+from ..model import file_swap, pg_commands, pg_safety
+from ..model.pg_conf import (
     apply_managed_lines,
     include_dirs,
     managed_part,
@@ -28,7 +29,8 @@ from ..pg_conf import (
     unquote_value,
     written_by,
 )
-from ..pg_hba import apply_block, find_block, find_blocks, format_shadow, shadowing, split_lines
+from ..model.managed_block import find_block, find_blocks, split_lines
+from ..model.pg_hba import apply_block, format_shadow, shadowing
 
 
 def _install(path: str, content: str, backup_dir: str, keep: int, validate: str, planned: str | None):

@@ -14,10 +14,11 @@ import shlex
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from .. import announce, notices, pg_commands, pg_sql
-from ..config import Secret
+from .. import announce, notices
 from ..facts.postgres_objects import PgDatabase, PgRole
-from ..scram import scram_sha256_verifier
+from ..model import pg_commands, pg_sql
+from ..model.config import Secret
+from ..model.scram import scram_sha256_verifier
 
 # Extensions that need a distribution package (contrib ones come with the server).
 EXTENSION_PACKAGES = {"vector": "postgresql-{major}-pgvector"}

@@ -1,4 +1,4 @@
-"""The run lock on a host (deploylib.run_lock), fitted to pyinfra's plan-then-execute.
+"""The run lock on a host (deploylib.model.run_lock), fitted to pyinfra's plan-then-execute.
 
 - ``check`` (planning, first): a lock held by a live run, or left by a dead one,
   stops the run before anything executes on any host.
@@ -29,9 +29,9 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS
 from pyinfra.api.exceptions import DeployError
 from pyinfra.api.state import BaseStateCallback
 
-from .. import run_lock
 from ..facts import cached_fact
 from ..facts.run_lock import RunLock
+from ..model import run_lock
 
 # One run of the controller: the same id on every host it locks.
 RUN = {

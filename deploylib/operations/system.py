@@ -10,7 +10,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from .. import file_swap
+from ..model import file_swap
 
 
 @operation()

@@ -122,7 +122,7 @@ def app_data(app_repo, **more) -> dict:
         "compose_files": [COMPOSE_FILE],
         "compose_bind_address": "0.0.0.0",
         # published on every address (the test reaches them from outside): staging and prod
-        # refuse that unless the exception is named (deploylib/config.py policy)
+        # refuse that unless the exception is named (deploylib/model/config.py policy)
         "policy_exceptions": ["network_wide_listen"],
         "compose_up_timeout": 90,
         **more,

@@ -329,7 +329,7 @@ def upstream_repo(tmp_path, sandbox_session):
 def test_staging_beside_prod_root_dev_file_advertises_own_ports(fresh_trixie, upstream_repo):
     host = fresh_trixie
     # Published on every address (the checks read them from outside): staging and prod refuse
-    # that unless the exception is named (deploylib/config.py policy).
+    # that unless the exception is named (deploylib/model/config.py policy).
     common = {"app_repo": upstream_repo, "app_ref": "main", "compose_files": [DEV_ROOT],
               "compose_bind_address": "0.0.0.0", "policy_exceptions": ["network_wide_listen"],
               "compose_up_timeout": 120}

@@ -120,7 +120,7 @@ def test_pre_deploy_backup(fresh_trixie, tmp_path):
     converge(host)
     entry = tmp_path.parent / "pre_deploy_backup_deploy.py"
     entry.write_text(
-        "from pyinfra import host\nfrom deploylib.backups import pre_deploy_backup\n"
+        "from pyinfra import host\nfrom deploylib.operations.backups import pre_deploy_backup\n"
         "pre_deploy_backup(host.data.settings, about_to_change=True)\n"
     )
     before = {database: dumps(host, database) for database in ("hatchet", "owlclaw")}

@@ -191,7 +191,7 @@ def test_setting_not_in_effect_is_activated_and_checked(fresh_trixie):
     assert psql(host, "SHOW work_mem") == "8MB"
 
     # The server's own comparison (units as PostgreSQL reports them) agrees with ours.
-    from deploylib.pg_safety import effective_check_sql
+    from deploylib.model.pg_safety import effective_check_sql
 
     kinds = {"work_mem": ("integer", "kB"), "shared_buffers": ("integer", "8kB"),
              "random_page_cost": ("real", ""), "password_encryption": ("enum", "")}

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from deploylib import run_lock
+from deploylib.model import run_lock
 from sandbox import hosts
 
 from .harness import (

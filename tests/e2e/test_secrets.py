@@ -7,7 +7,7 @@ import shutil
 import pytest
 from pyrage import x25519
 
-from deploylib import secret_files
+from deploylib.model import secret_files
 
 from .harness import REPO, converge, run_deploy
 from .test_databases import OPEN_HBA, query_as, tricky_password

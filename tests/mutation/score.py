@@ -45,7 +45,7 @@ def main(argv: list[str]) -> int:
     equivalent = equivalents()
     total = {"mutants": 0, "killed": 0, "equivalent": 0, "not_run": 0}
     survivors = []
-    print(f"{'module':18} {'mutants':>8} {'killed':>7} {'equiv.':>7} {'alive':>6} {'score':>7}")
+    print(f"{'module':24} {'mutants':>8} {'killed':>7} {'equiv.':>7} {'alive':>6} {'score':>7}")
     for module, codes in by_module.items():
         killed = sum(code in KILLED for code in codes.values())
         equiv = sum(name in equivalent and codes[name] not in KILLED for name in codes)
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
         alive = [name for name, code in codes.items() if code not in KILLED and name not in equivalent]
         survivors += alive
         score = killed / max(1, len(codes) - equiv)
-        print(f"{module:18} {len(codes):8} {killed:7} {equiv:7} {len(alive):6} {score:7.1%}")
+        print(f"{module:24} {len(codes):8} {killed:7} {equiv:7} {len(alive):6} {score:7.1%}")
         for key, value in (("mutants", len(codes)), ("killed", killed), ("equivalent", equiv),
                            ("not_run", not_run)):
             total[key] += value

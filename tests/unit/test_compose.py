@@ -2,9 +2,9 @@
 
 import yaml
 
-from deploylib import compose
-from deploylib.config import host_layers, validate
 from deploylib.facts.app import Docker
+from deploylib.model import compose
+from deploylib.model.config import host_layers, validate
 
 from ..owlclaw_services import DEV_ROOT_SERVICES, HATCHET_LITE
 
@@ -160,7 +160,7 @@ def test_overlay_values_are_literal_for_compose(project_copy):
 def test_compose_services_validation(project_copy):
     import pytest
 
-    from deploylib.config import ConfigError
+    from deploylib.model.config import ConfigError
 
     cases = [
         ({"x": {"database_env": {"DATABASE_URL": "nope"}}},
@@ -205,7 +205,7 @@ def test_env_uses_the_managed_clusters_real_port(project_copy):
 def test_app_secrets_from_the_secret_sources(project_copy, monkeypatch):
     import pytest
 
-    from deploylib.config import ConfigError
+    from deploylib.model.config import ConfigError
 
     staging_env = {"HATCHET_STAGING_DB_PASSWORD": "h", "OWLCLAW_STAGING_DB_PASSWORD": "o"}
     for name, value in staging_env.items():
@@ -237,7 +237,7 @@ def test_app_secrets_from_the_secret_sources(project_copy, monkeypatch):
 # --------------------------------------------------------------------------- check before `up`
 
 def expected(port=5433, database_env=None):
-    from deploylib.config import Secret
+    from deploylib.model.config import Secret
 
     return compose.Expected(
         host="host.docker.internal",
@@ -310,7 +310,7 @@ def test_check_of_mapped_parts_and_missing_variables():
 
 
 def test_redact_hides_secrets_and_their_url_form():
-    from deploylib.config import Secret
+    from deploylib.model.config import Secret
 
     exp = expected()
     text = "error near 'postgresql://hatchet:h%24ecret%2F1@x' and h$ecret/1"

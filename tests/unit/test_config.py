@@ -2,8 +2,8 @@
 
 import pytest
 
-from deploylib import config
-from deploylib.config import ConfigError, Layer
+from deploylib.model import config
+from deploylib.model.config import ConfigError, Layer
 
 
 def load(project, env="dev", host_data=None, overrides=None, monkeypatch=None):

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from deploylib import config
-from deploylib.config import ConfigError
+from deploylib.model import config
+from deploylib.model.config import ConfigError
 
 OVERRIDES = "overrides.py"
 LDAP_SECRET = "s3cr3t-bind-pw"

@@ -5,8 +5,8 @@ import shlex
 
 from deploylib.facts.postgres import PostgresServer, parse_server, server_sql
 from deploylib.facts.postgres_objects import PostgresObjects, parse_objects
-from deploylib.pg_sql import managed_comment
-from deploylib.scram import scram_sha256_verifier
+from deploylib.model.pg_sql import managed_comment
+from deploylib.model.scram import scram_sha256_verifier
 
 
 def b64(text):
@@ -101,7 +101,7 @@ def test_objects_fact_never_selects_the_verifier_keys():
 
 
 def test_postgres_facts_call_the_clusters_own_psql_not_the_perl_wrapper():
-    from deploylib.pg_commands import psql_program
+    from deploylib.model.pg_commands import psql_program
 
     assert psql_program("17") == "/usr/lib/postgresql/17/bin/psql"
     assert psql_program("9.6") == "/usr/lib/postgresql/9.6/bin/psql"

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from deploylib import file_swap, pg_commands
+from deploylib.model import file_swap, pg_commands
 
 
 def sh(script: str) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""deploylib.firewall: ufw rule parsing and planning, nftables rendering, firewalld commands.
+"""deploylib.model.firewall: ufw rule parsing and planning, nftables rendering, firewalld commands.
 
 firewalld cannot run in a sandbox host (no D-Bus, no systemd), so its commands
 are checked here only; ufw and nftables also run for real in tests/e2e/test_firewall.py.
@@ -10,8 +10,8 @@ import base64
 
 import pytest
 
-from deploylib import firewall
-from deploylib.firewall import (
+from deploylib.model import firewall
+from deploylib.model.firewall import (
     FirewalldState,
     FirewallInfo,
     FirewallPlanError,
@@ -374,7 +374,7 @@ def test_firewalld_stopped_enable_allows_ssh_first_then_starts():
 
 
 def test_ufw_comment_tags_per_environment():
-    from deploylib.firewall import ufw_comments
+    from deploylib.model.firewall import ufw_comments
 
     assert ufw_comments("prod") == (
         "hatchet-owlclaw-deploy prod postgresql", "hatchet-owlclaw-deploy prod ssh"

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from deploylib import config
-from deploylib.firewall import registry
+from deploylib.model import config
+from deploylib.model.firewall import registry
 
 REPO = Path(__file__).resolve().parents[2]
-PURE_PACKAGE = REPO / "deploylib" / "firewall"
+PURE_PACKAGE = REPO / "deploylib" / "model" / "firewall"
 
 
 def imported_modules(path: Path) -> set[str]:
     """Absolute names of everything a module imports (relative imports resolved)."""
-    package = "deploylib.firewall"
+    package = "deploylib.model.firewall"
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -40,12 +40,12 @@ def test_pure_firewall_modules_import_nothing_of_pyinfra_nor_the_host_code():
         for name in imported_modules(module):
             assert name.split(".")[0] != "pyinfra", f"{module.name} imports {name}"
             if name.startswith("deploylib"):
-                assert name.startswith("deploylib.firewall"), f"{module.name} imports {name}"
+                assert name.startswith("deploylib.model.firewall"), f"{module.name} imports {name}"
 
 
 def test_importing_the_firewall_package_loads_no_pyinfra():
     code = (
-        "import sys, deploylib.firewall, deploylib.firewall.registry; "
+        "import sys, deploylib.model.firewall, deploylib.model.firewall.registry; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyinfra', 'pyinfra_cli')))"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,

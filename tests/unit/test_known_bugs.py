@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from deploylib import config, firewall, pg_hba, pg_sql, scram
-from deploylib.compose import env_quote
-from deploylib.config import ConfigError
+from deploylib.model import config, firewall, pg_hba, pg_sql, scram
+from deploylib.model.compose import env_quote
+from deploylib.model.config import ConfigError
+from deploylib.model.shell import as_user
 from deploylib.operations.app import checkout_script, git_checkout, wait_script
-from deploylib.shell import as_user
 from tests.conftest import REPO
 from tests.unit import compose_dotenv
 

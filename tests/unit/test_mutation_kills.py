@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from deploylib import compose, config, firewall, pg_conf, pg_hba, pg_sql, scram
-from deploylib.config import Secret
+from deploylib.model import compose, config, firewall, pg_conf, pg_hba, pg_sql, scram
+from deploylib.model.config import Secret
 from tests.conftest import REPO
 from tests.unit import compose_dotenv
 
@@ -1756,27 +1756,6 @@ def test_consistency_answers(project_copy, monkeypatch, env, overrides, expected
     assert expected == ("ok", None)
 
 
-def test_cli_data_pairs_become_the_top_layer(monkeypatch):
-    import click
-    import gevent.monkey
-
-    # cli_data_layers imports pyinfra_cli (already loaded in a real run), whose import patches
-    # the stdlib for gevent: in an xdist worker that breaks the worker's own threads.
-    monkeypatch.setattr(gevent.monkey, "patch_all", lambda *args, **kwargs: None)
-
-    with click.Context(click.Command("pyinfra")) as context:
-        context.params["data"] = ("restore_swap=True", "restore_file=/a=b.dump", "backup_schedule=1 2 * * *")
-        layers = config.cli_data_layers()
-        assert [(layer.source, layer.values) for layer in layers] == [
-            ("--data", {"restore_swap": True, "restore_file": "/a=b.dump", "backup_schedule": "1 2 * * *"})
-        ]
-        context.params["data"] = ()
-        assert config.cli_data_layers() == []
-        context.params["data"] = ("novalue",)
-        assert error_of(config.cli_data_layers) == ("ConfigError", "--data novalue: expected key=value")
-    assert config.cli_data_layers() == []  # no click context: no --data
-
-
 def test_secrets_file_lines_and_data_file_errors(project_copy):
     path = project_copy / "secrets" / "dev.env"
     path.parent.mkdir(exist_ok=True)
@@ -1872,7 +1851,7 @@ def test_config_errors_name_what_is_missing(project_copy, monkeypatch):
     settings = config.Settings("dev", {"a": 1}, {"a": "x.py"})
     assert error_of(getattr, settings, "nope") == (
         "AttributeError",
-        "no setting 'nope' (declare it in deploylib/config.py SCHEMA)",
+        "no setting 'nope' (declare it in deploylib/model/config.py SCHEMA)",
     )
 
 

@@ -29,9 +29,9 @@ from pyinfra.api import FileUploadCommand, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 
 from deploylib import facts
-from deploylib.firewall import registry
-from deploylib.firewall.common import FirewallInfo, Listener
-from deploylib.firewall.ufw import parse_ufw_tuple
+from deploylib.model.firewall import registry
+from deploylib.model.firewall.common import FirewallInfo, Listener
+from deploylib.model.firewall.ufw import parse_ufw_tuple
 
 OPERATIONS = Path(__file__).parent / "operations"
 

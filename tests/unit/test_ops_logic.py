@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from deploylib import backups, bootstrap, prod_guard
-from deploylib.config import is_cron_schedule
+from deploylib import bootstrap, prod_guard
+from deploylib.model import backups
+from deploylib.model.config import is_cron_schedule
 
 REPO = Path(__file__).resolve().parents[2]
 

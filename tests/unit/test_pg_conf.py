@@ -1,10 +1,10 @@
-"""deploylib.pg_conf: values, drop-ins, reading postgresql.conf, the managed block."""
+"""deploylib.model.pg_conf: values, drop-ins, reading postgresql.conf, the managed block."""
 
 from __future__ import annotations
 
 import pytest
 
-from deploylib.pg_conf import (
+from deploylib.model.pg_conf import (
     apply_managed_lines,
     check_name,
     include_dirs,
@@ -15,7 +15,7 @@ from deploylib.pg_conf import (
     render_dropin,
     unquote_value,
 )
-from deploylib.pg_hba import BEGIN_MARKER, END_MARKER
+from deploylib.model.pg_hba import BEGIN_MARKER, END_MARKER
 
 # Excerpts of Debian's postgresql.conf (PostgreSQL 16).
 DEBIAN_CONF = """\
@@ -333,7 +333,7 @@ def test_managed_part_and_overrides_after_block():
 
 
 def test_dropin_and_block_record_the_environment():
-    from deploylib.pg_conf import written_by
+    from deploylib.model.pg_conf import written_by
 
     dropin = render_dropin({"port": 5432}, environment="prod")
     assert "# Environment: prod\n" in dropin and written_by(dropin) == "prod"

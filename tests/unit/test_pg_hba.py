@@ -1,4 +1,4 @@
-"""deploylib.pg_hba: tokenizer, managed rules, the managed block, shadow detection."""
+"""deploylib.model.pg_hba: tokenizer, managed rules, the managed block, shadow detection."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from deploylib.pg_hba import (
+from deploylib.model.pg_hba import (
     BEGIN_MARKER,
     END_MARKER,
     HbaRule,

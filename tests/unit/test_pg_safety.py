@@ -6,9 +6,9 @@ import subprocess
 
 import pytest
 
-from deploylib import pg_commands, pg_safety
 from deploylib.facts.postgres import PgFileSetting, parse_server
-from deploylib.pg_safety import (
+from deploylib.model import pg_commands, pg_safety
+from deploylib.model.pg_safety import (
     Override,
     environments_on_server,
     expected_setting,
@@ -352,7 +352,7 @@ def test_a_fresh_servers_fallback_is_no_file():
 
 def test_setting_problems_names_typos_enums_and_ranges():
     from deploylib.facts.postgres import PgSetting
-    from deploylib.pg_safety import setting_problems
+    from deploylib.model.pg_safety import setting_problems
 
     known = {
         "max_connections": PgSetting("100", "postmaster", False, "", "integer", (), "1", "262143"),

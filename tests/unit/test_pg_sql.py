@@ -1,4 +1,4 @@
-from deploylib import pg_sql
+from deploylib.model import pg_sql
 
 
 def test_quoting():
@@ -62,7 +62,7 @@ def test_seed_sql_runs_as_owner_and_records():
 
 
 def test_managed_comment_per_environment():
-    from deploylib.pg_sql import MANAGED_COMMENT_PREFIX, comment_on, managed_comment
+    from deploylib.model.pg_sql import MANAGED_COMMENT_PREFIX, comment_on, managed_comment
 
     assert managed_comment("prod") == "managed by hatchet-owlclaw deploy (prod)"
     assert managed_comment("staging") != managed_comment("prod")

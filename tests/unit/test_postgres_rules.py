@@ -2,7 +2,7 @@ import pytest
 
 from deploylib import postgres_rules
 from deploylib.facts.postgres import PgCluster, PgServer
-from deploylib.pg_hba import HbaRule
+from deploylib.model.pg_hba import HbaRule
 
 
 class FakeSettings:
@@ -65,7 +65,7 @@ def test_select_cluster():
 
 
 def test_restart_command_follows_service_manager():
-    from deploylib import pg_commands
+    from deploylib.model import pg_commands
 
     assert pg_commands.restart("systemd", True, "17", "main") == "systemctl restart postgresql@17-main"
     assert pg_commands.restart("sysvinit", True, "17", "main") == "pg_ctlcluster 17 main restart"

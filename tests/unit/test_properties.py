@@ -8,8 +8,8 @@ import hashlib
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from deploylib import pg_conf, pg_hba, scram
-from deploylib.compose import env_quote
+from deploylib.model import pg_conf, pg_hba, scram
+from deploylib.model.compose import env_quote
 from tests.unit import compose_dotenv
 
 # Deterministic and quick: the same examples every run, no example database on disk.

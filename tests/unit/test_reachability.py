@@ -1,6 +1,6 @@
 """Client networks vs listen addresses, and listening sockets vs listen addresses."""
 
-from deploylib.reachability import (
+from deploylib.model.reachability import (
     HostNetworks,
     parse_ip_output,
     socket_forms,

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from deploylib import run_lock
+from deploylib.model import run_lock
 
 RECORD = {
     "run_id": "aaaa1111", "environment": "prod", "entry_point": "deploy.py", "operator": "alice",

@@ -7,7 +7,7 @@ import re
 import shlex
 from pathlib import Path
 
-from deploylib.config import PASSTHROUGH_PREFIXES, SCHEMA
+from deploylib.model.config import PASSTHROUGH_PREFIXES, SCHEMA
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
@@ -72,7 +72,7 @@ def test_run_and_sandbox_subcommands_exist():
 
 def test_secret_names_are_the_ones_each_environment_reads():
     """secrets/README.md's table: per environment, the variables its databases' password_env name."""
-    from deploylib.config import environment_layers, validate
+    from deploylib.model.config import environment_layers, validate
 
     for row in re.findall(r"^\| ([a-z, ]+) \| (`.*)$", SECRETS_README, re.MULTILINE):
         names = set(re.findall(r"`([A-Z_]+)`", row[1]))
@@ -95,7 +95,7 @@ def test_every_cited_test_exists():
 
 
 def test_stale_lock_clearing_command_is_the_one_runs_print():
-    from deploylib import run_lock
+    from deploylib.model import run_lock
 
     printed = run_lock.clear_command(run_lock.ssh_target("db1.example.com", "deploy", 22))
     assert re.search(rf"^ +{re.escape(printed)}$", RUNBOOK, re.MULTILINE), printed

@@ -1,4 +1,4 @@
-"""Tests for deploylib.scram (PostgreSQL SCRAM-SHA-256 verifiers)."""
+"""Tests for deploylib.model.scram (PostgreSQL SCRAM-SHA-256 verifiers)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hmac
 
 import pytest
 
-from deploylib.scram import (
+from deploylib.model.scram import (
     DEFAULT_ITERATIONS,
     DEFAULT_SALT_LENGTH,
     ScramVerifier,

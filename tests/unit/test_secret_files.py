@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pyrage import x25519
 
-from deploylib import config, secret_files
-from deploylib.config import ConfigError
+from deploylib.model import config, secret_files
+from deploylib.model.config import ConfigError
 
 from .test_bad_config_cli import (  # noqa: F401  (listener is a fixture)
     assert_no_connection,

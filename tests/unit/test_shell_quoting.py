@@ -19,8 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from deploylib import backups, compose, shell
 from deploylib.facts import app as app_facts
+from deploylib.model import backups, compose, shell
 from deploylib.operations import app as app_ops
 from deploylib.operations import backups as backup_ops
 from deploylib.operations import packages as package_ops

@@ -1,4 +1,4 @@
-"""The ufw firewall backend (pure: imports nothing of pyinfra; only deploylib.firewall.common).
+"""The ufw firewall backend (pure: imports nothing of pyinfra; only deploylib.model.firewall.common).
 
 The deploy's rules: one ``allow`` per source, then a ``deny`` for the port
 (also correct when the default incoming policy is allow), in /etc/ufw/user*.rules,

@@ -831,7 +831,7 @@ class Settings:
         try:
             return self.__dict__["values"][key]
         except KeyError:
-            raise AttributeError(f"no setting {key!r} (declare it in deploylib/config.py SCHEMA)")
+            raise AttributeError(f"no setting {key!r} (declare it in deploylib/model/config.py SCHEMA)")
 
     def source(self, key: str) -> str:
         return self.sources.get(key, "?")
@@ -914,30 +914,6 @@ def override_layers() -> list[Layer]:
     if not path.is_file():
         raise ConfigError(f"DEPLOY_OVERRIDES={overrides}: no such file")
     return [Layer(_rel(path), read_data_file(path))]
-
-
-def cli_data_layers() -> list[Layer]:
-    """`pyinfra ... --data key=value` (highest precedence), parsed like pyinfra parses it.
-
-    pyinfra adds these to host data itself, after the inventory is loaded; reading them
-    here too puts them through the same validation, before any host is contacted.
-    """
-    import click
-
-    context = click.get_current_context(silent=True)
-    pairs = (context.params.get("data") if context else None) or ()
-    if not pairs:
-        return []
-    # Only inside pyinfra's CLI: importing pyinfra_cli monkey-patches the process for gevent.
-    from pyinfra_cli.util import parse_cli_arg
-
-    values = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise ConfigError(f"--data {pair}: expected key=value")
-        values[key] = parse_cli_arg(value)
-    return [Layer("--data", values)] if values else []
 
 
 def validate(environment: str, layers: list[Layer], with_secrets: bool = True) -> Settings:
@@ -1339,13 +1315,16 @@ def check_app(settings: Settings) -> None:
         )
 
 
-def host_layers(environment: str, host_name: str, host_data: dict) -> list[Layer]:
-    """Every layer for one host, lowest precedence first."""
+def host_layers(
+    environment: str, host_name: str, host_data: dict, cli_layers: list[Layer] | None = None
+) -> list[Layer]:
+    """Every layer for one host, lowest precedence first; ``cli_layers`` (pyinfra's
+    ``--data``, read by deploylib.inventory) win over everything."""
     return [
         *environment_layers(environment),
         Layer(f"inventory/{environment}.py (host {host_name})", dict(host_data)),
         *override_layers(),
-        *cli_data_layers(),
+        *(cli_layers or ()),
     ]
 
 

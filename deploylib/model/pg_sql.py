@@ -1,6 +1,6 @@
 """SQL for roles, databases, settings, isolation and extensions (pure: builds strings).
 
-Names reaching here are validated identifiers (deploylib.config.is_name); they
+Names reaching here are validated identifiers (deploylib.model.config.is_name); they
 are still quoted, values are literals with quotes doubled.
 """
 

@@ -1,5 +1,6 @@
-"""Logical backups and restores of the managed databases: names, schedule, scripts (pure),
-and ``pre_deploy_backup`` for the application step."""
+"""Logical backups and restores of the managed databases: names, schedule, scripts (pure).
+
+Running a backup now is an operation: ``deploylib.operations.backups``."""
 
 from __future__ import annotations
 
@@ -147,19 +148,4 @@ def backup_script(settings, port: int, cluster_id: str) -> str:
         script_path=script_path(settings.environment),
         environment=scope_tag(settings.environment),
         **exclusive_values(),
-    )
-
-
-def pre_deploy_backup(settings, about_to_change: bool = True, name: str = "Backup before deploy"):
-    """Run the installed backup script once (every managed database that exists, and the
-    globals) when ``backup_before_deploy`` is on and ``about_to_change``; a failed backup
-    stops the host before the application changes. Call it from the app task, before
-    compose up, after tasks/backups.py installed the script."""
-    from .operations import backups
-
-    return backups.backup_now(
-        name=name,
-        enabled=settings.backup_before_deploy,
-        about_to_change=about_to_change,
-        script=script_path(settings.environment),
     )

@@ -1,6 +1,6 @@
 """Shell command lines, built in one place: every value quoted with shlex.quote (pure).
 
-Values reach here validated (deploylib/config.py) and are quoted anyway: a value
+Values reach here validated (deploylib/model/config.py) and are quoted anyway: a value
 that passed validation by mistake still cannot become shell syntax.
 """
 

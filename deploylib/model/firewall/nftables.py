@@ -1,4 +1,4 @@
-"""The nftables firewall backend (pure: imports nothing of pyinfra; only deploylib.firewall.common).
+"""The nftables firewall backend (pure: imports nothing of pyinfra; only deploylib.model.firewall.common).
 
 The deploy's rules: the table ``inet hatchet_owlclaw_deploy`` whose input chain
 only concerns the port (policy accept: it cannot block anything else), in

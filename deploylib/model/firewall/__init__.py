@@ -3,7 +3,7 @@
 ``common`` (the tag, host facts, the protocol's values), one module per backend
 (``ufw``, ``nftables``, ``firewalld``) and ``registry`` (the backend protocol and
 the one list of backends). This package re-exports their names, so
-``from deploylib.firewall import plan_ufw`` keeps working.
+``from deploylib.model.firewall import plan_ufw`` keeps working.
 """
 
 from .common import (  # noqa: F401

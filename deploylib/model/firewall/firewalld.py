@@ -1,4 +1,4 @@
-"""The firewalld firewall backend (pure: imports nothing of pyinfra; only deploylib.firewall.common).
+"""The firewalld firewall backend (pure: imports nothing of pyinfra; only deploylib.model.firewall.common).
 
 The deploy's rules: ipsets ``hatchet-owlclaw-deploy-v4``/``-v6`` holding the
 sources and one rich rule per family accepting the port from that ipset, in the

@@ -16,7 +16,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 
-from deploylib.pg_hba import find_block, splice_block, split_lines
+from .managed_block import find_block, splice_block, split_lines
 
 Value = bool | int | float | str | Sequence[str]
 

@@ -29,7 +29,7 @@ import yaml
 
 from .config import PUBLISHED_RE
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 ENV_TEMPLATE = "app.env.j2"
 
 # Where the deploy keeps, per compose project, the rendered overlay and the record of the
