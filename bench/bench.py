@@ -43,6 +43,19 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 sys.path.insert(0, str(REPO))
 
+# The bench's hosts live on a network of their own (bridge, subnet, apt proxy, state):
+# up to 50 hosts take addresses that other sandbox users' probes (10.213.7.200-250)
+# would otherwise share. The root filesystem images are the shared sandbox's.
+SHARED_CACHE = Path(os.environ.get("SANDBOX_CACHE", REPO / ".cache" / "sandbox"))
+BENCH_CACHE = REPO / ".cache" / "sandbox-bench"
+os.environ["SANDBOX_CACHE"] = str(BENCH_CACHE)
+os.environ["SANDBOX_SUBNET"] = os.environ.get("BENCH_SUBNET", "10.213.17.0/24")
+os.environ["SANDBOX_BRIDGE"] = os.environ.get("BENCH_BRIDGE", "sbxbench0")
+BENCH_CACHE.mkdir(parents=True, exist_ok=True)
+if not (BENCH_CACHE / "images").exists():
+    (SHARED_CACHE / "images").mkdir(parents=True, exist_ok=True)
+    (BENCH_CACHE / "images").symlink_to(SHARED_CACHE / "images")
+
 from sandbox import hosts  # noqa: E402
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))

@@ -1,4 +1,4 @@
-"""The two places where the deploy makes pyinfra itself cheaper: both must change nothing else."""
+"""The places where the deploy makes pyinfra itself cheaper: each must change nothing else."""
 
 import importlib
 import socket
@@ -13,6 +13,8 @@ from deploylib.ssh_nodelay import disable_nagle
 
 pyinfra_operation = importlib.import_module("pyinfra.api.operation")
 pyinfra_arguments = importlib.import_module("pyinfra.api.arguments")
+pyinfra_facts = importlib.import_module("pyinfra.api.facts")
+pyinfra_deploy = importlib.import_module("pyinfra.api.deploy")
 
 # A deploy file of its own (compiled under its own name): nested helpers, a
 # multi-line call, a call inside a loop, as tasks call operations.
@@ -67,13 +69,19 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
     assert pyinfra_speedups.install() == {name: True for name in originals}
     assert pyinfra_operation.get_operation_order_from_stack is pyinfra_speedups.operation_order_from_stack
     assert pyinfra_arguments.all_global_arguments is pyinfra_speedups.global_arguments_once
+    for module in (pyinfra_arguments, pyinfra_operation, pyinfra_facts, pyinfra_deploy):
+        assert module.pop_global_arguments is pyinfra_speedups.pop_global_arguments_once_per_call
 
     # Another pyinfra (its function's source differs): pyinfra keeps its own.
     for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
         for module in modules:
             monkeypatch.setattr(module, name, originals[name])
     monkeypatch.setitem(pyinfra_speedups.CHECKED_SOURCE_SHA256, "all_global_arguments", "0" * 64)
-    assert pyinfra_speedups.install() == {"get_operation_order_from_stack": True, "all_global_arguments": False}
+    assert pyinfra_speedups.install() == {
+        "get_operation_order_from_stack": True,
+        "all_global_arguments": False,
+        "pop_global_arguments": True,
+    }
     assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
 
@@ -111,3 +119,95 @@ def test_nodelay_leaves_other_connections_alone():
         assert not disable_nagle(host_with_socket(left))
     assert not disable_nagle(host_with_socket(object()))  # paramiko ProxyCommand
     assert not disable_nagle(types.SimpleNamespace(connector=object()))  # @local: no client
+
+
+# ----------------------------------------------------------------- global arguments
+
+
+def make_host(host_data=None, group_data=None, override=None, deploy_kwargs=None, deploy_data=None):
+    """A host of a real pyinfra inventory and state: its data has every layer."""
+    from pyinfra.api import Config, Inventory, State
+
+    inventory = Inventory(
+        ([("web1", host_data or {})], {}),
+        web=(["web1"], group_data or {}),
+    )
+    state = State(inventory, Config(SUDO=False, TIMEOUT=17))
+    host = inventory.get_host("web1")
+    for key, value in (override or {}).items():
+        setattr(host.data, key, value)
+    host.current_deploy_kwargs = deploy_kwargs
+    host.current_deploy_data = deploy_data
+    return state, host
+
+
+DATA_CASES = [
+    {},
+    {"host_data": {"_sudo": True, "_sudo_user": "postgres", "other": 1}},
+    {"group_data": {"_env": {"A": "1"}, "_timeout": 5}, "host_data": {"_timeout": 9}},
+    {"override": {"_chdir": "/srv"}, "group_data": {"_chdir": "/tmp", "_retries": 2}},
+    {"deploy_kwargs": {"_sudo": True, "_shell_executable": "bash"}, "host_data": {"_sudo": False}},
+    {"deploy_data": {"_su_user": "app"}, "group_data": {"_temp_dir": "/var/tmp"}},
+    {"host_data": {"_success_exit_codes": [0, 2], "_env": {"X": "y"}}},
+]
+KWARGS_CASES = [
+    {},
+    {"name": "An operation", "path": "/etc/x", "_sudo": True},
+    {"_env": {"B": "2"}, "_timeout": 3, "_ignore_errors": True, "content": "x"},
+    {"_if": [lambda: True], "_run_once": True, "_serial": False},
+]
+
+
+def pop_both(data_case, kwargs):
+    results = []
+    for pop in (pyinfra_speedups.ORIGINALS["pop_global_arguments"], pyinfra_speedups.pop_global_arguments_once_per_call):
+        state, host = make_host(**data_case)
+        left = dict(kwargs)
+        arguments, found = pop(state, host, left)
+        results.append((arguments, found, left))
+    return results
+
+
+@pytest.mark.parametrize("data_case", DATA_CASES)
+@pytest.mark.parametrize("kwargs", KWARGS_CASES)
+def test_pop_global_arguments_equal_to_pyinfras(data_case, kwargs):
+    (original, original_found, original_left), (ours, our_found, our_left) = pop_both(data_case, kwargs)
+    assert ours == original
+    assert list(ours) == list(original)  # same keys in the same order
+    assert our_found == original_found
+    assert our_left == original_left  # the operation's own arguments stay, globals are popped
+
+
+def test_pop_global_arguments_copies_host_data_values_as_pyinfra():
+    """A value from the host's data is a shallow copy: changing it leaves the data alone."""
+    state, host = make_host(host_data={"_env": {"A": "1"}})
+    arguments, _ = pyinfra_speedups.pop_global_arguments_once_per_call(state, host, {})
+    arguments["_env"]["B"] = "2"
+    assert host.data._env == {"A": "1"}
+
+
+def test_pop_global_arguments_bad_type_refused_as_pyinfra():
+    from pyinfra.api.exceptions import ArgumentTypeError
+
+    for pop in (pyinfra_speedups.ORIGINALS["pop_global_arguments"], pyinfra_speedups.pop_global_arguments_once_per_call):
+        state, host = make_host(host_data={"_timeout": 5})
+        with pytest.raises(ArgumentTypeError, match="_timeout"):
+            pop(state, host, {"_timeout": "soon"})
+
+
+def test_pop_global_arguments_other_host_data_takes_pyinfras_path():
+    """Host data that is not pyinfra's HostData of plain dicts is asked key by key."""
+    asked = []
+
+    class Data:
+        def __getattr__(self, key):
+            asked.append(key)
+            if key == "_sudo_user":
+                return "postgres"
+            raise AttributeError(key)
+
+    state, host = make_host()
+    host.data = Data()
+    arguments, _ = pyinfra_speedups.pop_global_arguments_once_per_call(state, host, {})
+    assert arguments["_sudo_user"] == "postgres"
+    assert "_sudo" in asked
