@@ -85,11 +85,12 @@ def run_pyinfra(indexes: list[int], *args: str, debug: bool = False, env_name: s
     env = {**os.environ, "SANDBOX_HOSTS": ",".join(map(str, indexes)), "SANDBOX_ENV": env_name,
            "PYINFRA_PROGRESS": "off"}
     env.pop("DEPLOY_OVERRIDES", None)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # as operators run it: bytecode cached
     argv = [PYINFRA, "-y", *(["--debug"] if debug else []), "inventory/sandbox.py", *args]
     elapsed, output, usage = timed(argv, env, f"pyinfra {' '.join(args)}")
     changed = len(re.findall(r"\] Success", output))
     return {"seconds": elapsed, "maxrss_mib": usage.ru_maxrss / 1024, "commands": remote_commands(output),
-            "changed": changed, "cpu_s": usage.ru_utime + usage.ru_stime}
+            "changed": changed, "cpu_s": usage.ru_utime + usage.ru_stime, "output": output}
 
 
 def remote_commands(debug_output: str) -> dict[str, int]:
@@ -139,7 +140,7 @@ def run_ansible(bin_dir: Path, inventory: Path, forks: int, *args: str, playbook
     if playbook and RECAP_FAILED.search(output):
         sys.exit(f"{tool} {' '.join(args)} failed on some host:\n{output[-4000:]}")
     changed = sum(int(n) for n in RECAP_CHANGED.findall(output)) if playbook else 0
-    return {"seconds": elapsed, "changed": changed, "cpu_s": usage.ru_utime + usage.ru_stime}
+    return {"seconds": elapsed, "changed": changed, "cpu_s": usage.ru_utime + usage.ru_stime, "output": output}
 
 
 # --------------------------------------------------------------------------- the run
@@ -167,6 +168,7 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
     m: dict[str, list[float]] = {k: [] for k in (
         "converge", "noop", "noop_cpu", "floor", "floor_cpu", "rss",
         "a_converge", "a_noop", "a_noop_cpu", "a_floor", "a_floor_cpu")}
+    commands = []
     for _ in range(args.repeat):
         reset(indexes, args.suite)
         first = run_pyinfra(indexes, "deploy.py")
@@ -175,17 +177,22 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
         for _ in range(args.noop_repeat):
             again = run_pyinfra(indexes, "deploy.py")
             if again["changed"]:
-                sys.exit(f"the no-op run changed {again['changed']} operations")
+                sys.exit(f"the no-op run changed {again['changed']} operations:\n{again['output'][-6000:]}")
             m["noop"].append(again["seconds"])
             m["noop_cpu"].append(again["cpu_s"])
             m["rss"].append(again["maxrss_mib"])
+        # Remote commands per host, from one more (untimed) no-op run's --debug log.
+        counted = run_pyinfra(indexes, "deploy.py", debug=True)
+        if counted["changed"]:
+            sys.exit(f"the no-op run changed {counted['changed']} operations:\n{counted['output'][-6000:]}")
+        commands.append(max(counted["commands"].values()))
 
         reset(indexes, args.suite)
         m["a_converge"].append(run_ansible(ansible_bin, inventory, size, playbook)["seconds"])
         for _ in range(args.noop_repeat):
             again = run_ansible(ansible_bin, inventory, size, playbook)
             if again["changed"]:
-                sys.exit(f"the Ansible no-op run changed {again['changed']} tasks")
+                sys.exit(f"the Ansible no-op run changed {again['changed']} tasks:\n{again['output'][-6000:]}")
             m["a_noop"].append(again["seconds"])
             m["a_noop_cpu"].append(again["cpu_s"])
 
@@ -196,9 +203,6 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
             ping = run_ansible(ansible_bin, inventory, size, "all", "-m", "ping", playbook=False)
             m["a_floor"].append(ping["seconds"])
             m["a_floor_cpu"].append(ping["cpu_s"])
-    counted = run_pyinfra(indexes, "deploy.py", debug=True)
-    if counted["changed"]:
-        sys.exit(f"the no-op run changed {counted['changed']} operations")
     med = {k: statistics.median(v) for k, v in m.items()}
     row = {
         "hosts": size,
@@ -215,7 +219,7 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
         "noop_controller_cpu_ms_per_host": 1000 * med["noop_cpu"] / size,
         "floor_controller_cpu_ms_per_host": 1000 * med["floor_cpu"] / size,
         "ansible_noop_controller_cpu_ms_per_host": 1000 * med["a_noop_cpu"] / size,
-        "noop_commands_per_host": max(counted["commands"].values()),
+        "noop_commands_per_host": max(commands),
         "controller_peak_rss_mib": max(m["rss"]),
         "noop_spread_s": max(m["noop"]) - min(m["noop"]),
         "floor_spread_s": max(m["floor"]) - min(m["floor"]),

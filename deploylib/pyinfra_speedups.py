@@ -33,6 +33,7 @@ checked against (the sha256 of its source); any other pyinfra keeps its own
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib
 import inspect
@@ -56,6 +57,8 @@ CHECKED_SOURCE_SHA256 = {
     "get_operation_order_from_stack": "f4807f61585570e091fd453c7552d9e2b49329555f07f395a8e8f1d2a398a0b2",
     "all_global_arguments": "f7afbc472d78c5d2f0bb282994175647651e888543da001968d903cc4a26a5a1",
     "pop_global_arguments": "a12a311539ff5068152b1c9c4578d77a8a893239a570f912768050a623069faf",
+    # The caller: an operation call binds its arguments with `signature(func).bind(...)`.
+    "signature": "8195e098a9c6a0b359e76364e6e6faced77ae9f94a2551882e48809626b4bedb",
 }
 
 
@@ -121,6 +124,14 @@ def global_arguments_once() -> list[tuple[str, type]]:
     if _GLOBAL_ARGUMENTS is None:
         _GLOBAL_ARGUMENTS = tuple(ORIGINALS["all_global_arguments"]())
     return list(_GLOBAL_ARGUMENTS)  # a new list each time, as pyinfra's
+
+
+@functools.lru_cache(maxsize=1024)
+def signature_once(func) -> inspect.Signature:
+    """inspect.signature, once per function: pyinfra checks every operation call's
+    arguments with ``signature(func).bind(...)``, building the same immutable Signature
+    (a Parameter object per argument) each time."""
+    return inspect.signature(func)
 
 
 def pop_global_arguments_once_per_call(state, host, kwargs):
@@ -200,6 +211,7 @@ ORIGINALS = {
     "get_operation_order_from_stack": pyinfra_util.get_operation_order_from_stack,
     "all_global_arguments": pyinfra_arguments.all_global_arguments,
     "pop_global_arguments": pyinfra_arguments.pop_global_arguments,
+    "signature": pyinfra_operation.signature,
 }
 # Where pyinfra looks each function up at call time.
 REPLACEMENTS = {
@@ -209,14 +221,25 @@ REPLACEMENTS = {
         pop_global_arguments_once_per_call,
         [pyinfra_arguments, pyinfra_operation, pyinfra_facts, pyinfra_deploy],
     ),
+    "signature": (signature_once, [pyinfra_operation]),
 }
+
+
+# Where the checked source is the caller's rather than the replaced function's own.
+CHECKED_FUNCTIONS = {"signature": pyinfra_operation._wrap_operation}
+
+
+def _is_checked(name: str) -> bool:
+    if name == "signature" and ORIGINALS[name] is not inspect.signature:
+        return False
+    return source_sha256(CHECKED_FUNCTIONS.get(name, ORIGINALS[name])) == CHECKED_SOURCE_SHA256[name]
 
 
 def install() -> dict[str, bool]:
     """Swap in each replacement whose pyinfra original is the checked one: {name: installed}."""
     installed = {}
     for name, (replacement, modules) in REPLACEMENTS.items():
-        checked = source_sha256(ORIGINALS[name]) == CHECKED_SOURCE_SHA256[name]
+        checked = _is_checked(name)
         if checked:
             for module in modules:
                 setattr(module, name, replacement)

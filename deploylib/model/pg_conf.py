@@ -24,8 +24,10 @@ DIRECTIVES = frozenset({"include", "include_dir", "include_if_exists"})
 _NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
 
 # The lexer's tokens, in guc-file.l's rule order (flex: longest match, first rule on ties).
-_LETTER = r"[A-Za-z_\x80-\U0010ffff]"
-_LETTER_OR_DIGIT = r"[A-Za-z_0-9\x80-\U0010ffff]"
+# [A-Za-z_\x80-\U0010ffff] and [A-Za-z_0-9\x80-\U0010ffff], written as "no ASCII but ...":
+# the same sets (tests/unit/test_pg_conf.py), compiled in microseconds instead of ~15 ms each.
+_LETTER = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_LETTER_OR_DIGIT = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
 _ID = rf"{_LETTER}{_LETTER_OR_DIGIT}*"
 _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("id", re.compile(_ID)),

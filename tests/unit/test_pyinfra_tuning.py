@@ -1,6 +1,7 @@
 """The places where the deploy makes pyinfra itself cheaper: each must change nothing else."""
 
 import importlib
+import inspect
 import socket
 import types
 
@@ -71,6 +72,7 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
     assert pyinfra_arguments.all_global_arguments is pyinfra_speedups.global_arguments_once
     for module in (pyinfra_arguments, pyinfra_operation, pyinfra_facts, pyinfra_deploy):
         assert module.pop_global_arguments is pyinfra_speedups.pop_global_arguments_once_per_call
+    assert pyinfra_operation.signature is pyinfra_speedups.signature_once
 
     # Another pyinfra (its function's source differs): pyinfra keeps its own.
     for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
@@ -81,6 +83,7 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
         "get_operation_order_from_stack": True,
         "all_global_arguments": False,
         "pop_global_arguments": True,
+        "signature": True,
     }
     assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
@@ -88,7 +91,29 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
 def test_the_checked_sources_are_this_pyinfra():
     """A pyinfra upgrade changes a hash: re-check the replacement against the new source."""
     for name, original in pyinfra_speedups.ORIGINALS.items():
-        assert pyinfra_speedups.source_sha256(original) == pyinfra_speedups.CHECKED_SOURCE_SHA256[name]
+        checked = pyinfra_speedups.CHECKED_FUNCTIONS.get(name, original)
+        assert pyinfra_speedups.source_sha256(checked) == pyinfra_speedups.CHECKED_SOURCE_SHA256[name]
+
+
+def test_signature_once_equal_to_inspects():
+    from pyinfra.operations import files, server
+
+    for func in (files.put._inner, server.shell._inner, files.directory._inner, make_host):
+        ours = pyinfra_speedups.signature_once(func)
+        assert ours == inspect.signature(func)
+        assert pyinfra_speedups.signature_once(func) is ours  # built once
+    bound = pyinfra_speedups.signature_once(files.directory._inner).bind("/srv", present=True)
+    assert bound.arguments == inspect.signature(files.directory._inner).bind("/srv", present=True).arguments
+    with pytest.raises(TypeError):  # a bad call is refused as by pyinfra's own check
+        pyinfra_speedups.signature_once(files.directory._inner).bind("/srv", no_such_argument=1)
+
+
+def test_signature_not_replaced_when_pyinfra_binds_differently(monkeypatch):
+    originals = pyinfra_speedups.ORIGINALS
+    monkeypatch.setattr(pyinfra_operation, "signature", originals["signature"])
+    monkeypatch.setitem(pyinfra_speedups.CHECKED_SOURCE_SHA256, "signature", "0" * 64)
+    assert pyinfra_speedups.install()["signature"] is False
+    assert pyinfra_operation.signature is inspect.signature
 
 
 def test_global_arguments_once_equal_to_pyinfras():
