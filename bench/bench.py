@@ -68,10 +68,12 @@ RECAP_CHANGED = re.compile(r"\bchanged=(\d+)")
 RECAP_FAILED = re.compile(r"\b(?:failed|unreachable)=([1-9]\d*)")
 
 
-def timed(argv: list[str], env: dict, what: str) -> tuple[float, str, os.struct_rusage]:
+def timed(argv: list[str], env: dict, what: str, cwd: Path = REPO) -> tuple[float, str, os.struct_rusage]:
     """Run argv; (wall seconds, output, rusage of the process and its children)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -81,16 +83,31 @@ def timed(argv: list[str], env: dict, what: str) -> tuple[float, str, os.struct_
     return elapsed, output, usage
 
 
-def run_pyinfra(indexes: list[int], *args: str, debug: bool = False, env_name: str = "dev") -> dict:
-    env = {**os.environ, "SANDBOX_HOSTS": ",".join(map(str, indexes)), "SANDBOX_ENV": env_name,
-           "PYINFRA_PROGRESS": "off"}
+def run_pyinfra(
+    indexes: list[int], *args: str, debug: bool = False, env_name: str = "dev", checkout: Path = REPO
+) -> dict:
+    """pyinfra on these hosts, from this checkout or (--compare-with) another one."""
+    env = {
+        **os.environ,
+        "SANDBOX_HOSTS": ",".join(map(str, indexes)),
+        "SANDBOX_ENV": env_name,
+        "PYINFRA_PROGRESS": "off",
+    }
     env.pop("DEPLOY_OVERRIDES", None)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as operators run it: bytecode cached
+    if checkout != REPO:
+        env["PYTHONPATH"] = str(checkout)  # its deploylib and sandbox, not this one's
     argv = [PYINFRA, "-y", *(["--debug"] if debug else []), "inventory/sandbox.py", *args]
-    elapsed, output, usage = timed(argv, env, f"pyinfra {' '.join(args)}")
+    elapsed, output, usage = timed(argv, env, f"pyinfra {' '.join(args)}", cwd=checkout)
     changed = len(re.findall(r"\] Success", output))
-    return {"seconds": elapsed, "maxrss_mib": usage.ru_maxrss / 1024, "commands": remote_commands(output),
-            "changed": changed, "cpu_s": usage.ru_utime + usage.ru_stime, "output": output}
+    return {
+        "seconds": elapsed,
+        "maxrss_mib": usage.ru_maxrss / 1024,
+        "commands": remote_commands(output),
+        "changed": changed,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "output": output,
+    }
 
 
 def remote_commands(debug_output: str) -> dict[str, int]:
@@ -115,7 +132,9 @@ def ansible_venv() -> Path:
     if not stamp.exists():
         print(f"creating {ANSIBLE_VENV.relative_to(REPO)} ({', '.join(ANSIBLE_REQUIREMENTS)})...", flush=True)
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(ANSIBLE_VENV)], check=True)
-        subprocess.run([str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", *ANSIBLE_REQUIREMENTS], check=True)
+        subprocess.run(
+            [str(ANSIBLE_VENV / "bin" / "pip"), "install", "-q", *ANSIBLE_REQUIREMENTS], check=True
+        )
         stamp.touch()
     return ANSIBLE_VENV / "bin"
 
@@ -125,22 +144,36 @@ def ansible_inventory(indexes: list[int], directory: Path) -> Path:
     lines = ["[sandbox]"]
     for name, data in hosts.inventory_hosts(set(indexes)):
         lines.append(f"{name} ansible_host={data['ssh_hostname']}")
-    lines += ["", "[sandbox:vars]", "ansible_user=root", f"ansible_ssh_private_key_file={hosts.ssh_key_path()}"]
+    lines += [
+        "",
+        "[sandbox:vars]",
+        "ansible_user=root",
+        f"ansible_ssh_private_key_file={hosts.ssh_key_path()}",
+    ]
     path = directory / f"hosts-{len(indexes)}.ini"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def run_ansible(bin_dir: Path, inventory: Path, forks: int, *args: str, playbook: bool = True) -> dict:
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_LOCAL_TEMP": str(inventory.parent / "ansible-local")}
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_LOCAL_TEMP": str(inventory.parent / "ansible-local"),
+    }
     tool = "ansible-playbook" if playbook else "ansible"
     argv = [str(bin_dir / tool), "-i", str(inventory), "-f", str(forks), *args]
     elapsed, output, usage = timed(argv, env, f"{tool} {' '.join(args)}")
     if playbook and RECAP_FAILED.search(output):
         sys.exit(f"{tool} {' '.join(args)} failed on some host:\n{output[-4000:]}")
     changed = sum(int(n) for n in RECAP_CHANGED.findall(output)) if playbook else 0
-    return {"seconds": elapsed, "changed": changed, "cpu_s": usage.ru_utime + usage.ru_stime, "output": output}
+    return {
+        "seconds": elapsed,
+        "changed": changed,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "output": output,
+    }
 
 
 # --------------------------------------------------------------------------- the run
@@ -165,9 +198,24 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
     size = len(indexes)
     inventory = ansible_inventory(indexes, workdir)
     playbook = str(ANSIBLE_DIR / "site.yml")
-    m: dict[str, list[float]] = {k: [] for k in (
-        "converge", "noop", "noop_cpu", "floor", "floor_cpu", "rss",
-        "a_converge", "a_noop", "a_noop_cpu", "a_floor", "a_floor_cpu")}
+    m: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "converge",
+            "noop",
+            "noop_cpu",
+            "floor",
+            "floor_cpu",
+            "rss",
+            "a_converge",
+            "a_noop",
+            "a_noop_cpu",
+            "a_floor",
+            "a_floor_cpu",
+            "before_noop",
+            "before_noop_cpu",
+        )
+    }
     commands = []
     for _ in range(args.repeat):
         reset(indexes, args.suite)
@@ -181,6 +229,12 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
             m["noop"].append(again["seconds"])
             m["noop_cpu"].append(again["cpu_s"])
             m["rss"].append(again["maxrss_mib"])
+            if args.compare_with:  # the same no-op by another checkout, interleaved
+                before = run_pyinfra(indexes, "deploy.py", checkout=args.compare_with)
+                if before["changed"]:
+                    sys.exit(f"{args.compare_with}'s no-op changed {before['changed']} operations")
+                m["before_noop"].append(before["seconds"])
+                m["before_noop_cpu"].append(before["cpu_s"])
         # Remote commands per host, from one more (untimed) no-op run's --debug log.
         counted = run_pyinfra(indexes, "deploy.py", debug=True)
         if counted["changed"]:
@@ -192,7 +246,9 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
         for _ in range(args.noop_repeat):
             again = run_ansible(ansible_bin, inventory, size, playbook)
             if again["changed"]:
-                sys.exit(f"the Ansible no-op run changed {again['changed']} tasks:\n{again['output'][-6000:]}")
+                sys.exit(
+                    f"the Ansible no-op run changed {again['changed']} tasks:\n{again['output'][-6000:]}"
+                )
             m["a_noop"].append(again["seconds"])
             m["a_noop_cpu"].append(again["cpu_s"])
 
@@ -203,7 +259,7 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
             ping = run_ansible(ansible_bin, inventory, size, "all", "-m", "ping", playbook=False)
             m["a_floor"].append(ping["seconds"])
             m["a_floor_cpu"].append(ping["cpu_s"])
-    med = {k: statistics.median(v) for k, v in m.items()}
+    med = {k: statistics.median(v) for k, v in m.items() if v}
     row = {
         "hosts": size,
         "converge_s": med["converge"],
@@ -220,18 +276,34 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
         "floor_controller_cpu_ms_per_host": 1000 * med["floor_cpu"] / size,
         "ansible_noop_controller_cpu_ms_per_host": 1000 * med["a_noop_cpu"] / size,
         "noop_commands_per_host": max(commands),
+        **(
+            {
+                "before_noop_s": med["before_noop"],
+                "before_noop_controller_cpu_ms_per_host": 1000 * med["before_noop_cpu"] / size,
+            }
+            if args.compare_with
+            else {}
+        ),
         "controller_peak_rss_mib": max(m["rss"]),
         "noop_spread_s": max(m["noop"]) - min(m["noop"]),
         "floor_spread_s": max(m["floor"]) - min(m["floor"]),
         "ansible_noop_spread_s": max(m["a_noop"]) - min(m["a_noop"]),
     }
-    print(f"{size:>3} hosts  converge {summary(m['converge'])}  no-op {summary(m['noop'])}  "
-          f"floor {summary(m['floor'])}  no-op/floor {row['noop_over_floor']:.2f}  "
-          f"CPU/host {row['noop_controller_cpu_ms_per_host']:.0f} ms  "
-          f"commands/host {row['noop_commands_per_host']}  peak RSS {row['controller_peak_rss_mib']:.0f} MiB\n"
-          f"           Ansible: converge {summary(m['a_converge'])}  no-op {summary(m['a_noop'])}  "
-          f"ping {summary(m['a_floor'])}  CPU/host {row['ansible_noop_controller_cpu_ms_per_host']:.0f} ms",
-          flush=True)
+    print(
+        f"{size:>3} hosts  converge {summary(m['converge'])}  no-op {summary(m['noop'])}  "
+        f"floor {summary(m['floor'])}  no-op/floor {row['noop_over_floor']:.2f}  "
+        f"CPU/host {row['noop_controller_cpu_ms_per_host']:.0f} ms  "
+        f"commands/host {row['noop_commands_per_host']}  peak RSS {row['controller_peak_rss_mib']:.0f} MiB\n"
+        f"           Ansible: converge {summary(m['a_converge'])}  no-op {summary(m['a_noop'])}  "
+        f"ping {summary(m['a_floor'])}  CPU/host {row['ansible_noop_controller_cpu_ms_per_host']:.0f} ms"
+        + (
+            f"\n           before ({args.compare_with}): no-op {summary(m['before_noop'])}  CPU/host "
+            f"{row['before_noop_controller_cpu_ms_per_host']:.0f} ms"
+            if args.compare_with
+            else ""
+        ),
+        flush=True,
+    )
     return row
 
 
@@ -270,6 +342,13 @@ def main() -> int:
     parser.add_argument("--noop-repeat", type=int, default=3, help="no-op and floor runs per converge")
     parser.add_argument("--first", type=int, default=41)
     parser.add_argument("--suite", default=hosts.DEFAULT_SUITE)
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also time this other checkout's no-op (e.g. the code before a change), "
+        "interleaved with this one's on the same hosts",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     all_indexes = list(range(args.first, args.first + max(sizes)))
@@ -293,11 +372,17 @@ def main() -> int:
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%MZ")
     machine = f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}"
     out = BENCH / "results.csv"
-    write_csv(rows, out, f"{stamp} on {machine}; suite {args.suite}; {args.repeat} converge(s), "
-                         f"{args.noop_repeat} no-op/floor runs each, medians")
+    write_csv(
+        rows,
+        out,
+        f"{stamp} on {machine}; suite {args.suite}; {args.repeat} converge(s), "
+        f"{args.noop_repeat} no-op/floor runs each, medians",
+    )
     print(f"written {out.relative_to(REPO)}")
-    subprocess.run([str(ansible_bin / "python"), str(BENCH / "plot.py"), str(out), str(BENCH / "scaling.png")],
-                   check=True)
+    subprocess.run(
+        [str(ansible_bin / "python"), str(BENCH / "plot.py"), str(out), str(BENCH / "scaling.png")],
+        check=True,
+    )
     print(f"written bench/scaling.png\n\n{markdown_table(rows)}")
     return 0
 

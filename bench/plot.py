@@ -24,15 +24,29 @@ def main(source: str, target: str) -> None:
     header, rows = read(source)
     sizes = [r["hosts"] for r in rows]
     fig, (converge, noop) = plt.subplots(1, 2, figsize=(11, 4.5))
-    converge.plot(sizes, [r["converge_s"] for r in rows], "o-", color="tab:blue", label="this project (pyinfra)")
+    converge.plot(
+        sizes, [r["converge_s"] for r in rows], "o-", color="tab:blue", label="this project (pyinfra)"
+    )
     converge.plot(sizes, [r["ansible_converge_s"] for r in rows], "s-", color="tab:red", label="Ansible")
     converge.set_title("converge (fresh hosts)")
     noop.plot(sizes, [r["noop_s"] for r in rows], "o-", color="tab:blue", label="this project: no-op")
-    noop.plot(sizes, [r["floor_s"] for r in rows], "o--", color="tab:blue", alpha=0.5,
-              label="floor: pyinfra exec -- true")
+    noop.plot(
+        sizes,
+        [r["floor_s"] for r in rows],
+        "o--",
+        color="tab:blue",
+        alpha=0.5,
+        label="floor: pyinfra exec -- true",
+    )
     noop.plot(sizes, [r["ansible_noop_s"] for r in rows], "s-", color="tab:red", label="Ansible: no-op")
-    noop.plot(sizes, [r["ansible_floor_s"] for r in rows], "s--", color="tab:red", alpha=0.5,
-              label="floor: ansible -m ping")
+    noop.plot(
+        sizes,
+        [r["ansible_floor_s"] for r in rows],
+        "s--",
+        color="tab:red",
+        alpha=0.5,
+        label="floor: ansible -m ping",
+    )
     noop.set_title("no-op (nothing to change)")
     for ax in (converge, noop):
         ax.set_xlabel("hosts")
@@ -41,8 +55,9 @@ def main(source: str, target: str) -> None:
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Deploy time against hosts (controller and all hosts on one 2-core machine)\n{header}",
-                 fontsize=9)
+    fig.suptitle(
+        f"Deploy time against hosts (controller and all hosts on one 2-core machine)\n{header}", fontsize=9
+    )
     fig.tight_layout()
     fig.savefig(target, dpi=110)
 

@@ -59,6 +59,7 @@ CHECKED_SOURCE_SHA256 = {
     "pop_global_arguments": "a12a311539ff5068152b1c9c4578d77a8a893239a570f912768050a623069faf",
     # The caller: an operation call binds its arguments with `signature(func).bind(...)`.
     "signature": "8195e098a9c6a0b359e76364e6e6faced77ae9f94a2551882e48809626b4bedb",
+    "raise_if_bad_type": "389007d62b8633083f9955d7288e9c71e88682b78bf0d26cdafdefc19eb73add",
 }
 
 
@@ -85,9 +86,10 @@ def operation_order_from_stack(state) -> list[int]:
 
     start = 0
     # The *first* occurrence of the deploy file being executed, outermost first.
-    if state.current_deploy_filename:
-        for start, stack_item in enumerate(stack_items):
-            if stack_item[0] == state.current_deploy_filename:
+    deploy_filename = state.current_deploy_filename
+    if deploy_filename:
+        for start, stack_item in enumerate(stack_items):  # noqa: B007 - start is read after
+            if stack_item[0] == deploy_filename:
                 break
 
     line_numbers = []
@@ -193,6 +195,16 @@ def pop_global_arguments_once_per_call(state, host, kwargs):
     return arguments, found_keys
 
 
+def raise_if_bad_type_plain_first(value, type_, exception, message_prefix):
+    """pyinfra's raise_if_bad_type (typeguard's check_type), with a plain class and an
+    instance of it answered by isinstance, as typeguard answers it: the name of every
+    operation call, a str, no longer goes through typeguard. Anything else (generics,
+    unions, protocols, a value not an instance) is typeguard's to judge."""
+    if type(type_) is type and isinstance(value, type_):
+        return
+    ORIGINALS["raise_if_bad_type"](value, type_, exception, message_prefix)
+
+
 # Names HostData answers itself (methods, instance attributes), not from its layers.
 _HOST_DATA_ATTRIBUTES = frozenset(dir(HostData)) | {"host", "override_datas", "datas"}
 
@@ -212,6 +224,7 @@ ORIGINALS = {
     "all_global_arguments": pyinfra_arguments.all_global_arguments,
     "pop_global_arguments": pyinfra_arguments.pop_global_arguments,
     "signature": pyinfra_operation.signature,
+    "raise_if_bad_type": pyinfra_util.raise_if_bad_type,
 }
 # Where pyinfra looks each function up at call time.
 REPLACEMENTS = {
@@ -222,6 +235,8 @@ REPLACEMENTS = {
         [pyinfra_arguments, pyinfra_operation, pyinfra_facts, pyinfra_deploy],
     ),
     "signature": (signature_once, [pyinfra_operation]),
+    # Where pop_global_arguments (pyinfra's or ours) looks it up.
+    "raise_if_bad_type": (raise_if_bad_type_plain_first, [pyinfra_arguments]),
 }
 
 

@@ -73,6 +73,7 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
     for module in (pyinfra_arguments, pyinfra_operation, pyinfra_facts, pyinfra_deploy):
         assert module.pop_global_arguments is pyinfra_speedups.pop_global_arguments_once_per_call
     assert pyinfra_operation.signature is pyinfra_speedups.signature_once
+    assert pyinfra_arguments.raise_if_bad_type is pyinfra_speedups.raise_if_bad_type_plain_first
 
     # Another pyinfra (its function's source differs): pyinfra keeps its own.
     for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
@@ -84,6 +85,7 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
         "all_global_arguments": False,
         "pop_global_arguments": True,
         "signature": True,
+        "raise_if_bad_type": True,
     }
     assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
@@ -183,9 +185,15 @@ KWARGS_CASES = [
 ]
 
 
+BOTH_POPS = (
+    pyinfra_speedups.ORIGINALS["pop_global_arguments"],
+    pyinfra_speedups.pop_global_arguments_once_per_call,
+)
+
+
 def pop_both(data_case, kwargs):
     results = []
-    for pop in (pyinfra_speedups.ORIGINALS["pop_global_arguments"], pyinfra_speedups.pop_global_arguments_once_per_call):
+    for pop in BOTH_POPS:
         state, host = make_host(**data_case)
         left = dict(kwargs)
         arguments, found = pop(state, host, left)
@@ -214,7 +222,7 @@ def test_pop_global_arguments_copies_host_data_values_as_pyinfra():
 def test_pop_global_arguments_bad_type_refused_as_pyinfra():
     from pyinfra.api.exceptions import ArgumentTypeError
 
-    for pop in (pyinfra_speedups.ORIGINALS["pop_global_arguments"], pyinfra_speedups.pop_global_arguments_once_per_call):
+    for pop in BOTH_POPS:
         state, host = make_host(host_data={"_timeout": 5})
         with pytest.raises(ArgumentTypeError, match="_timeout"):
             pop(state, host, {"_timeout": "soon"})
@@ -236,3 +244,36 @@ def test_pop_global_arguments_other_host_data_takes_pyinfras_path():
     arguments, _ = pyinfra_speedups.pop_global_arguments_once_per_call(state, host, {})
     assert arguments["_sudo_user"] == "postgres"
     assert "_sudo" in asked
+
+
+GLOBAL_TYPES = dict(pyinfra_speedups.ORIGINALS["all_global_arguments"]())
+TYPE_CASES = [
+    ("a name", str),
+    (b"bytes", str),
+    (True, bool),
+    (1, bool),
+    (True, int),
+    (3, int),
+    (3.5, int),
+    (None, str),
+    ({"A": "1"}, GLOBAL_TYPES["_env"]),
+    ({"A": 1}, GLOBAL_TYPES["_env"]),
+    ([0, 2], GLOBAL_TYPES["_success_exit_codes"]),
+    (2.5, GLOBAL_TYPES["_retry_delay"]),
+    ("x", GLOBAL_TYPES["_retry_delay"]),
+]
+
+
+@pytest.mark.parametrize("value, type_", TYPE_CASES)
+def test_raise_if_bad_type_same_verdict_as_pyinfras(value, type_):
+    from pyinfra.api.exceptions import ArgumentTypeError
+
+    def verdict(check):
+        try:
+            check(value, type_, ArgumentTypeError, "Invalid argument `x`:")
+        except ArgumentTypeError as error:
+            return str(error)
+        return None
+
+    original = verdict(pyinfra_speedups.ORIGINALS["raise_if_bad_type"])
+    assert verdict(pyinfra_speedups.raise_if_bad_type_plain_first) == original
