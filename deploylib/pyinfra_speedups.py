@@ -25,6 +25,22 @@ or in this deploy's code:
   on disk; `operation_order_from_stack` reads `f_lineno` and resolves each code file
   name once per run.
 
+- Operation signatures. Every operation call checks its arguments with
+  `inspect.signature(func).bind(...)`: `signature_once` builds each function's
+  (immutable) Signature once.
+- Argument types. `raise_if_bad_type` runs typeguard's check_type for every
+  argument that differs from its default (an operation's `name`, a str, on every
+  call): `raise_if_bad_type_plain_first` answers a plain class and an instance of it
+  with isinstance, as typeguard does, and leaves everything else to typeguard.
+- SSH packets. paramiko compares the MAC of every packet received in a Python loop
+  (`constant_time_bytes_eq`); `bytes_eq_in_c` uses hmac.compare_digest (constant-time,
+  in C) for bytes.
+
+Profiled again on 50 hosts (bench/RESULTS.md, 2026-12-02) after the above: what is
+left per host is mostly paramiko (one SSH connection, one command), two PBKDF2
+verifier checks (the roles' passwords, inherent), and pyinfra's per-operation
+bookkeeping.
+
 `install()` swaps each in only when pyinfra's function is exactly the one this was
 checked against (the sha256 of its source); any other pyinfra keeps its own
 (correct, slower) function. tests/unit/test_pyinfra_tuning.py proves the results equal.
@@ -35,12 +51,14 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import hmac
 import importlib
 import inspect
 import os
 import sys
 
 import pyinfra
+from paramiko import util as paramiko_util
 from pyinfra.api import arguments as pyinfra_arguments
 from pyinfra.api import host as pyinfra_host
 from pyinfra.api import util as pyinfra_util
@@ -60,6 +78,8 @@ CHECKED_SOURCE_SHA256 = {
     # The caller: an operation call binds its arguments with `signature(func).bind(...)`.
     "signature": "8195e098a9c6a0b359e76364e6e6faced77ae9f94a2551882e48809626b4bedb",
     "raise_if_bad_type": "389007d62b8633083f9955d7288e9c71e88682b78bf0d26cdafdefc19eb73add",
+    # paramiko's (pyinfra's SSH library): the MAC of every packet received is compared in Python.
+    "constant_time_bytes_eq": "140c13a7469e0068b69674eb88c4058674f0bbd3ab1e173ddbd985002cf3cf5f",
 }
 
 
@@ -205,6 +225,18 @@ def raise_if_bad_type_plain_first(value, type_, exception, message_prefix):
     ORIGINALS["raise_if_bad_type"](value, type_, exception, message_prefix)
 
 
+def bytes_eq_in_c(a, b) -> bool:
+    """paramiko's constant_time_bytes_eq (a loop over the bytes in Python, for the MAC of
+    every SSH packet received) as hmac.compare_digest: also constant-time, in C, the
+    same answer for bytes. Anything else goes to paramiko's own."""
+    if type(a) in _BYTES and type(b) in _BYTES:
+        return hmac.compare_digest(a, b)
+    return ORIGINALS["constant_time_bytes_eq"](a, b)
+
+
+_BYTES = (bytes, bytearray)
+
+
 # Names HostData answers itself (methods, instance attributes), not from its layers.
 _HOST_DATA_ATTRIBUTES = frozenset(dir(HostData)) | {"host", "override_datas", "datas"}
 
@@ -225,6 +257,7 @@ ORIGINALS = {
     "pop_global_arguments": pyinfra_arguments.pop_global_arguments,
     "signature": pyinfra_operation.signature,
     "raise_if_bad_type": pyinfra_util.raise_if_bad_type,
+    "constant_time_bytes_eq": paramiko_util.constant_time_bytes_eq,
 }
 # Where pyinfra looks each function up at call time.
 REPLACEMENTS = {
@@ -237,6 +270,8 @@ REPLACEMENTS = {
     "signature": (signature_once, [pyinfra_operation]),
     # Where pop_global_arguments (pyinfra's or ours) looks it up.
     "raise_if_bad_type": (raise_if_bad_type_plain_first, [pyinfra_arguments]),
+    # paramiko.packet looks it up as util.constant_time_bytes_eq at each packet.
+    "constant_time_bytes_eq": (bytes_eq_in_c, [paramiko_util]),
 }
 
 

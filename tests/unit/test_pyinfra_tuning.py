@@ -74,6 +74,9 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
         assert module.pop_global_arguments is pyinfra_speedups.pop_global_arguments_once_per_call
     assert pyinfra_operation.signature is pyinfra_speedups.signature_once
     assert pyinfra_arguments.raise_if_bad_type is pyinfra_speedups.raise_if_bad_type_plain_first
+    from paramiko import util as paramiko_util
+
+    assert paramiko_util.constant_time_bytes_eq is pyinfra_speedups.bytes_eq_in_c
 
     # Another pyinfra (its function's source differs): pyinfra keeps its own.
     for name, (_, modules) in pyinfra_speedups.REPLACEMENTS.items():
@@ -86,6 +89,7 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
         "pop_global_arguments": True,
         "signature": True,
         "raise_if_bad_type": True,
+        "constant_time_bytes_eq": True,
     }
     assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
@@ -277,3 +281,21 @@ def test_raise_if_bad_type_same_verdict_as_pyinfras(value, type_):
 
     original = verdict(pyinfra_speedups.ORIGINALS["raise_if_bad_type"])
     assert verdict(pyinfra_speedups.raise_if_bad_type_plain_first) == original
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (b"", b""),
+        (b"mac", b"mac"),
+        (b"mac", b"mad"),
+        (b"mac", b"ma"),
+        (bytes(range(32)), bytes(range(32))),
+        (bytes(range(32)), bytes(range(31)) + b"x"),
+        (bytearray(b"abc"), b"abc"),
+        ("abc", "abc"),  # not bytes: paramiko's own answers
+        ("abc", "abd"),
+    ],
+)
+def test_bytes_eq_in_c_same_answer_as_paramikos(a, b):
+    assert pyinfra_speedups.bytes_eq_in_c(a, b) == pyinfra_speedups.ORIGINALS["constant_time_bytes_eq"](a, b)
