@@ -44,20 +44,27 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 sys.path.insert(0, str(REPO))
 
-# The bench's hosts live on a network of their own (bridge, subnet, apt proxy, state):
-# up to 50 hosts take addresses that other sandbox users' probes (10.213.7.200-250)
-# would otherwise share. The root filesystem images are the shared sandbox's.
-SHARED_CACHE = Path(os.environ.get("SANDBOX_CACHE", REPO / ".cache" / "sandbox"))
-BENCH_CACHE = REPO / ".cache" / "sandbox-bench"
-os.environ["SANDBOX_CACHE"] = str(BENCH_CACHE)
-os.environ["SANDBOX_SUBNET"] = os.environ.get("BENCH_SUBNET", "10.213.17.0/24")
-os.environ["SANDBOX_BRIDGE"] = os.environ.get("BENCH_BRIDGE", "sbxbench0")
-BENCH_CACHE.mkdir(parents=True, exist_ok=True)
-if not (BENCH_CACHE / "images").exists():
-    (SHARED_CACHE / "images").mkdir(parents=True, exist_ok=True)
-    (BENCH_CACHE / "images").symlink_to(SHARED_CACHE / "images")
+hosts = None  # sandbox.hosts, imported by use_own_network() (tests import remote_commands only)
 
-from sandbox import hosts  # noqa: E402
+
+def use_own_network() -> None:
+    """The bench's hosts live on a network of their own (bridge, subnet, apt proxy, state):
+    up to 50 hosts take addresses that other sandbox users' probes (10.213.7.200-250) would
+    otherwise share. The root filesystem images are the shared sandbox's. Set in this
+    process's environment (pyinfra's inventory reads it), before sandbox.hosts is imported."""
+    global hosts
+    shared_cache = Path(os.environ.get("SANDBOX_CACHE", REPO / ".cache" / "sandbox"))
+    bench_cache = REPO / ".cache" / "sandbox-bench"
+    os.environ["SANDBOX_CACHE"] = str(bench_cache)
+    os.environ["SANDBOX_SUBNET"] = os.environ.get("BENCH_SUBNET", "10.213.17.0/24")
+    os.environ["SANDBOX_BRIDGE"] = os.environ.get("BENCH_BRIDGE", "sbxbench0")
+    bench_cache.mkdir(parents=True, exist_ok=True)
+    if not (bench_cache / "images").exists():
+        (shared_cache / "images").mkdir(parents=True, exist_ok=True)
+        (bench_cache / "images").symlink_to(shared_cache / "images")
+    from sandbox import hosts as sandbox_hosts
+
+    hosts = sandbox_hosts
 
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 COMMAND_LINE = re.compile(r"Running command on (\S+):|Attempting upload of")
@@ -342,6 +349,7 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def main() -> int:
+    use_own_network()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1,10,25,50")
     parser.add_argument("--repeat", type=int, default=1, help="converges per size (each on reset hosts)")
