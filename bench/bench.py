@@ -66,6 +66,7 @@ def use_own_network() -> None:
 
     hosts = sandbox_hosts
 
+
 PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
 COMMAND_LINE = re.compile(r"Running command on (\S+):|Attempting upload of")
 
@@ -260,7 +261,7 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
 
         reset(indexes, args.suite)
         m["a_converge"].append(run_ansible(ansible_bin, inventory, size, playbook)["seconds"])
-        for _ in range(args.noop_repeat):
+        for _ in range(args.ansible_noop_repeat or args.noop_repeat):
             again = run_ansible(ansible_bin, inventory, size, playbook)
             if again["changed"]:
                 sys.exit(
@@ -321,12 +322,31 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
 
 
 def write_csv(rows: list[dict], out: Path, header: str) -> None:
+    """The rows, with those of other host counts already in the file kept (a size measured
+    in an earlier run, e.g. the large one run on its own); header lines say which run."""
+    earlier, notes = [], []
+    if out.exists():
+        with out.open() as handle:
+            lines = handle.read().splitlines()
+        notes = [line for line in lines if line.startswith("#")]
+        sizes = {row["hosts"] for row in rows}
+        earlier = [
+            r
+            for r in csv.DictReader(line for line in lines if not line.startswith("#"))
+            if int(r["hosts"]) not in sizes
+        ]
+    formatted = [{k: f"{v:.2f}" if isinstance(v, float) else v for k, v in row.items()} for row in rows]
+    merged = sorted(earlier + formatted, key=lambda r: int(r["hosts"]))
+    fields = list(dict.fromkeys(k for r in merged for k in r))
     with out.open("w", newline="") as handle:
-        handle.write(f"# {header}\n")
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        if earlier:
+            handle.writelines(
+                f"{note} (hosts {','.join(r['hosts'] for r in earlier)})\n" for note in notes[:1]
+            )
+        handle.write(f"# {header} (hosts {','.join(str(r['hosts']) for r in rows)})\n")
+        writer = csv.DictWriter(handle, fieldnames=fields, restval="")
         writer.writeheader()
-        for row in rows:
-            writer.writerow({k: f"{v:.2f}" if isinstance(v, float) else v for k, v in row.items()})
+        writer.writerows(merged)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -354,6 +374,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,10,25,50")
     parser.add_argument("--repeat", type=int, default=1, help="converges per size (each on reset hosts)")
     parser.add_argument("--noop-repeat", type=int, default=3, help="no-op and floor runs per converge")
+    parser.add_argument(
+        "--ansible-noop-repeat", type=int, help="Ansible's no-op runs (default: --noop-repeat)"
+    )
     parser.add_argument("--first", type=int, default=41)
     parser.add_argument("--suite", default=hosts.DEFAULT_SUITE)
     parser.add_argument(

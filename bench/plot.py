@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 def read(path: str) -> tuple[str, list[dict]]:
     with open(path) as handle:
         header = handle.readline().lstrip("# ").strip()
-        return header, [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        return header, [{k: float(v) if v else float("nan") for k, v in row.items()} for row in rows]
 
 
 def main(source: str, target: str) -> None:
