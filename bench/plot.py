@@ -7,6 +7,7 @@ project against Ansible and their floors. Run by bench.py with bench/.venv-ansib
 
 import csv
 import sys
+import textwrap
 
 import matplotlib
 
@@ -47,7 +48,7 @@ def main(source: str, target: str) -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(
-        f"Deploy time against hosts (controller and all hosts on one 2-core machine)\n{header}", fontsize=9
+        f"Deploy time against hosts (controller and all hosts on one 2-core machine)\n{textwrap.fill(header, 150)}", fontsize=9
     )
     fig.tight_layout()
     fig.savefig(target, dpi=110)
