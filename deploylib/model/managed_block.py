@@ -7,6 +7,7 @@ and postgresql.conf (one untagged block); anything else with a marked block uses
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 
@@ -45,6 +46,7 @@ def markers(tag: str | None = None) -> tuple[str, str]:
     return f"{BEGIN_PREFIX} ({tag}) {_EDIT_NOTE}", f"{END_PREFIX} ({tag})"
 
 
+@functools.lru_cache(maxsize=8192)  # every line of postgresql.conf, several times per host
 def marker_of(line: str) -> tuple[str, str | None] | None:
     """("BEGIN" or "END", tag or None) when ``line`` is a block marker, else None."""
     match = _MARKER_RE.fullmatch(line.strip())

@@ -12,6 +12,7 @@ one, :func:`apply_managed_lines` keeps a marked block at the end of the file
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -24,8 +25,10 @@ DIRECTIVES = frozenset({"include", "include_dir", "include_if_exists"})
 _NAME = re.compile(r"[a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)?")
 
 # The lexer's tokens, in guc-file.l's rule order (flex: longest match, first rule on ties).
-_LETTER = r"[A-Za-z_\x80-\U0010ffff]"
-_LETTER_OR_DIGIT = r"[A-Za-z_0-9\x80-\U0010ffff]"
+# [A-Za-z_\x80-\U0010ffff] and [A-Za-z_0-9\x80-\U0010ffff], written as "no ASCII but ...":
+# the same sets (tests/unit/test_pg_conf.py), compiled in microseconds instead of ~15 ms each.
+_LETTER = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
+_LETTER_OR_DIGIT = r"[^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f]"
 _ID = rf"{_LETTER}{_LETTER_OR_DIGIT}*"
 _TOKENS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("id", re.compile(_ID)),
@@ -216,12 +219,19 @@ def _parse_line(line: str, lineno: int) -> tuple[str, str] | None:
 
 
 def _active_lines(text: str) -> list[tuple[int, str, str]]:
+    return list(_active_lines_of(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _active_lines_of(text: str) -> tuple[tuple[int, str, str], ...]:
+    # Cached: a run asks about the same postgresql.conf several times per host, and every
+    # host of a fleet usually has the same one (~900 lines to tokenize each time).
     found = []
     for lineno, line in enumerate(split_lines(text), start=1):
         parsed = _parse_line(line, lineno)
         if parsed is not None:
             found.append((lineno, *parsed))
-    return found
+    return tuple(found)
 
 
 def parse_conf(text: str) -> list[tuple[int, str, str]]:

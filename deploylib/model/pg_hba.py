@@ -15,6 +15,7 @@ named all. ``include*`` lines (PostgreSQL 16+) are recognised but not followed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -208,6 +209,7 @@ def _parse_address(fields: list[list[Token]], i: int) -> tuple[str, Network | No
     return str(net), net, i + 2
 
 
+@functools.lru_cache(maxsize=4096)  # immutable result; a fleet's pg_hba.conf lines repeat
 def parse_line(line: str) -> HbaLine | None:
     """Parse one logical pg_hba line; None for blank and comment lines.
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -293,6 +294,7 @@ def verifier_matches(password: str | bytes, stored: str | None) -> bool:
     return stored_ok and server_ok
 
 
+@functools.lru_cache(maxsize=1024)  # a run asks twice per role and host (plan, then execution)
 def verifier_digest_matches(password: str | bytes, head: str, digest_hex: str) -> bool:
     """Does `password` match a stored verifier known only by its head
     ("SCRAM-SHA-256$<iterations>:<base64 salt>") and the SHA-256 hex digest of the

@@ -374,3 +374,19 @@ def test_server_settings_conflict_names_the_differences_and_the_fix():
     assert "pg_server_settings_owner" in message
     left = server_settings_conflict("prod", "staging", "prod", prod, staging)
     assert "belong to prod" in left and "left as prod wrote them" in left
+
+
+def test_letter_classes_are_guc_files_sets():
+    """The lexer's letter classes, written for a cheap compile, are guc-file.l's exactly:
+    every code point, surrogates included, is in or out of both alike."""
+    import re
+
+    from deploylib.model import pg_conf
+
+    every = "".join(map(chr, range(0x110000)))
+    for ours, postgres in (
+        (pg_conf._LETTER, r"[A-Za-z_\x80-\U0010ffff]"),
+        (pg_conf._LETTER_OR_DIGIT, r"[A-Za-z_0-9\x80-\U0010ffff]"),
+    ):
+        assert re.sub(ours, "", every) == re.sub(postgres, "", every)
+        assert len(re.findall(ours, every)) == len(re.findall(postgres, every))

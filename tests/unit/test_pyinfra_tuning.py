@@ -2,6 +2,7 @@
 change nothing else), its one install call, and the CLI parameters it captures."""
 
 import importlib
+import inspect
 import socket
 import types
 
@@ -14,6 +15,8 @@ from deploylib.pyinfra_compat import disable_nagle
 
 pyinfra_operation = importlib.import_module("pyinfra.api.operation")
 pyinfra_arguments = importlib.import_module("pyinfra.api.arguments")
+pyinfra_facts = importlib.import_module("pyinfra.api.facts")
+pyinfra_deploy = importlib.import_module("pyinfra.api.deploy")
 
 # A deploy file of its own (compiled under its own name): nested helpers, a
 # multi-line call, a call inside a loop, as tasks call operations.
@@ -68,6 +71,13 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
     assert pyinfra_compat.install_speedups() == {name: True for name in originals}
     assert pyinfra_operation.get_operation_order_from_stack is pyinfra_compat.operation_order_from_stack
     assert pyinfra_arguments.all_global_arguments is pyinfra_compat.global_arguments_once
+    for module in (pyinfra_arguments, pyinfra_operation, pyinfra_facts, pyinfra_deploy):
+        assert module.pop_global_arguments is pyinfra_compat.pop_global_arguments_once_per_call
+    assert pyinfra_operation.signature is pyinfra_compat.signature_once
+    assert pyinfra_arguments.raise_if_bad_type is pyinfra_compat.raise_if_bad_type_plain_first
+    from paramiko import util as paramiko_util
+
+    assert paramiko_util.constant_time_bytes_eq is pyinfra_compat.bytes_eq_in_c
 
     # Another pyinfra (its function's source differs): pyinfra keeps its own.
     for name, (_, modules) in pyinfra_compat.REPLACEMENTS.items():
@@ -75,7 +85,12 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
             monkeypatch.setattr(module, name, originals[name])
     monkeypatch.setitem(pyinfra_compat.CHECKED_SOURCE_SHA256, "all_global_arguments", "0" * 64)
     assert pyinfra_compat.install_speedups() == {
-        "get_operation_order_from_stack": True, "all_global_arguments": False,
+        "get_operation_order_from_stack": True,
+        "all_global_arguments": False,
+        "pop_global_arguments": True,
+        "signature": True,
+        "raise_if_bad_type": True,
+        "constant_time_bytes_eq": True,
     }
     assert pyinfra_arguments.all_global_arguments is originals["all_global_arguments"]
 
@@ -83,7 +98,29 @@ def test_install_replaces_only_the_checked_pyinfra_functions(monkeypatch):
 def test_the_checked_sources_are_this_pyinfra():
     """A pyinfra upgrade changes a hash: re-check the replacement against the new source."""
     for name, original in pyinfra_compat.ORIGINALS.items():
-        assert pyinfra_compat.source_sha256(original) == pyinfra_compat.CHECKED_SOURCE_SHA256[name]
+        checked = pyinfra_compat.CHECKED_FUNCTIONS.get(name, original)
+        assert pyinfra_compat.source_sha256(checked) == pyinfra_compat.CHECKED_SOURCE_SHA256[name]
+
+
+def test_signature_once_equal_to_inspects():
+    from pyinfra.operations import files, server
+
+    for func in (files.put._inner, server.shell._inner, files.directory._inner, make_host):
+        ours = pyinfra_compat.signature_once(func)
+        assert ours == inspect.signature(func)
+        assert pyinfra_compat.signature_once(func) is ours  # built once
+    bound = pyinfra_compat.signature_once(files.directory._inner).bind("/srv", present=True)
+    assert bound.arguments == inspect.signature(files.directory._inner).bind("/srv", present=True).arguments
+    with pytest.raises(TypeError):  # a bad call is refused as by pyinfra's own check
+        pyinfra_compat.signature_once(files.directory._inner).bind("/srv", no_such_argument=1)
+
+
+def test_signature_not_replaced_when_pyinfra_binds_differently(monkeypatch):
+    originals = pyinfra_compat.ORIGINALS
+    monkeypatch.setattr(pyinfra_operation, "signature", originals["signature"])
+    monkeypatch.setitem(pyinfra_compat.CHECKED_SOURCE_SHA256, "signature", "0" * 64)
+    assert pyinfra_compat.install_speedups()["signature"] is False
+    assert pyinfra_operation.signature is inspect.signature
 
 
 def test_global_arguments_once_equal_to_pyinfras():
@@ -116,42 +153,150 @@ def test_nodelay_leaves_other_connections_alone():
     assert not disable_nagle(types.SimpleNamespace(connector=object()))  # @local: no client
 
 
-def test_install_is_one_call_per_entry_point_and_says_what_it_did():
-    local_host = types.SimpleNamespace(connector=object())  # @local: no SSH socket
-    installed = pyinfra_compat.install(local_host)
-    assert installed["get_operation_order_from_stack"] and installed["all_global_arguments"]
-    assert installed["tcp_nodelay"] is False
-    assert set(installed) == {"get_operation_order_from_stack", "all_global_arguments", "cli_messages",
-                              "tcp_nodelay"}
-    assert pyinfra_compat.install(local_host) == installed  # again, per host: the same
+# ----------------------------------------------------------------- global arguments
 
 
-def test_cli_parameters_are_captured_while_the_inventory_loads(monkeypatch):
-    import click
+def make_host(host_data=None, group_data=None, override=None, deploy_kwargs=None, deploy_data=None):
+    """A host of a real pyinfra inventory and state: its data has every layer."""
+    from pyinfra.api import Config, Inventory, State
 
-    from deploylib import prod_guard
-
-    monkeypatch.setattr(pyinfra_compat, "_cli", None)
-    assert pyinfra_compat.captured_cli() is None
-    assert prod_guard.run_mode() == prod_guard.RunMode(yes=True, dry=False, json_output=False)
-    with click.Context(click.Command("pyinfra")) as context:
-        context.params.update(yes=False, dry=True, json_output=True, data=("a=1",),
-                              operations=("inventory/x.py", "deploy.py"))
-        captured = pyinfra_compat.capture_cli()
-    # Later, in the deploy files' greenlets (no click context): what was captured.
-    assert pyinfra_compat.capture_cli() == captured == pyinfra_compat.captured_cli()
-    assert (captured.yes, captured.dry, captured.json_output) == (False, True, True)
-    assert captured.data == ("a=1",) and captured.operations == ("inventory/x.py", "deploy.py")
-    assert prod_guard.run_mode() == prod_guard.RunMode(yes=False, dry=True, json_output=True)
+    inventory = Inventory(
+        ([("web1", host_data or {})], {}),
+        web=(["web1"], group_data or {}),
+    )
+    state = State(inventory, Config(SUDO=False, TIMEOUT=17))
+    host = inventory.get_host("web1")
+    for key, value in (override or {}).items():
+        setattr(host.data, key, value)
+    host.current_deploy_kwargs = deploy_kwargs
+    host.current_deploy_data = deploy_data
+    return state, host
 
 
-def test_cli_messages_patch_only_the_expected_pyinfra_cli(monkeypatch):
-    import sys
+DATA_CASES = [
+    {},
+    {"host_data": {"_sudo": True, "_sudo_user": "postgres", "other": 1}},
+    {"group_data": {"_env": {"A": "1"}, "_timeout": 5}, "host_data": {"_timeout": 9}},
+    {"override": {"_chdir": "/srv"}, "group_data": {"_chdir": "/tmp", "_retries": 2}},
+    {"deploy_kwargs": {"_sudo": True, "_shell_executable": "bash"}, "host_data": {"_sudo": False}},
+    {"deploy_data": {"_su_user": "app"}, "group_data": {"_temp_dir": "/var/tmp"}},
+    {"host_data": {"_success_exit_codes": [0, 2], "_env": {"X": "y"}}},
+]
+KWARGS_CASES = [
+    {},
+    {"name": "An operation", "path": "/etc/x", "_sudo": True},
+    {"_env": {"B": "2"}, "_timeout": 3, "_ignore_errors": True, "content": "x"},
+    {"_if": [lambda: True], "_run_once": True, "_serial": False},
+]
 
-    monkeypatch.delitem(sys.modules, "pyinfra_cli.exceptions", raising=False)
-    assert pyinfra_compat.install_cli_messages() is False  # outside pyinfra's CLI
-    wrapped_error = type("WrappedError", (), {"show": lambda self, file=None: None})
-    stranger = types.SimpleNamespace(WrappedError=wrapped_error)
-    monkeypatch.setitem(sys.modules, "pyinfra_cli.exceptions", stranger)
-    assert pyinfra_compat.install_cli_messages() is False  # not the pyinfra_cli it was written for
-    assert not getattr(stranger.WrappedError.show, "_deploylib", False)
+
+BOTH_POPS = (
+    pyinfra_compat.ORIGINALS["pop_global_arguments"],
+    pyinfra_compat.pop_global_arguments_once_per_call,
+)
+
+
+def pop_both(data_case, kwargs):
+    results = []
+    for pop in BOTH_POPS:
+        state, host = make_host(**data_case)
+        left = dict(kwargs)
+        arguments, found = pop(state, host, left)
+        results.append((arguments, found, left))
+    return results
+
+
+@pytest.mark.parametrize("data_case", DATA_CASES)
+@pytest.mark.parametrize("kwargs", KWARGS_CASES)
+def test_pop_global_arguments_equal_to_pyinfras(data_case, kwargs):
+    (original, original_found, original_left), (ours, our_found, our_left) = pop_both(data_case, kwargs)
+    assert ours == original
+    assert list(ours) == list(original)  # same keys in the same order
+    assert our_found == original_found
+    assert our_left == original_left  # the operation's own arguments stay, globals are popped
+
+
+def test_pop_global_arguments_copies_host_data_values_as_pyinfra():
+    """A value from the host's data is a shallow copy: changing it leaves the data alone."""
+    state, host = make_host(host_data={"_env": {"A": "1"}})
+    arguments, _ = pyinfra_compat.pop_global_arguments_once_per_call(state, host, {})
+    arguments["_env"]["B"] = "2"
+    assert host.data._env == {"A": "1"}
+
+
+def test_pop_global_arguments_bad_type_refused_as_pyinfra():
+    from pyinfra.api.exceptions import ArgumentTypeError
+
+    for pop in BOTH_POPS:
+        state, host = make_host(host_data={"_timeout": 5})
+        with pytest.raises(ArgumentTypeError, match="_timeout"):
+            pop(state, host, {"_timeout": "soon"})
+
+
+def test_pop_global_arguments_other_host_data_takes_pyinfras_path():
+    """Host data that is not pyinfra's HostData of plain dicts is asked key by key."""
+    asked = []
+
+    class Data:
+        def __getattr__(self, key):
+            asked.append(key)
+            if key == "_sudo_user":
+                return "postgres"
+            raise AttributeError(key)
+
+    state, host = make_host()
+    host.data = Data()
+    arguments, _ = pyinfra_compat.pop_global_arguments_once_per_call(state, host, {})
+    assert arguments["_sudo_user"] == "postgres"
+    assert "_sudo" in asked
+
+
+GLOBAL_TYPES = dict(pyinfra_compat.ORIGINALS["all_global_arguments"]())
+TYPE_CASES = [
+    ("a name", str),
+    (b"bytes", str),
+    (True, bool),
+    (1, bool),
+    (True, int),
+    (3, int),
+    (3.5, int),
+    (None, str),
+    ({"A": "1"}, GLOBAL_TYPES["_env"]),
+    ({"A": 1}, GLOBAL_TYPES["_env"]),
+    ([0, 2], GLOBAL_TYPES["_success_exit_codes"]),
+    (2.5, GLOBAL_TYPES["_retry_delay"]),
+    ("x", GLOBAL_TYPES["_retry_delay"]),
+]
+
+
+@pytest.mark.parametrize("value, type_", TYPE_CASES)
+def test_raise_if_bad_type_same_verdict_as_pyinfras(value, type_):
+    from pyinfra.api.exceptions import ArgumentTypeError
+
+    def verdict(check):
+        try:
+            check(value, type_, ArgumentTypeError, "Invalid argument `x`:")
+        except ArgumentTypeError as error:
+            return str(error)
+        return None
+
+    original = verdict(pyinfra_compat.ORIGINALS["raise_if_bad_type"])
+    assert verdict(pyinfra_compat.raise_if_bad_type_plain_first) == original
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (b"", b""),
+        (b"mac", b"mac"),
+        (b"mac", b"mad"),
+        (b"mac", b"ma"),
+        (bytes(range(32)), bytes(range(32))),
+        (bytes(range(32)), bytes(range(31)) + b"x"),
+        (bytearray(b"abc"), b"abc"),
+        ("abc", "abc"),  # not bytes: paramiko's own answers
+        ("abc", "abd"),
+    ],
+)
+def test_bytes_eq_in_c_same_answer_as_paramikos(a, b):
+    assert pyinfra_compat.bytes_eq_in_c(a, b) == pyinfra_compat.ORIGINALS["constant_time_bytes_eq"](a, b)
