@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import secret_files
+from .plan_diff import MIN_SECRET_LENGTH  # noqa: F401 (the policy below and its tests)
 from .firewall import registry as firewall_registry
 
 
@@ -1080,6 +1081,21 @@ class SecretSources:
                 f"(./run secrets edit {environment})")
 
 
+def check_secret_text(value: str, what: str, environment: str) -> None:
+    """A secret must be one line (a newline would end the SQL literal's line, or the .env
+    line, it is written to); in staging and prod at least MIN_SECRET_LENGTH characters: a
+    shorter one is not masked in plan diffs, and is quickly guessed from the salt and digest
+    the roles' fact reads (printed at -vvv). The error names ``what``, never the value or
+    its length."""
+    if has_control(value):
+        raise ConfigError(f"{what} contains a control character (newline, CR, NUL, ...); expected one line")
+    if environment != "dev" and len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"{what} is too short: {environment} needs at least {MIN_SECRET_LENGTH} characters "
+            "(a long random one: ./run secrets edit " + environment + ")"
+        )
+
+
 def resolve_app_secrets(settings: Settings, sources: SecretSources) -> dict[str, Secret]:
     """The application's secrets beyond database passwords (app_secrets, e.g. HATCHET_API_TOKEN),
     from the same sources as the passwords. dev leaves a missing one out of the .env (the
@@ -1090,6 +1106,8 @@ def resolve_app_secrets(settings: Settings, sources: SecretSources) -> dict[str,
     for variable in settings.app_secrets:
         secret = sources.get(variable)
         if secret is not None:
+            what = f"{secret.source}: app_secrets: {variable}"
+            check_secret_text(secret.reveal(), what, settings.environment)
             values[variable] = secret
         elif settings.environment != "dev":
             raise ConfigError(
@@ -1119,12 +1137,9 @@ def resolve_secrets(settings: Settings, sources: SecretSources) -> dict[str, Sec
                 f"environment variable {variable} or add {variable}=... to {sources.where()}"
             )
             continue
-        if has_control(secrets[database].reveal()):
-            # A newline would end the SQL literal's line, or the .env line, it is written to.
-            raise ConfigError(
-                f"{secrets[database].source}: the password of database {database!r} contains a "
-                "control character (newline, CR, NUL, ...); expected one line"
-            )
+        if secret is not None:
+            what = f"{secret.source}: the password of database {database!r}"
+            check_secret_text(secret.reveal(), what, settings.environment)
     if missing:
         raise all_problems(missing)
     return secrets

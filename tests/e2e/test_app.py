@@ -275,7 +275,7 @@ def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
     assert ssh(host, "cat /var/lib/hatchet-owlclaw-deploy/app/owlclaw/deployed").stdout == record
 
 
-STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-4"}
+STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-secret-4"}
 STAGING_DATABASES = {
     "hatchet_staging": {"owner": "hatchet_staging", "settings": {"timezone": "UTC"}},
     "owlclaw_staging": {"owner": "owlclaw_staging"},
@@ -393,7 +393,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     assert loud.ok, loud.describe()
     assert {"App .env", "docker compose up (owlclaw_staging)"} <= set(loud.changed)
     output = loud.stdout + loud.stderr
-    for secret in ("N3w-st4ging-S3cret", "st-h-secret-3", "st-o-4", SECRETS["OWLCLAW_DB_PASSWORD"]):
+    for secret in ("N3w-st4ging-S3cret", "st-h-secret-3", "st-o-secret-4", SECRETS["OWLCLAW_DB_PASSWORD"]):
         assert secret not in output
     # --diff names the .env keys that change, never a value (deploylib/model/plan_diff.py).
     assert "Will modify /data/owlclaw_staging/.env" in output

@@ -307,7 +307,7 @@ def test_upstream_files_reach_the_hosts_postgres_on_its_real_port(fresh_trixie, 
     assert psql(host, "SELECT 1") == "1"
 
 
-STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-4"}
+STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-secret-4"}
 PROD_SECRETS = {"HATCHET_DB_PASSWORD": SECRET, "OWLCLAW_DB_PASSWORD": "o-secret-2"}
 
 

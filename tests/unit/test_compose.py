@@ -62,8 +62,8 @@ def test_compose_files_end_with_the_overlay(project_copy):
 
 
 def test_overlay_remaps_binds_disables_and_pins_subnet(project_copy, monkeypatch):
-    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h")
-    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o")
+    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h-secret-pw")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o-secret-pw")
     settings = settings_for(
         project_copy, "staging",
         compose_bind_address="10.0.0.5",
@@ -108,9 +108,9 @@ def test_overlay_for_the_root_dev_file_points_every_database_variable_at_the_env
 def test_overlay_for_the_prod_and_cron_files(project_copy, monkeypatch):
     """README's prod configuration: hatchet-server and owlclaw on the host's databases, both
     freed from owlclaw-db; owlclaw's token comes from app_secrets through the .env."""
-    monkeypatch.setenv("HATCHET_DB_PASSWORD", "h")
-    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o")
-    monkeypatch.setenv("HATCHET_API_TOKEN", "tok-123")
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "h-secret-pw")
+    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o-secret-pw")
+    monkeypatch.setenv("HATCHET_API_TOKEN", "tok-12345")
     settings = settings_for(
         project_copy, "prod", app_repo="git@example.invalid:owlclaw.git",
         compose_files=["deploy/docker-compose.prod.yml", "deploy/docker-compose.cron.yml"],
@@ -129,12 +129,12 @@ def test_overlay_for_the_prod_and_cron_files(project_copy, monkeypatch):
         "DATABASE_URL": "${HATCHET_DATABASE_URL:?the deploy's .env sets it}"}
     for name in ("owlclaw", "hatchet-server", "prometheus"):
         assert services[name]["depends_on"] == {"owlclaw-db": ("reset", "null")}
-    assert "HATCHET_API_TOKEN='tok-123'" in compose.render_env(settings, 5432)
+    assert "HATCHET_API_TOKEN='tok-12345'" in compose.render_env(settings, 5432)
 
 
 def test_overlay_advertises_each_environments_own_published_ports(project_copy, monkeypatch):
-    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h")
-    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o")
+    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h-secret-pw")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o-secret-pw")
     prod = settings_for(project_copy, "dev", compose_services={"hatchet-lite": HATCHET_LITE})
     staging = settings_for(project_copy, "staging")  # group_data/staging.py: 17078, 8889
     addresses = {}
@@ -180,7 +180,7 @@ def test_compose_services_validation(project_copy):
 
 def test_env_has_urls_with_quoted_secrets(project_copy, monkeypatch):
     monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "p@ss word/$x")
-    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "it's")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "it's-a-pw")
     settings = settings_for(project_copy, "staging", app_env={"LOG_LEVEL": "debug"})
     env = compose.render_env(settings, 5432)
     # staging's own databases (group_data/staging.py), by their configured names.
@@ -188,7 +188,7 @@ def test_env_has_urls_with_quoted_secrets(project_copy, monkeypatch):
     assert "HATCHET_STAGING_DATABASE_USER='hatchet_staging'" in env
     assert ("\nHATCHET_STAGING_DATABASE_URL='postgresql://hatchet_staging:p%40ss%20word%2F%24x"
             "@host.docker.internal:5432/hatchet_staging'") in env
-    assert "OWLCLAW_STAGING_DATABASE_PASSWORD=\"it's\"" in env
+    assert "OWLCLAW_STAGING_DATABASE_PASSWORD=\"it's-a-pw\"" in env
     assert "LOG_LEVEL='debug'" in env
     assert "COMPOSE_PROJECT_NAME=owlclaw_staging" in env
 
@@ -207,7 +207,7 @@ def test_app_secrets_from_the_secret_sources(project_copy, monkeypatch):
 
     from deploylib.model.config import ConfigError
 
-    staging_env = {"HATCHET_STAGING_DB_PASSWORD": "h", "OWLCLAW_STAGING_DB_PASSWORD": "o"}
+    staging_env = {"HATCHET_STAGING_DB_PASSWORD": "h-secret-pw", "OWLCLAW_STAGING_DB_PASSWORD": "o-secret-pw"}
     for name, value in staging_env.items():
         monkeypatch.setenv(name, value)
     app = {"app_repo": "git@example.invalid:owlclaw.git", "app_secrets": ["HATCHET_API_TOKEN"]}
