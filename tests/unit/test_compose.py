@@ -309,6 +309,42 @@ def test_check_of_mapped_parts_and_missing_variables():
     assert "wrong-one" not in "".join(problems)
 
 
+def test_check_never_quotes_a_url_whose_password_is_not_percent_encoded():
+    """break16: a compose file interpolating the password into a URL itself
+    (postgresql://user:${PASSWORD}@...) breaks the URL when the password has a '/', '?' or
+    '#': the host, port and database read from it are then pieces of the password, never quoted."""
+    from deploylib.model.config import Secret
+
+    exp = expected()
+    exp.passwords["owlclaw"] = Secret("5433/Owl-Secret-Leak", "test")
+    config = {"services": {"worker": {"environment": {
+        "A_URL": "postgresql://owlclaw:5433/Owl-Secret-Leak@host.docker.internal:5433/owlclaw",
+        "B_URL": "postgresql://owlclaw:2024?Other-Hard-Coded@owlclaw-db:5432/owlclaw",
+        "C_URL": "postgresql://owlclaw:77#frag-Part@owlclaw-db/owlclaw",
+    }}}}
+    problems = compose.check_effective_config(config, exp)
+    text = "\n".join(problems)
+    for piece in ("Owl-Secret-Leak", "Other-Hard-Coded", "frag-Part", "2024", "77"):
+        assert piece not in text, text
+    assert problems[0] == (
+        "service 'worker': A_URL: its password is not percent-encoded (a '/', '?' or '#' in it ends "
+        "the URL's host part): use the .env's URL variable (compose_services' database_env); "
+        "not in compose_services' database_env: the overlay does not set it")
+    assert len(problems) == 3
+
+
+def test_check_never_quotes_a_secret_whatever_the_message():
+    from deploylib.model.config import Secret
+
+    exp = expected()
+    exp.app_secrets = (Secret("api-token-XYZ", "test"),)
+    config = {"services": {"api": {"environment": {
+        # a secret where a user name goes: the message names the user, redacted
+        "DB_URL": "postgresql://api-token-XYZ@host.docker.internal:5433/hatchet"}}}}
+    problems = compose.check_effective_config(config, exp)
+    assert problems and not any("api-token-XYZ" in p for p in problems), problems
+
+
 def test_redact_hides_secrets_and_their_url_form():
     from deploylib.model.config import Secret
 
@@ -320,6 +356,18 @@ def test_redact_hides_secrets_and_their_url_form():
     # dev's default password (= the role name) is no secret: names stay readable.
     exp.passwords["owlclaw"] = Secret("owlclaw", "dev default")
     assert "o-secret" not in exp.secret_texts() and "owlclaw" not in exp.secret_texts()
+
+
+def test_redact_hides_a_secret_as_compose_and_python_escape_it():
+    """break16: compose's messages quote values Go's way (\\" and \\\\), its config escapes `$`
+    as `$$`, and a message's repr() doubles a backslash: each form is hidden."""
+    from deploylib.model.config import Secret
+
+    exp = expected()
+    exp.passwords["hatchet"] = Secret('a"b\\c$d e@f', "test")
+    texts = exp.secret_texts()
+    for shown in ('a\\"b\\\\c$d e@f', 'a"b\\c$$d e@f', repr('a"b\\c$d e@f')):
+        assert "<secret>" in compose.redact(f"value {shown} here", texts) and "e@f" not in compose.redact(shown, texts)
 
 
 def test_record_changes_with_every_input():
