@@ -1140,6 +1140,10 @@ def resolve_secrets(settings: Settings, sources: SecretSources) -> dict[str, Sec
         if secret is not None:
             what = f"{secret.source}: the password of database {database!r}"
             check_secret_text(secret.reveal(), what, settings.environment)
+            if settings.environment != "dev" and secret.reveal() in (spec["owner"], database):
+                # Guessable, and the plan diff, masking it, would show where the name stands.
+                raise ConfigError(f"{what} is its role's or database's name; {settings.environment} "
+                                  "needs a real secret")
     if missing:
         raise all_problems(missing)
     return secrets

@@ -364,3 +364,16 @@ def test_an_app_secret_with_a_newline_is_refused_in_dev_too(project_copy, monkey
     with pytest.raises(ConfigError) as error:
         load(project_copy, "dev", {**APP, "app_secrets": ["HATCHET_API_TOKEN"]}, monkeypatch)
     assert "control character" in str(error.value) and "INJECTED" not in str(error.value)
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_a_password_equal_to_its_role_or_database_name_is_refused_outside_dev(project_copy, monkeypatch,
+                                                                             db_secrets, env):
+    """break16: the plan diff masks every mention of a run's secret, so `host *** *** ...` in
+    a pg_hba diff would tell that the password is the role's name (dev's guessable default)."""
+    name = "owlclaw_staging" if env == "staging" else "langfuse_db"
+    monkeypatch.setenv(f"{name.upper()}_DB_PASSWORD", name)
+    others = STAGING_DBS if env == "staging" else {"hatchet": {"owner": "hatchet"}, "owlclaw": {"owner": "owlclaw"}}
+    overrides = {"databases": {**others, name: {"owner": name}}}
+    with pytest.raises(ConfigError, match=r"the password of database '[a-z_]+' is its role's or database's name"):
+        load(project_copy, env, overrides, monkeypatch)
