@@ -175,6 +175,10 @@ def is_git_url(value):
         )
     if value.lower().startswith("ext::"):
         raise ValueError("the ext:: transport runs a command: not allowed")
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@", value):
+        # It would be in group_data (git), on git's command lines and in .git/config.
+        raise ValueError("a password or token in the URL is not allowed: use an SSH URL and "
+                               "app_deploy_key (or the host's own git credentials)")
     return value
 
 

@@ -377,3 +377,21 @@ def test_a_password_equal_to_its_role_or_database_name_is_refused_outside_dev(pr
     overrides = {"databases": {**others, name: {"owner": name}}}
     with pytest.raises(ConfigError, match=r"the password of database '[a-z_]+' is its role's or database's name"):
         load(project_copy, env, overrides, monkeypatch)
+
+
+@pytest.mark.parametrize("url", ["https://oauth2:ghp-Token-1234@github.com/o/r.git",
+                                 "https://user:pw@git.example.internal/x.git",
+                                 "ssh://git:pw-1234@git.example.internal/x.git"])
+def test_an_app_repo_url_with_a_password_is_refused(project_copy, monkeypatch, db_secrets, url):
+    """break16: a token in app_repo would be in group_data (git, in clear), on every git
+    command line (ps, -v output) and in the checkout's .git/config."""
+    with pytest.raises(ConfigError) as error:
+        load(project_copy, "dev", {"app_repo": url}, monkeypatch)
+    assert "app_repo: " in str(error.value) and "app_deploy_key" in str(error.value)
+    assert "Token-1234" not in str(error.value) and ":pw" not in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["https://git.example.internal/owlclaw.git", "git@github.com:o/r.git",
+                                 "ssh://git@git.example.internal:2222/x.git"])
+def test_an_app_repo_url_without_a_password_is_accepted(project_copy, monkeypatch, db_secrets, url):
+    assert load(project_copy, "dev", {"app_repo": url}, monkeypatch).app_repo == url
