@@ -8,18 +8,31 @@ from .facts.paths import PathsState
 from .model import backups, compose
 from .model.firewall import registry as firewall_registry
 
+# Every path an operation of deploylib.operations.paths manages is declared here, once
+# (managed()): the one PathsState fact describes them all, in the run's one remote command;
+# an undeclared path is refused, not silently re-created on every run.
+
 
 def managed(settings) -> list[str]:
-    return sorted(
-        {
-            settings.deploy_state_dir,
-            settings.backup_dir,
-            backups.script_path(settings.environment),
-            backups.cron_path(settings.environment),
-            *backups.LEGACY_FILES,
-            *([compose.overlay_path(settings)] if compose.app_enabled(settings) else []),
-        }
-    )
+    """Every path the deploy's path operations manage on a host of these settings."""
+    paths = {
+        settings.deploy_state_dir,
+        settings.data_dir,
+        settings.backup_dir,
+        backups.script_path(settings.environment),
+        backups.cron_path(settings.environment),
+        *backups.LEGACY_FILES,
+    }
+    if compose.app_enabled(settings):
+        paths |= {app_parent_dir(settings), settings.app_dir, compose.state_dir(settings),
+                  compose.overlay_path(settings)}
+        if settings.app_deploy_key:
+            paths.add(f"{settings.app_dir}/.git")
+    return sorted(paths - {"/"})
+
+
+def app_parent_dir(settings) -> str:
+    return settings.app_dir.rsplit("/", 1)[0] or "/"
 
 
 def packages_request(settings) -> tuple[type, dict]:
@@ -28,11 +41,12 @@ def packages_request(settings) -> tuple[type, dict]:
     from .bootstrap import docker_packages
     from .facts.host import DebInstalled
 
-    names = {*settings.base_packages, *firewall_registry.packages()}
+    # bootstrap.py's too: one packages operation (operations/packages.py) for every entry point.
+    names = {*settings.base_packages, *settings.bootstrap_packages, *firewall_registry.packages()}
+    for distribution in ("debian", "ubuntu"):  # bootstrap installs the engine with or without app
+        names |= set(docker_packages(settings.docker_packages, distribution))
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
-        for distribution in ("debian", "ubuntu"):
-            names |= set(docker_packages(settings.docker_packages, distribution))
         names |= set(compose.FACT_PACKAGES)
     return DebInstalled, {"packages": sorted(names)}
 
@@ -45,6 +59,16 @@ def installed_packages(host, settings) -> dict:
     """{package: version} of every package the deploy may install, asked once per host."""
     fact_cls, kwargs = packages_request(settings)
     return cached_fact(host, fact_cls, **kwargs)
+
+
+def docker_engine(host, settings):
+    """The DockerEngine fact, asked once per host (with the apt candidates of the engine's
+    packages on this host's distribution)."""
+    from .bootstrap import host_docker_packages
+    from .facts.app import DockerEngine
+
+    return cached_fact(host, DockerEngine,
+                       packages=[*compose.FACT_PACKAGES, *host_docker_packages(host, settings)])
 
 
 def state(host, settings) -> dict:

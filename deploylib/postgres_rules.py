@@ -144,6 +144,12 @@ def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:
     return server, select_cluster(server, settings.pg_cluster, host.name)
 
 
+def managed_objects(host):
+    """PgObjects of our roles, databases and extensions on the managed cluster."""
+    settings = host.data.settings
+    return objects(host, settings, server_and_cluster(host, settings)[1])
+
+
 def objects(host, settings, cluster: PgCluster):
     """PgObjects for our roles, databases and extensions on `cluster`: from the
     PostgresServer fact's run when it covered this cluster, else asked (once)."""

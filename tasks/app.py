@@ -3,12 +3,10 @@
 only when one of them changed; then every service must come up."""
 
 from pyinfra import host, logger
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
 from deploylib import managed_paths, postgres_rules
 from deploylib.bootstrap import host_docker_packages
-from deploylib.facts import cached_fact
-from deploylib.facts.app import ComposeContainers, DockerEngine, GitCheckout, TextFile
 from deploylib.model import backups, compose
 from deploylib.model.config import Secret
 from deploylib.model.shell import as_user, git_in
@@ -22,7 +20,7 @@ if not compose.app_enabled(settings):
     logger.info(f"{host.print_prefix}no app_repo or app_local_dir: application step skipped")
 else:
     state_dir = compose.state_dir(settings)
-    parent = settings.app_dir.rsplit("/", 1)[0] or "/"
+    parent = managed_paths.app_parent_dir(settings)
 
     if user != "root":
         server.group(name=f"App group {user}", group=user, system=True)
@@ -38,15 +36,15 @@ else:
             shell="/bin/bash",
         )
     if parent != "/":
-        files.directory(name=f"{parent} exists", path=parent, present=True)
-    files.directory(name=f"App directory {settings.app_dir}", path=settings.app_dir, user=user, group=user,
+        paths.directory(name=f"{parent} exists", path=parent)
+    paths.directory(name=f"App directory {settings.app_dir}", path=settings.app_dir, user=user, group=user,
                     mode="755")
-    files.directory(name="Compose state directory", path=state_dir, user="root", group="root", mode="700")
+    paths.directory(name="Compose state directory", path=state_dir, user="root", group="root", mode="700")
 
     key_path = None
     if settings.app_deploy_key:
         key_path = f"{settings.app_dir}/.git/deploy-key"
-        files.directory(name="Git directory for the deploy key", path=f"{settings.app_dir}/.git",
+        paths.directory(name="Git directory for the deploy key", path=f"{settings.app_dir}/.git",
                         user=user, group=user, mode="755")
         with open(settings.app_deploy_key) as key_file:
             app.secret_file(
@@ -58,17 +56,15 @@ else:
             )
 
     if settings.app_repo:
-        checkout = host.get_fact(GitCheckout, path=settings.app_dir, url=settings.app_repo, key_path=key_path,
-                                 user=user)
         app.git_checkout(
             name=f"App repository at {settings.app_ref}",
             path=settings.app_dir,
             url=settings.app_repo,
             ref=settings.app_ref,
             user=user,
-            checkout=checkout,
             key_path=key_path,
         )
+        checkout = app.git_checkout_fact(settings.app_dir, settings.app_repo, user, key_path)
         source_id = app.wanted_commit(settings.app_ref, checkout)
     else:
         marker = f"{state_dir}/pushed-tree"
@@ -79,7 +75,6 @@ else:
             excludes=settings.app_rsync_excludes,
             user=user,
             marker=marker,
-            current_marker=host.get_fact(TextFile, path=marker),
         )
         source_id = compose.tree_hash(settings.app_local_dir, settings.app_rsync_excludes)
 
@@ -103,12 +98,11 @@ else:
         user="root",
         group="root",
         mode="644",
-        current=managed_paths.state(host, settings).get(compose.overlay_path(settings)),
     )
 
-    docker_packages = host_docker_packages(host, settings)
-    docker = cached_fact(host, DockerEngine, packages=[*compose.FACT_PACKAGES, *docker_packages])
-    prefix = compose.compose_prefix(docker, compose.docker_packages(docker_packages, docker))
+    docker = managed_paths.docker_engine(host, settings)
+    packages = compose.docker_packages(host_docker_packages(host, settings), docker)
+    prefix = compose.compose_prefix(docker, packages)
     base_argv = compose.compose_command(
         prefix, settings.compose_project, compose.env_path(settings), compose.compose_files(settings)
     )
@@ -125,8 +119,6 @@ else:
         record_path=compose.record_path(settings),
         source_id=source_id,
         record_rest=compose.record_rest(overlay, compose.sha256_text(env_text), base_argv),
-        current_record=host.get_fact(TextFile, path=compose.record_path(settings)),
-        containers=host.get_fact(ComposeContainers, project=settings.compose_project),
         timeout=settings.compose_up_timeout,
         force=settings.compose_force_up,
         pull=settings.compose_pull,

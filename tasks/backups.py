@@ -1,26 +1,18 @@
 """Scheduled logical backups: the backup script, its cron entry and the backup directory,
 one script and schedule per environment. Restores are a separate entry point (restore.py)."""
 
-from pyinfra import host
+from pyinfra import host, local
 
-from deploylib import managed_paths, postgres_rules
+from deploylib import postgres_rules
 from deploylib.model import backups
 from deploylib.operations import paths
 
 settings = host.data.settings
 _, cluster = postgres_rules.server_and_cluster(host, settings)
-current = managed_paths.state(host, settings)
 script = backups.script_path(settings.environment)
 cron = backups.cron_path(settings.environment)
 
-paths.directory(
-    name="Backup directory",
-    path=settings.backup_dir,
-    user="root",
-    group="root",
-    mode="700",
-    current=current.get(settings.backup_dir),
-)
+local.include("tasks/backup_dir.py")  # the same operation as bootstrap's
 
 paths.file_content(
     name=f"Backup script ({script})",
@@ -29,7 +21,6 @@ paths.file_content(
     user="root",
     group="root",
     mode="700",
-    current=current.get(script),
 )
 
 paths.file_content(
@@ -39,7 +30,6 @@ paths.file_content(
     user="root",
     group="root",
     mode="644",
-    current=current.get(cron),
 )
 
 # The script and schedule from before they were per environment (on a shared host the last
@@ -48,5 +38,4 @@ for legacy in backups.LEGACY_FILES:
     paths.absent(
         name=f"Remove {legacy} (now one per environment)",
         path=legacy,
-        current=current.get(legacy),
     )

@@ -10,11 +10,7 @@ settings = host.data.settings
 # Everything later tasks ask about the host, in one remote command.
 managed_paths.prefetch_host_facts(host, settings)
 
-packages.apt_present(
-    name="Base packages",
-    packages=settings.base_packages,
-    installed=managed_paths.installed_packages(host, settings),
-)
+packages.apt_present(name="Base packages", packages=settings.base_packages)
 
 paths.directory(
     name="Deploy state directory",
@@ -22,5 +18,4 @@ paths.directory(
     user="root",
     group="root",
     mode="700",
-    current=managed_paths.state(host, settings).get(settings.deploy_state_dir),
 )

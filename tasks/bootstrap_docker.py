@@ -2,22 +2,18 @@
 where systemd controls services."""
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt, systemd
+from pyinfra.operations import systemd
 
 from deploylib import bootstrap, notices
 from deploylib.facts import cached_fact
 from deploylib.facts.host import ServiceManager
+from deploylib.operations import packages
 
 settings = host.data.settings
-packages = bootstrap.host_docker_packages(host, settings)
-installed = cached_fact(host, DebPackages)
+docker_packages = bootstrap.host_docker_packages(host, settings)
 
-apt.packages(
-    name=f"Docker packages ({', '.join(packages)})",
-    packages=packages,
-    update=any(name not in installed for name in packages),
-)
+packages.apt_present(name=f"Docker packages ({', '.join(docker_packages)})", packages=docker_packages,
+                     recommends=True)
 
 manager = cached_fact(host, ServiceManager)
 if manager == "systemd":

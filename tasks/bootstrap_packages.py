@@ -2,24 +2,15 @@
 rsync and the other host packages."""
 
 from pyinfra import host
-from pyinfra.facts.deb import DebPackages
-from pyinfra.operations import apt
 
-from deploylib.facts import cached_fact
-from deploylib.facts.host import DistributionPostgres
-from deploylib.operations import system
+from deploylib.operations import packages, system
 
 settings = host.data.settings
-packages = list(settings.bootstrap_packages)
-installed = cached_fact(host, DebPackages)
 
-apt.packages(
-    name="Bootstrap packages (" + ", ".join(packages) + ")",
-    packages=packages,
-    update=any(name not in installed for name in packages),
+packages.apt_present(
+    name="Bootstrap packages (" + ", ".join(settings.bootstrap_packages) + ")",
+    packages=list(settings.bootstrap_packages),
+    recommends=True,
 )
 
-system.pgvector_if_packaged(
-    name="pgvector, where the distribution packages it",
-    found=host.get_fact(DistributionPostgres),
-)
+system.pgvector_if_packaged(name="pgvector, where the distribution packages it")

@@ -16,7 +16,7 @@ databases = settings.databases
 owners = {name: spec["owner"] for name, spec in databases.items()}
 wanted_extensions = sorted({e for spec in databases.values() for e in spec["extensions"]})
 
-current = postgres_rules.objects(host, settings, cluster)
+current = postgres_rules.managed_objects(host)  # for what is reported, not changed
 # On a host staging and prod share, each environment's objects carry its own comment.
 comment = pg_sql.managed_comment(settings.environment)
 
@@ -33,7 +33,6 @@ if settings.pgdg_apt_repository:
 postgres_objects.extension_packages(
     name="PostgreSQL extension packages",
     extensions=wanted_extensions,
-    available=current.available_extensions,
     major_version=cluster.major_version,
     data_file=f"group_data/{settings.environment}.py",
 )
@@ -45,30 +44,22 @@ for database, spec in databases.items():
         port=cluster.port,
         role_name=owner,
         password=settings.db_password(database),
-        current=current.roles.get(owner),
         comment=comment,
-        current_comment=current.managed_roles.get(owner),
     )
     postgres_objects.database(
         name=f"Database {database}",
         port=cluster.port,
         database_name=database,
         owner=owner,
-        current=current.databases.get(database),
         settings=spec["settings"],
         other_owners=[o for name, o in owners.items() if name != database],
         comment=comment,
-        current_comment=current.managed_databases.get(database),
-        template_encoding=current.template_encoding,
     )
-    existing = current.databases.get(database)
     postgres_objects.extensions(
         name=f"Extensions in {database}",
         port=cluster.port,
         database_name=database,
         wanted=spec["extensions"],
-        installed=existing.extensions if existing else set(),
-        outdated=existing.outdated_extensions if existing else {},
     )
 
 # Only this environment's: another environment's databases on the same host are not ours.

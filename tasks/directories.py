@@ -1,12 +1,13 @@
 """Bootstrap: the application data directory (the deploy user's) and the backup directory
 (root's)."""
 
-from pyinfra import host
-from pyinfra.operations import files
+from pyinfra import host, local
+
+from deploylib.operations import paths
 
 settings = host.data.settings
 
-files.directory(
+paths.directory(
     name=f"Data directory {settings.data_dir}",
     path=settings.data_dir,
     user=settings.deploy_user,
@@ -14,10 +15,4 @@ files.directory(
     mode="750",
 )
 
-files.directory(
-    name="Backup directory",
-    path=settings.backup_dir,
-    user="root",
-    group="root",
-    mode="700",
-)
+local.include("tasks/backup_dir.py")

@@ -4,7 +4,7 @@ locks out SSH."""
 
 from pyinfra import host, logger
 
-from deploylib import managed_paths, notices, postgres_rules
+from deploylib import notices, postgres_rules
 from deploylib.facts import cached_fact
 from deploylib.facts.firewall import FirewallHost
 from deploylib.model.config import scope_tag
@@ -26,11 +26,7 @@ if backend == "none":
 else:
     package = registry.get(backend).PACKAGE
     if package:
-        packages.apt_present(
-            name=f"Firewall package ({backend})",
-            packages=[package],
-            installed=managed_paths.installed_packages(host, settings),
-        )
+        packages.apt_present(name=f"Firewall package ({backend})", packages=[package])
     firewall.rules(
         name=f"Firewall ({backend}): tcp/{cluster.port} from the client networks only",
         backend=backend,

@@ -14,8 +14,6 @@ server, cluster = postgres_rules.server_and_cluster(host, settings)
 backups = f"{settings.deploy_state_dir}/backups"
 
 settings_args = dict(
-    server=server,
-    cluster=cluster,
     settings=postgres_rules.server_settings(settings),
     dropin_name=postgres_rules.DROPIN.rsplit("/", 1)[-1],
     allow_restart=settings.pg_allow_restart,
@@ -26,7 +24,7 @@ settings_args = dict(
 )
 # Values PostgreSQL could not start with, a managed setting another file overrides, a
 # conflict with another environment's settings: stop now, before any operation runs.
-refusal = postgres_config.plan_server_settings(**settings_args).refusal
+refusal = postgres_config.plan_server_settings(server, cluster, **settings_args).refusal
 if refusal:
     raise postgres_rules.SettingsRefused(f"{host.name}: {refusal}")
 
@@ -46,7 +44,6 @@ postgres_config.server_settings(
 
 postgres_config.hba_rules(
     name=f"PostgreSQL {cluster.id} client rules (pg_hba.conf)",
-    cluster=cluster,
     rules=postgres_rules.hba_rules(settings),
     backup_dir=backups,
     backups_keep=settings.pg_config_backups_keep,

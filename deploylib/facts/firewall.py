@@ -7,30 +7,13 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from ..model import shell
 from ..model.firewall import registry
 from ..model.firewall.common import parse_firewall_host
+from ..model.tagged import Tagged
 
-# $SSH_CONNECTION of this session: ours, or the nearest ancestor's (sudo drops
-# it from the environment; root can read every ancestor's /proc/<pid>/environ).
-SSH_CONNECTION = r"""
-conn=${SSH_CONNECTION:-}
-pid=$$
-while [ -z "$conn" ] && [ "${pid:-1}" -gt 1 ]; do
-    conn=$(tr '\0' '\n' < /proc/$pid/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p' | head -n1)
-    pid=$(awk '{print $4}' /proc/$pid/stat 2>/dev/null)
-done
-[ -n "$conn" ] && printf 'ssh_connection\t%s\n' "$conn"
-"""
-
-HOST_SCRIPT = (
-    "\nexport LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-    + registry.detect_script()
-    + r"""if [ -d /run/systemd/system ]; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
-ss -Hltnp 2>/dev/null | sed 's/^/listen\t/'
-"""
-    + SSH_CONNECTION
-    + "exit 0\n"
-)
+# Each backend's detection, as the function firewall_host.sh calls first.
+DETECT_FUNCTION = f"detect_firewalls() {{\n{registry.detect_script()}\ntrue\n}}\n"
 
 
 class FirewallHost(FactBase):
@@ -42,7 +25,7 @@ class FirewallHost(FactBase):
     """
 
     def command(self) -> str:
-        return "bash -c " + shlex.quote(HOST_SCRIPT)
+        return shell.script("firewall_host", functions=DETECT_FUNCTION)
 
     def process(self, output: list[str]):
         return parse_firewall_host(output)
@@ -57,8 +40,8 @@ class FirewallState(FactBase):
     def command(self, backend: str) -> str:
         # The first line names the backend, so process() (which gets no arguments) can parse.
         script = registry.get(backend).READ_SCRIPT
-        return f"printf 'backend\\t%s\\n' {shlex.quote(backend)}; bash -c {shlex.quote(script)}"
+        return f"printf 'backend\\t%s\\n' {shlex.quote(backend)}; {shell.with_common(script)}"
 
     def process(self, output: list[str]):
-        name = output[0].partition("\t")[2].strip()
+        name = Tagged.parse(output[0]).value.strip()
         return registry.get(name).parse_state(output[1:])

@@ -6,6 +6,9 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from ..model import shell
+from ..model.tagged import tagged
+
 
 class ServiceManager(FactBase):
     """
@@ -16,11 +19,7 @@ class ServiceManager(FactBase):
     """
 
     def command(self) -> str:
-        return (
-            "if [ -d /run/systemd/system ]; then echo systemd; "
-            "elif command -v openrc >/dev/null 2>&1; then echo openrc; "
-            "else echo sysvinit; fi"
-        )
+        return shell.script("service_manager")
 
     def process(self, output: list[str]) -> str:
         return output[0].strip() if output else "sysvinit"
@@ -37,17 +36,7 @@ class DistributionPostgres(FactBase):
     """
 
     def command(self) -> str:
-        return (
-            "major=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1); "
-            '[ -n "$major" ] || major=$(apt-cache depends postgresql 2>/dev/null '
-            "| sed -n 's/^ *Depends: postgresql-\\([0-9][0-9]*\\)$/\\1/p' | head -n 1); "
-            'echo "major $major"; '
-            "ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 && echo 'apt_lists yes'; "
-            'if [ -n "$major" ] && apt-cache show --no-all-versions "postgresql-$major-pgvector" '
-            "2>/dev/null | grep -q '^Package:'; then echo \"pgvector postgresql-$major-pgvector\"; fi; "
-            'dpkg-query -W -f \'${Status}\' "postgresql-$major-pgvector" 2>/dev/null '
-            "| grep -q 'ok installed' && echo 'pgvector_installed yes'; true"
-        )
+        return shell.script("distribution_postgres")
 
     def process(self, output: list[str]) -> dict:
         found: dict = {"major": None, "pgvector": None, "pgvector_installed": False, "apt_lists": False}
@@ -82,8 +71,9 @@ class DebInstalled(FactBase):
 
     def process(self, output: list[str]) -> dict[str, str]:
         installed = {}
-        for line in output:
-            name, status, version = (line.split("\t") + ["", "", ""])[:3]
+        # "<package>\t<status>\t<version>": the package name in the tag's place.
+        for item in tagged(output):
+            name, (status, version) = item.tag, item.fields(2)
             if status.startswith("ii"):
                 installed[name] = version
         return installed

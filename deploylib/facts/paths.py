@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from ..model import shell
+from ..model.tagged import Tagged
+
 
 @dataclass(frozen=True)
 class PathState:
@@ -26,18 +29,7 @@ class PathsState(FactBase):
     """
 
     def command(self, paths=()) -> str:
-        # Shell builtins per path, then one stat and one sha256sum for all of them:
-        # process starts are what this costs on a host, on every run.
-        quoted = " ".join(shlex.quote(path) for path in paths)
-        return (
-            f"set --; for p in {quoted}; do "
-            "if [ -d \"$p\" ]; then k=directory; elif [ -f \"$p\" ]; then k=file; "
-            "elif [ -e \"$p\" ]; then k=other; else continue; fi; "
-            "printf 'kind\\t%s\\t%s\\n' \"$p\" \"$k\"; set -- \"$@\" \"$p\"; done; "
-            "[ $# -gt 0 ] && stat --printf 'meta\\t%n\\t%U %G %a\\n' -- \"$@\"; "
-            "for p in \"$@\"; do shift; [ -f \"$p\" ] && set -- \"$@\" \"$p\"; done; "
-            "[ $# -gt 0 ] && sha256sum -- \"$@\"; true"
-        ) if paths else "true"
+        return shell.script("paths_state", *paths) if paths else "true"
 
     @staticmethod
     def default() -> dict:
@@ -48,18 +40,18 @@ class PathsState(FactBase):
 
 
 def parse_paths(lines: list[str]) -> dict[str, PathState]:
-    """Lines "kind\t<path>\t<kind>", "meta\t<path>\t<user> <group> <mode>" and
-    sha256sum's "<hex>  <path>" -> {path: PathState}."""
+    """Lines "kind\t<kind>\t<path>", "meta\t<user> <group> <mode>\t<path>" (the path
+    last: whatever it holds stays in it) and sha256sum's "<hex>  <path>" -> {path: PathState}."""
     kinds: dict[str, str] = {}
     metas: dict[str, tuple[str, str, str]] = {}
     digests: dict[str, str] = {}
     for line in lines:
-        tag, _, rest = line.partition("\t")
-        if tag == "kind":
-            path, _, kind = rest.rpartition("\t")
+        item = Tagged.parse(line)
+        if item.tag == "kind":
+            kind, path = item.fields(2)
             kinds[path] = kind
-        elif tag == "meta":
-            path, _, owner_group_mode = rest.rpartition("\t")
+        elif item.tag == "meta":
+            owner_group_mode, path = item.fields(2)
             user, group, mode = owner_group_mode.split()
             metas[path] = (user, group, mode)
         elif len(line) > 66 and line[64:66] == "  ":

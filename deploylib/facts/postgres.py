@@ -4,12 +4,13 @@ pyinfra facts; may import the model)."""
 from __future__ import annotations
 
 import base64
-import shlex
 from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
+from ..model import shell
 from ..model.pg_sql import literal
+from ..model.tagged import Tagged
 from .postgres_objects import PgObjects, objects_script, parse_objects
 
 # What the server reports about itself and its files (read by the server, as a
@@ -59,109 +60,6 @@ SELECT 'library', l.name, coalesce((SELECT string_agg(p, ' ') FROM unnest(ARRAY[
                (SELECT setting AS dir FROM pg_config WHERE name = 'PKGLIBDIR') AS d) AS l;
 """
 
-# Runs as root (sudo when the connection user isn't), on every host on every
-# run, so it avoids Perl (Debian's pg_lsclusters and psql wrapper) when it can.
-# Every cluster on the host is listed (Debian's clusters; one default cluster
-# elsewhere); for each online one, what PostgreSQL itself reports (SERVER_SQL).
-# Files are sent base64 so the controller sees their exact bytes. One line per item: "<tag>\t<values>".
-SCRIPT = r"""
-export LC_ALL=C
-TAB=$'\t'
-cd /  # for the postgres user, whatever directory the session started in
-as_postgres() {
-    if command -v runuser >/dev/null 2>&1; then runuser -u postgres -- "$@"
-    else su postgres -s /bin/sh -c "$(printf '%q ' "$@")"; fi
-}
-# Each cluster's own psql binary: Debian's /usr/bin/psql is a Perl wrapper that
-# costs more CPU than the query. A psql script on stdin, output on stdout.
-sql_script() {
-    bin=/usr/lib/postgresql/$1/bin/psql; [ -n "$1" ] && [ -x "$bin" ] || bin=psql
-    as_postgres "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d postgres
-}
-
-if [ -d /run/systemd/system ]; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
-command -v pg_ctlcluster >/dev/null 2>&1 && echo "pg_ctlcluster	yes"
-# Debian clusters, cheaply while every one of them runs: /etc/postgresql/<v>/<name>/
-# lists them, the external PID file Debian configures (/var/run/postgresql/<v>-<name>.pid)
-# names a live postgres, its socket lock file gives the port it listens on. Shell
-# builtins only. Anything else (a cluster down, other paths) returns 1.
-running_debian_clusters() {
-    found=""
-    for conf in /etc/postgresql/*/*/postgresql.conf; do
-        [ -f "$conf" ] || return 1
-        dir=${conf%/postgresql.conf}
-        name=${dir##*/} version=${dir%/*}
-        version=${version##*/}
-        pid="" argv0="" port=""
-        read -r pid < "/var/run/postgresql/$version-$name.pid" 2>/dev/null || return 1
-        read -r -d '' argv0 < "/proc/$pid/cmdline" 2>/dev/null
-        case "$argv0" in *postgres*) ;; *) return 1 ;; esac
-        for lock in /var/run/postgresql/.s.PGSQL.*.lock; do
-            lock_pid=""; read -r lock_pid < "$lock" 2>/dev/null
-            if [ "$lock_pid" = "$pid" ]; then port=${lock#*.s.PGSQL.}; port=${port%.lock}; break; fi
-        done
-        [ -n "$port" ] || return 1
-        found="$found$version $name $port online
-"
-    done
-    clusters=$found
-}
-# "version name port status" per cluster. pg_lsclusters is exact but Perl (~45 ms of
-# CPU, more than the rest of this script): only when the cheap listing can't answer.
-if running_debian_clusters && [ -n "$clusters" ]; then
-    echo "listed_by	files"
-elif command -v pg_lsclusters >/dev/null 2>&1; then
-    echo "listed_by	pg_lsclusters"
-    clusters=$(pg_lsclusters -h | awk '{print $1, $2, $3, $4}')
-elif command -v psql >/dev/null 2>&1; then
-    echo "listed_by	default"
-    clusters="- default 5432 online"
-else
-    clusters=""
-fi
-count=0
-while read -r version name port status; do
-    [ -n "$name" ] || continue
-    count=$((count + 1))
-    printf 'cluster\t%s\t%s\t%s\t%s\n' "${version#-}" "$name" "$port" "$status"
-done <<CLUSTERS
-$clusters
-CLUSTERS
-SERVER_SQL=__SERVER_SQL__
-objects_sql=__OBJECTS_SQL__ objects_cluster=__OBJECTS_CLUSTER__
-while read -r version name port status; do
-    case "$status" in *online*) ;; *) continue ;; esac
-    version=${version#-}
-    id=${version:+$version/}$name
-    echo "server	$port"
-    # The roles/databases script (PostgresObjects) too on the cluster the deploy
-    # manages (named, or the only one). The controller still decides which cluster
-    # it manages; for another choice it asks PostgresObjects on its own.
-    with_objects=""
-    if [ -n "$objects_sql" ] && { [ "$id" = "$objects_cluster" ] || { [ -z "$objects_cluster" ] && [ "$count" = 1 ]; }; }; then
-        with_objects=yes
-    fi
-    # One session per cluster: every number, path and file below comes from it.
-    out=$( { printf '%s\n' "$SERVER_SQL"
-             [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
-           } | sql_script "$version" "$port" )
-    psql_status=$?
-    pid=""
-    while IFS=$TAB read -r tag value _; do
-        [ "$tag" = postmaster_pid ] && pid=$value
-    done <<OUT
-$out
-OUT
-    # postmaster_pid is the server part's last line: without it, that part failed.
-    [ -n "$pid" ] || { echo "error	$port"; continue; }
-    printf '%s\n' "$out"
-    [ -n "$with_objects" ] && echo "objects_end	$psql_status"
-    printf 'postgres_bin\t%s\n' "$(readlink "/proc/$pid/exe")"
-done <<CLUSTERS
-$clusters
-CLUSTERS
-exit 0
-"""
 
 
 @dataclass
@@ -288,12 +186,10 @@ class PostgresServer(FactBase):
             if objects
             else ""
         )
-        return "bash -c " + shlex.quote(
-            SCRIPT.replace(
-                "__SERVER_SQL__", shlex.quote(server_sql(dropin, setting_names, libraries))
-            )
-            .replace("__OBJECTS_SQL__", shlex.quote(objects_sql))
-            .replace("__OBJECTS_CLUSTER__", shlex.quote(objects.get("cluster") or ""))
+        # deploylib/facts/sh/postgres_server.sh
+        return shell.script(
+            "postgres_server", server_sql(dropin, setting_names, libraries), objects_sql,
+            objects.get("cluster") or "",
         )
 
     def process(self, output: list[str]) -> PgServer:
@@ -322,8 +218,8 @@ def parse_server(lines: list[str]) -> PgServer:
     current: PgCluster | None = None
     objects_output: list[str] | None = None  # between objects_begin and objects_end
     for line in lines:
-        tag, _, rest = line.partition("\t")
-        fields = rest.split("\t")
+        item = Tagged.parse(line)
+        tag, fields = item.tag, item.fields()
         if objects_output is not None:
             if tag != "objects_end":
                 objects_output.append(line)
@@ -342,7 +238,7 @@ def parse_server(lines: list[str]) -> PgServer:
         elif tag == "listed_by":
             server.listed_by = fields[0]
         elif tag == "cluster":
-            version, name, port, status = (fields + ["", "", "", ""])[:4]
+            version, name, port, status = item.fields(4)
             server.clusters.append(PgCluster(version, name, int(port or 0), status))
         elif tag == "server":
             port = int(fields[0])
@@ -350,7 +246,7 @@ def parse_server(lines: list[str]) -> PgServer:
         elif current is None:
             continue
         elif tag == "setting":
-            name, value, context, pending, unit, vartype, enumvals, low, high = (fields + [""] * 5)[:9]
+            name, value, context, pending, unit, vartype, enumvals, low, high = item.fields(9)
             current.settings[name] = PgSetting(
                 value, context, pending == "true", unit, vartype,
                 tuple(enumvals.split(",")) if enumvals else (), low, high,
@@ -358,14 +254,15 @@ def parse_server(lines: list[str]) -> PgServer:
         elif tag == "setting_names":
             current.setting_names = frozenset(fields[0].split())
         elif tag == "file_setting":
-            name, seqno, sourcefile, sourceline, applied, error = (fields + [""])[:6]
+            name, seqno, sourcefile, sourceline, applied, error = item.fields(6)
             current.file_settings.append(
                 PgFileSetting(int(seqno), name, sourcefile, int(sourceline), applied == "true", error)
             )
         elif tag == "memory":
             current.mem_total_kb = int(fields[0]) if fields[0].isdigit() else None
         elif tag == "library":
-            current.libraries[fields[0]] = fields[1] if len(fields) > 1 else ""
+            library, found = item.fields(2)
+            current.libraries[library] = found
         elif tag == "pending":
             current.pending_restart.append(fields[0])
         elif tag == "started":

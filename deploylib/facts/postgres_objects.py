@@ -11,6 +11,7 @@ from pyinfra.api import FactBase
 from ..model.pg_commands import as_postgres
 from ..model.pg_sql import MANAGED_COMMENT_PREFIX, SEED_TABLE, literal
 from ..model.scram import verifier_digest_matches
+from ..model.tagged import tagged
 
 ROLE_COLUMNS = (
     "rolcanlogin",
@@ -137,8 +138,8 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
 
 def parse_objects(lines: list[str]) -> PgObjects:
     objects = PgObjects(roles={}, databases={}, available_extensions=set())
-    for line in lines:
-        tag, *fields = line.split("\t")
+    for item in tagged(lines):
+        tag, fields = item.tag, item.fields()
         if tag == "role":
             name, *flags, head, digest = fields
             objects.roles[name] = PgRole(

@@ -25,6 +25,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from .tagged import tagged
+
 LOCK_DIR = "/var/lib/hatchet-owlclaw-deploy"
 LOCK_FILE = f"{LOCK_DIR}/run.lock"
 LAST_FILE = f"{LOCK_DIR}/run.last"
@@ -101,8 +103,7 @@ def fact_command(lock_dir: str = LOCK_DIR) -> str:
 
 def parse_fact(lines: list[str]) -> LockState:
     state = LockState()
-    for line in lines:
-        tag, _, value = line.partition("\t")
+    for tag, value in tagged(lines):
         if tag == "last":
             state.last = value
         elif tag == "lock":

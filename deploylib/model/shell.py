@@ -7,8 +7,13 @@ that passed validation by mistake still cannot become shell syntax.
 from __future__ import annotations
 
 import shlex
+from functools import cache
+from pathlib import Path
 
 quote = shlex.quote
+
+# The host scripts, as real files: common.sh (the functions they share) and one per fact.
+SCRIPTS_DIR = Path(__file__).resolve().parents[1] / "facts" / "sh"
 
 
 def join(argv) -> str:
@@ -19,6 +24,31 @@ def join(argv) -> str:
 def bash_c(script: str, *args) -> str:
     """`bash -c <script> _ <args...>`: the script sees the values as "$1", "$2"..., never as code."""
     return join(["bash", "-c", script, "_", *args])
+
+
+@cache
+def script_text(name: str) -> str:
+    """deploylib/facts/sh/<name>.sh, as it is."""
+    return (SCRIPTS_DIR / f"{name}.sh").read_text()
+
+
+def script(name: str, *args, functions: str = "") -> str:
+    """The command that runs deploylib/facts/sh/<name>.sh with ``args`` as "$1", "$2"...
+    (each quoted: a value is never code), after common.sh's functions and ``functions``
+    (more function definitions). A script whose first line says ``shell=bash`` runs under
+    ``bash -c``; a ``shell=sh`` one runs as is in the caller's sh (no process started for a
+    shell), its arguments set with ``set --``."""
+    text = script_text(name)
+    body = f"{script_text('common')}{functions}{text}"
+    if text.startswith("# shellcheck shell=bash"):
+        return bash_c(body, *args)
+    return f"set -- {join(args)}\n{body}"
+
+
+def with_common(script: str, *args) -> str:
+    """`bash -c` running common.sh's functions, then ``script`` (for the scripts built in
+    Python: the firewall backends', the operations')."""
+    return bash_c(script_text("common") + script, *args)
 
 
 def as_user(user: str, script: str) -> str:

@@ -18,8 +18,9 @@ from pyinfra.api import (
 )
 from pyinfra.facts.files import File, Sha256File
 
-from .. import announce, pyinfra_compat, show_diff
-from ..facts.app import Checkout, ComposeProject
+from .. import announce, managed_paths, pyinfra_compat, show_diff
+from ..facts import cached_fact
+from ..facts.app import Checkout, ComposeContainers, GitCheckout, TextFile
 from ..model import compose
 from ..model.config import Secret
 from ..model.shell import as_user, git_ssh_command
@@ -60,7 +61,6 @@ def git_checkout(
     url: str,
     ref: str,
     user: str,
-    checkout: Checkout,
     key_path: str | None = None,
 ):
     """
@@ -69,9 +69,9 @@ def git_checkout(
     ``git ls-remote``) differs from the one checked out, or ``origin`` changed.
     Never re-clones, never removes untracked files.
 
-    + checkout: the ``GitCheckout`` fact of ``path``
     + key_path: a private key on the host for ``GIT_SSH_COMMAND``
     """
+    checkout = git_checkout_fact(path, url, user, key_path)
     if checkout.tracked_changes:
         raise OperationError(
             f"{path}: {checkout.tracked_changes} tracked file(s) modified on the host; "
@@ -86,19 +86,25 @@ def git_checkout(
     yield _bash(as_user(user, checkout_script(path, url, ref, key_path)))
 
 
+def git_checkout_fact(path: str, url: str, user: str, key_path: str | None = None) -> Checkout:
+    """The GitCheckout fact of ``path``, asked once per host (the task asks the same)."""
+    return cached_fact(host, GitCheckout, path=path, url=url, key_path=key_path, user=user)
+
+
 def wanted_commit(ref: str, checkout: Checkout) -> str | None:
     """The commit the checkout will be at after ``git_checkout`` (None: unknown at plan time)."""
     return compose.resolve_ref(ref, checkout.remote_refs)
 
 
 @operation()
-def local_tree(src: str, dest: str, excludes: list, user: str, marker: str, current_marker: str | None):
+def local_tree(src: str, dest: str, excludes: list, user: str, marker: str):
     """
     Push the local directory ``src`` to ``dest`` with rsync (dev): only when the
     tree's hash differs from the one recorded in ``marker`` after the last push.
     Excluded paths are neither sent nor deleted.
     """
     wanted = compose.tree_hash(src, excludes)
+    current_marker = cached_fact(host, TextFile, path=marker)
     if (current_marker or "").strip() == wanted:
         host.noop(f"{dest} already has {src} ({wanted[:17]})")
         return
@@ -183,10 +189,10 @@ def secret_file(path: str, content: Secret, user: str, group: str, mode: str = "
 
 
 @operation()
-def compose_v2(confirmed: bool):
+def compose_v2():
     """Fail, saying what to do, unless compose v2 is installed (checked on the host after the
     packages are; a no-op when the ``DockerEngine`` fact already showed it)."""
-    if confirmed:
+    if compose.compose_confirmed(managed_paths.docker_engine(host, host.data.settings)):
         host.noop("compose v2 is installed")
         return
     yield _bash(compose.compose_check_script())
@@ -289,8 +295,6 @@ def compose_up(
     record_path: str,
     source_id: str | None,
     record_rest: str,
-    current_record: str | None,
-    containers: ComposeProject,
     timeout: int,
     force: bool = False,
     pull: str = "policy",
@@ -310,7 +314,6 @@ def compose_up(
     services are up, so a failed deploy is retried by the next run.
 
     + base_argv: the compose command line without a subcommand
-    + containers: the ``ComposeContainers`` fact (containers, their image IDs)
     + pull: compose_pull: policy (no ``--pull``), missing, always or never
     + source_id: None when the commit is only known on the host (first deploy
       with a deploy key): ``source_command`` prints it there
@@ -318,6 +321,8 @@ def compose_up(
     + expected: what the effective configuration's database variables must say,
       checked (check_effective_config) before anything else
     """
+    current_record = cached_fact(host, TextFile, path=record_path)
+    containers = cached_fact(host, ComposeContainers, project=project)  # their image IDs
     wanted = None if source_id is None else compose.record_text(source_id, record_rest)
     drifted = compose.image_drift(compose.recorded_images(current_record), containers.containers)
     if (wanted is not None and not force and pull != "always" and len(containers) and not drifted

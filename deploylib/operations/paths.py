@@ -8,26 +8,46 @@ import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, operation
+from pyinfra.api import FileUploadCommand, OperationError, operation
 from pyinfra.facts.files import FileContents
 
-from .. import show_diff
+from .. import managed_paths, show_diff
 from ..facts.paths import PathState
 from ..model import file_swap
 
+# pyinfra's files.directory/files.put ask a fact per path, each a remote command on every run
+# (pyinfra's Directory/File facts cannot join the run's fact bundle); these ask the one
+# PathsState fact of every path declared in deploylib.managed_paths.managed(), part of the
+# run's one remote command. Every directory the deploy manages goes through directory().
 
-def _ownership(path: str, mode: str, user: str, group: str, current: PathState | None) -> list[str]:
+
+def current_state(path: str) -> PathState | None:
+    """``path`` as the PathsState fact of every managed path saw it (None: absent)."""
+    settings = host.data.settings
+    if path not in managed_paths.managed(settings):
+        raise OperationError(
+            f"{path} is not a declared managed path: add it to managed() in "
+            "deploylib/managed_paths.py (its state is asked with the others, once per run)"
+        )
+    return managed_paths.state(host, settings).get(path)
+
+
+def _ownership(path: str, mode: str | None, user: str | None, group: str | None,
+               current: PathState | None) -> list[str]:
     commands = []
-    if current is None or (current.user, current.group) != (user, group):
+    if user and (current is None or (current.user, current.group) != (user, group)):
         commands.append(f"chown {shlex.quote(user)}:{shlex.quote(group)} {shlex.quote(path)}")
-    if current is None or current.mode.lstrip("0") != mode.lstrip("0"):
+    if mode and (current is None or current.mode.lstrip("0") != mode.lstrip("0")):
         commands.append(f"chmod {mode} {shlex.quote(path)}")
     return commands
 
 
 @operation()
-def directory(path: str, mode: str, user: str, group: str, current: PathState | None):
-    """A directory with this owner and mode (``current`` from the PathsState fact)."""
+def directory(path: str, mode: str | None = None, user: str | None = None, group: str | None = None):
+    """A directory; with ``user``/``group``/``mode``, with this owner and mode."""
+    current = current_state(path)
+    if current is not None and current.kind != "directory":
+        raise OperationError(f"{path} exists and is not a directory")
     commands = [] if current else [f"mkdir -p {shlex.quote(path)}"]
     commands += _ownership(path, mode, user, group, current)
     if not commands:
@@ -42,8 +62,9 @@ def _text(path: str) -> str:
 
 
 @operation()
-def file_content(path: str, content: str, mode: str, user: str, group: str, current: PathState | None):
+def file_content(path: str, content: str, mode: str, user: str, group: str):
     """A file holding ``content`` with this owner and mode. Not for secrets (see the app's .env)."""
+    current = current_state(path)
     wanted = hashlib.sha256(content.encode()).hexdigest()
     if current is None or current.sha256 != wanted:
         # --diff, the prod guard: the current text is read only then (changing runs only).
@@ -63,8 +84,9 @@ def file_content(path: str, content: str, mode: str, user: str, group: str, curr
 
 
 @operation()
-def absent(path: str, current: PathState | None):
+def absent(path: str):
     """No file at ``path``."""
+    current = current_state(path)
     if current is None:
         host.noop(f"{path} is absent")
         return

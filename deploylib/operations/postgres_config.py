@@ -18,9 +18,10 @@ from io import StringIO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
-from .. import announce, notices, show_diff
+from .. import announce, notices, postgres_rules, show_diff
 from ..facts.postgres import PgCluster, PgServer
 from ..model import file_swap, pg_commands, pg_safety
+from ..model.managed_block import find_block, find_blocks, split_lines
 from ..model.pg_conf import (
     apply_managed_lines,
     include_dirs,
@@ -30,8 +31,12 @@ from ..model.pg_conf import (
     unquote_value,
     written_by,
 )
-from ..model.managed_block import find_block, find_blocks, split_lines
 from ..model.pg_hba import apply_block, format_shadow, shadowing
+
+
+def managed_cluster() -> tuple[PgServer, PgCluster]:
+    """The PostgresServer fact and the cluster the deploy manages (asked once per host)."""
+    return postgres_rules.server_and_cluster(host, host.data.settings)
 
 
 def _install(path: str, content: str, backup_dir: str, keep: int, validate: str, planned: str | None):
@@ -52,7 +57,6 @@ def _bash(script: str) -> StringCommand:
 
 @operation()
 def hba_rules(
-    cluster: PgCluster,
     rules: list,
     backup_dir: str,
     backups_keep: int = 10,
@@ -65,7 +69,6 @@ def hba_rules(
     for byte. Validated with
     ``pg_hba_file_rules`` before a reload; rolled back on any error.
 
-    + cluster: the ``PgCluster`` from the ``PostgresServer`` fact
     + rules: ``HbaRule`` list; empty removes the block
     + backup_dir: where backups of the previous file go
     + backups_keep: how many backups of pg_hba.conf to keep
@@ -73,6 +76,7 @@ def hba_rules(
       match every connection a managed rule matches (first match wins)
     + tag: the environment owning the block (``config.scope_tag``)
     """
+    _, cluster = managed_cluster()
     current = cluster.hba_text or ""
     shadows = shadowing(current, rules, tag=tag)
     if shadows:
@@ -366,8 +370,6 @@ def settings_action(plan: SettingsPlan, cluster_id: str) -> tuple[str, str]:
 
 @operation()
 def server_settings(
-    server: PgServer,
-    cluster: PgCluster,
     settings: dict,
     dropin_name: str,
     backup_dir: str,
@@ -403,6 +405,7 @@ def server_settings(
     settings differ from its (see :func:`server_settings_conflict`), ``owner``
     (``pg_server_settings_owner``) decides.
     """
+    server, cluster = managed_cluster()
     plan = plan_server_settings(
         server, cluster, settings, dropin_name, allow_restart, environment, owner,
         restart_policies, reset_overrides,

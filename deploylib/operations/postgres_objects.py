@@ -15,9 +15,9 @@ import shlex
 from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
-from .. import announce, notices
-from ..facts.postgres_objects import PgDatabase, PgRole
-from ..model import pg_commands, pg_sql
+from .. import announce, notices, postgres_rules
+from ..facts.postgres_objects import PgDatabase
+from ..model import pg_commands, pg_sql, shell
 from ..model.config import Secret
 from ..model.scram import scram_sha256_verifier
 
@@ -35,9 +35,7 @@ def role(
     port: int,
     role_name: str,
     password: Secret,
-    current: PgRole | None,
     comment: str,
-    current_comment: str | None = None,
 ):
     """
     A LOGIN role with no other power (not superuser, no CREATEDB/CREATEROLE/
@@ -45,6 +43,8 @@ def role(
     (``pg_sql.managed_comment``). Attributes and the comment converge; the
     password changes only when the stored verifier does not match.
     """
+    objects = postgres_rules.managed_objects(host)
+    current, current_comment = objects.roles.get(role_name), objects.managed_roles.get(role_name)
     set_comment = pg_sql.comment_on("ROLE", role_name, comment)
     if current is None:
         announce.will(host, f"create role {role_name} (LOGIN, with its password)")
@@ -92,22 +92,22 @@ def database(
     port: int,
     database_name: str,
     owner: str,
-    current: PgDatabase | None,
     settings: dict,
     other_owners: list[str],
     comment: str,
-    current_comment: str | None = None,
-    template_encoding: str = "UTF8",
 ):
     """
     A UTF8 database owned by ``owner``, with ``settings`` (ALTER DATABASE ...
     SET), that only its owner may connect to (CONNECT revoked from PUBLIC and
     from the other managed roles), carrying ``comment`` (``pg_sql.managed_comment``).
     """
+    objects = postgres_rules.managed_objects(host)
+    current = objects.databases.get(database_name)
+    current_comment = objects.managed_databases.get(database_name)
     sql = ""
     if current is None:
         yield pg_commands.psql(
-            port, pg_sql.create_database(database_name, owner, template_encoding)
+            port, pg_sql.create_database(database_name, owner, objects.template_encoding)
         )
         current = PgDatabase(database_name, owner, "UTF8", acl="")
         current_comment = None
@@ -130,7 +130,6 @@ def database(
 @operation()
 def extension_packages(
     extensions: list[str],
-    available: set[str],
     major_version: int,
     data_file: str,
 ):
@@ -140,7 +139,7 @@ def extension_packages(
     apt sources have no such package, fail with what to do, before anything
     else in the database step has run.
     """
-    missing = sorted(set(extensions) - available)
+    missing = sorted(set(extensions) - postgres_rules.managed_objects(host).available_extensions)
     if not missing:
         host.noop("every extension is installable")
         return
@@ -153,8 +152,7 @@ def extension_packages(
             )
         packages.append(EXTENSION_PACKAGES[extension].format(major=major_version))
     checks = "".join(
-        f"if ! apt-cache show --no-all-versions -- {shlex.quote(package)} 2>/dev/null "
-        "| grep -q '^Package:'; then "
+        f"if ! apt_has_package {shlex.quote(package)}; then "
         f"echo '{package} is not in this host'\"'\"'s apt sources: the distribution does not "
         f"package it for PostgreSQL {major_version}. Set pgdg_apt_repository = True in "
         f"{data_file} to add the PostgreSQL project'\"'\"'s apt repository (apt.postgresql.org), "
@@ -162,7 +160,7 @@ def extension_packages(
         for package in packages
     )
     announce.will(host, f"install packages: {', '.join(packages)}")
-    yield (
+    yield shell.with_common(
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
         f"{checks}apt-get install -y -q -- {' '.join(map(shlex.quote, packages))}"
     )
@@ -170,12 +168,14 @@ def extension_packages(
 
 
 @operation()
-def extensions(port: int, database_name: str, wanted: list[str], installed: set[str],
-               outdated: dict[str, tuple[str, str]] | None = None):
+def extensions(port: int, database_name: str, wanted: list[str]):
     """``CREATE EXTENSION IF NOT EXISTS`` in ``database_name`` (as the superuser) for each
     missing one; ``ALTER EXTENSION ... UPDATE`` for each wanted one whose installed version is
-    not the default of the installed package (``outdated``: name -> (installed, default)), as
+    not the default of the installed package (PostgresObjects' outdated_extensions), as
     pgvector's upgrade notes ask after a package upgrade."""
+    existing = postgres_rules.managed_objects(host).databases.get(database_name)
+    installed = existing.extensions if existing else set()
+    outdated = existing.outdated_extensions if existing else {}
     missing = [extension for extension in wanted if extension not in installed]
     stale = [extension for extension in wanted if extension in (outdated or {})]
     if not missing and not stale:

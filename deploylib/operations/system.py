@@ -11,7 +11,9 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from ..model import file_swap
+from ..facts import cached_fact
+from ..facts.host import DistributionPostgres
+from ..model import file_swap, shell
 
 
 @operation()
@@ -43,13 +45,14 @@ def sudoers_file(path: str, content: str):
 
 
 @operation()
-def pgvector_if_packaged(found: dict):
+def pgvector_if_packaged():
     """
     Install ``postgresql-<major>-pgvector`` when the host's apt sources have it
-    (``found``: the ``DistributionPostgres`` fact). A host without apt lists
+    (the ``DistributionPostgres`` fact). A host without apt lists
     yet is asked after ``apt-get update``; a distribution that does not
     package it (Debian 12) is left alone: the databases step says what to do.
     """
+    found = cached_fact(host, DistributionPostgres)
     if found["pgvector_installed"]:
         host.noop(f"{found['pgvector']} is installed")
         return
@@ -59,9 +62,9 @@ def pgvector_if_packaged(found: dict):
     if found["apt_lists"] and found["major"]:
         host.noop(f"pgvector is not packaged for PostgreSQL {found['major']} in this host's apt sources")
         return
-    yield (
+    yield shell.with_common(
         "export DEBIAN_FRONTEND=noninteractive; apt-get update -q >/dev/null; "
         "major=$(ls /usr/lib/postgresql | sort -n | tail -n 1); package=postgresql-$major-pgvector; "
-        "if apt-cache show --no-all-versions $package 2>/dev/null | grep -q '^Package:'; then "
+        "if apt_has_package \"$package\"; then "
         "apt-get install -y -q -- \"$package\"; else echo \"$package is not packaged here: skipped\"; fi"
     )

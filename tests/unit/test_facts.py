@@ -5,6 +5,7 @@ import shlex
 
 from deploylib.facts.postgres import PostgresServer, parse_server, server_sql
 from deploylib.facts.postgres_objects import PostgresObjects, parse_objects
+from deploylib.model import shell
 from deploylib.model.pg_sql import managed_comment
 from deploylib.model.scram import scram_sha256_verifier
 
@@ -49,8 +50,10 @@ def test_server_fact_command_asks_for_settings():
     assert "'work_mem'" in sql and "'o''dd'" in sql
     assert "|| 'conf.d/x.conf')" in sql
     command = PostgresServer().command(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
-    assert shlex.split(command)[:2] == ["bash", "-c"]
-    assert "SERVER_SQL=" + shlex.quote(sql) in shlex.split(command)[2]
+    # the script from deploylib/facts/sh/postgres_server.sh; the SQL its first argument
+    argv = shlex.split(command)
+    assert argv[:2] == ["bash", "-c"] and argv[3:] == ["_", sql, "", ""]
+    assert argv[2].endswith(shell.script_text("postgres_server"))
 
 
 def test_parse_objects_and_password_check():

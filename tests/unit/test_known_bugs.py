@@ -314,8 +314,8 @@ def as_owner(script: str) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", as_user(OWNER, script)], capture_output=True, text=True)
 
 
-def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
-    from deploylib.facts.app import CHECKOUT_SCRIPT, GitCheckout
+def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo, monkeypatch):
+    from deploylib.facts.app import GitCheckout
 
     target = shared_tmp / "app"
     target.mkdir()
@@ -326,7 +326,7 @@ def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
     (target / "compose.yml").write_text("hand edit\n")
 
     # The fact counts the modification ...
-    fact = subprocess.run(["bash", "-c", CHECKOUT_SCRIPT, "_", str(target), "", "", OWNER, ""], check=True,
+    fact = subprocess.run(["sh", "-c", GitCheckout().command(str(target), "", "", OWNER)], check=True,
                           capture_output=True, text=True)
     checkout = GitCheckout().process(fact.stdout.splitlines())
     v1 = git(two_commit_repo, "-c", "safe.directory=*", "rev-parse", "v1^{commit}").strip()
@@ -336,8 +336,11 @@ def test_modified_tracked_files_stop_the_checkout(shared_tmp, two_commit_repo):
     # ... the operation refuses to plan over it ...
     from pyinfra.api.exceptions import OperationError
 
+    from deploylib.operations import app as app_operations
+
+    monkeypatch.setattr(app_operations, "git_checkout_fact", lambda *args: checkout)  # the fact above
     with pytest.raises(OperationError, match="tracked file"):
-        list(git_checkout._inner(str(target), url, "main", OWNER, checkout))
+        list(git_checkout._inner(str(target), url, "main", OWNER))
 
     # ... and the script itself never overwrites it.
     moved = as_owner(checkout_script(str(target), url, "main", None))

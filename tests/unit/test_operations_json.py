@@ -4,13 +4,19 @@ commands out, no host.
 Each file of tests/unit/operations/<module>.<operation>/ names the operation of
 ``deploylib.operations.<module>``; it holds
 
-- ``kwargs``: the operation's arguments;
+- ``kwargs``: the operation's arguments (``rules`` as plain JSON, turned into ``HbaRule`` s by
+  ``KWARG_VALUES``);
 - ``facts``: ``{"<facts module>.<Fact>": value}``, or ``{"<Fact>": {"arg=value": value}}`` for a
   fact asked with arguments (as pyinfra's files do); values as plain JSON, turned into the
-  fact's Python value by ``FACT_VALUES``;
-- ``commands``: what the operation yields, in order (an upload is ``["upload", content, path]``);
+  fact's Python value by ``FACT_VALUES``. ``postgres.PostgresServer`` (asked with the
+  settings' arguments) is ``{"managed_cluster": "<id>", "output": [the fact's output lines]}``
+  or ``{"managed_cluster": ..., "clusters": [PgCluster fields]}``: the server and the cluster
+  ``postgres_rules.server_and_cluster`` answers;
+- ``commands``: what the operation yields, in order (an upload is ``["upload", content, path]``,
+  the announce.did that ends it ``["did", sentence]``, another function ``["function", name]``);
 - ``noop_description``: what ``host.noop`` says (required when ``commands`` is empty);
-- ``messages``: what it tells the operator (warnings, also repeated at the end of a run);
+- ``messages``: what it tells the operator (warnings and notices, repeated at the end of a run);
+- ``plan``: what it says it will do (``announce.will``), in the operator's words;
 - ``exception``: ``{"name": ..., "message": ...}`` when the operation must refuse.
 
 The fake host answers ``get_fact`` from ``facts`` only: a fact the file does not give fails
@@ -25,13 +31,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from pyinfra.api import FileUploadCommand, StringCommand
+from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.context import ctx_host, ctx_state
 
-from deploylib import facts
+from deploylib import announce, facts, notices, postgres_rules
+from deploylib.facts.app import ComposeProject
+from deploylib.facts.postgres import PgCluster, PgServer, PgSetting, PostgresServer
+from deploylib.model import file_swap
 from deploylib.model.firewall import registry
 from deploylib.model.firewall.common import FirewallInfo, Listener
 from deploylib.model.firewall.ufw import parse_ufw_tuple
+from deploylib.model.pg_hba import HbaRule
 
 OPERATIONS = Path(__file__).parent / "operations"
 
@@ -70,9 +80,43 @@ def _firewall_state(backend: str, data: dict):
     return (module.NftState if backend == "nftables" else module.FirewalldState)(**data)
 
 
+def _cluster(data: dict) -> PgCluster:
+    """``settings``: {name: value or {PgSetting's fields}}."""
+    values = dict(data)
+    values["settings"] = {
+        name: PgSetting(**spec) if isinstance(spec, dict) else PgSetting(spec, "sighup", False)
+        for name, spec in data.get("settings", {}).items()
+    }
+    values["setting_names"] = frozenset(data.get("setting_names", ()))
+    return PgCluster(**values)
+
+
+def managed_cluster(data: dict) -> tuple[PgServer, PgCluster]:
+    """The PostgresServer fact (its output lines read by its own process(), or PgCluster
+    fields) and the cluster ``managed_cluster`` names."""
+    if "output" in data:
+        server = PostgresServer().process(data["output"])
+    else:
+        server = PgServer(service_manager=data.get("service_manager", "systemd"),
+                          has_pg_ctlcluster=data.get("has_pg_ctlcluster", True),
+                          clusters=[_cluster(c) for c in data["clusters"]])
+    (cluster,) = [c for c in server.clusters if c.id == data["managed_cluster"]]
+    return server, cluster
+
+
+def operation_kwargs(given: dict) -> dict:
+    return {name: KWARG_VALUES[name](value) if name in KWARG_VALUES else value for name, value in given.items()}
+
+
 FACT_VALUES = {
     "firewall.FirewallHost": lambda data, **_: _firewall_host(data),
     "firewall.FirewallState": lambda data, backend: _firewall_state(backend, data),
+    "app.TextFile": lambda data, path: data,
+    "app.ComposeContainers": lambda data, project: ComposeProject([tuple(c) for c in data]),
+}
+
+KWARG_VALUES = {
+    "rules": lambda rules: [HbaRule(**rule) for rule in rules],
 }
 
 
@@ -86,7 +130,7 @@ class FakeHost:
         self.name = "testhost"
         self.print_prefix = "[testhost] "
         self.state = SimpleNamespace()
-        self.data = SimpleNamespace()
+        self.data = SimpleNamespace(settings=None)  # the settings' part is in the facts
         self.in_op = True
         self.noop_description: str | None = None
         self._facts = facts
@@ -105,6 +149,10 @@ class FakeHost:
         self.noop_description = description
 
 
+def staged_name(path: str) -> str:
+    return f"{path}.deploy-new.STAGED"
+
+
 def command_json(command):
     if isinstance(command, str):
         return command.strip()
@@ -113,6 +161,10 @@ def command_json(command):
     if isinstance(command, FileUploadCommand):
         command.src.seek(0)
         return ["upload", command.src.read(), command.dest]
+    if isinstance(command, FunctionCommand):
+        if command.function is announce._record_done:
+            return ["did", command.args[1]]
+        return ["function", command.function.__name__]
     raise AssertionError(f"{command!r} is not a command the tests know")
 
 
@@ -128,22 +180,31 @@ def test_operation(path: Path, monkeypatch):
     module = import_module(f"deploylib.operations.{module_name}")
     operation = getattr(module, op_name)
     host = FakeHost(case.get("facts", {}))
+    kwargs = operation_kwargs(case["kwargs"])
     messages: list[str] = []
-    monkeypatch.setattr(module, "_say", messages.append)
+    monkeypatch.setattr(module, "_say", messages.append, raising=False)
+    monkeypatch.setattr(notices, "add", lambda host, message: messages.append(message))
+    monkeypatch.setattr(announce, "_planned", {})
     monkeypatch.setattr(facts, "_cache", {})  # facts.cached_fact answers from this test's facts only
+    server = case.get("facts", {}).get("postgres.PostgresServer")
+    if server:
+        answer = managed_cluster(server)
+        monkeypatch.setattr(postgres_rules, "server_and_cluster", lambda host, settings: answer)
+    monkeypatch.setattr(file_swap, "staged_name", staged_name)  # not random: comparable
 
     with ctx_state.use(SimpleNamespace()), ctx_host.use(host):
         wanted_exception = case.get("exception")
         if wanted_exception:
             with pytest.raises(Exception) as raised:
-                list(operation._inner(**case["kwargs"]))
+                list(operation._inner(**kwargs))
             assert type(raised.value).__name__ == wanted_exception["name"]
             assert str(raised.value) == wanted_exception["message"]
             return
-        commands = [command_json(command) for command in operation._inner(**case["kwargs"])]
+        commands = [command_json(command) for command in operation._inner(**kwargs)]
 
     assert commands == case["commands"]
     assert messages == case.get("messages", [])
+    assert announce._planned.get(host.name, []) == case.get("plan", [])
     if not commands:
         assert host.noop_description == case["noop_description"]
     else:

@@ -4,10 +4,10 @@ from deploylib.facts.paths import PathsState, parse_paths
 def test_parse_paths():
     digest = "ab" * 32
     found = parse_paths([
-        "kind\t/etc/x y\tfile",
-        "kind\t/var/lib/d\tdirectory",
-        "meta\t/etc/x y\troot root 644",
-        "meta\t/var/lib/d\troot root 700",
+        "kind\tfile\t/etc/x y",
+        "kind\tdirectory\t/var/lib/d",
+        "meta\troot root 644\t/etc/x y",
+        "meta\troot root 700\t/var/lib/d",
         f"{digest}  /etc/x y",
     ])
     assert found["/etc/x y"].sha256 == digest and found["/etc/x y"].mode == "644"
@@ -17,5 +17,5 @@ def test_parse_paths():
 
 def test_command_quotes_paths():
     command = PathsState().command(paths=["/a b", "/c"])
-    assert "'/a b' /c" in command and command.endswith("; true")
+    assert command.startswith("set -- '/a b' /c\n")
     assert PathsState().command(paths=[]) == "true"

@@ -17,6 +17,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
+from ..tagged import tagged
+
 TAG = "hatchet-owlclaw-deploy"
 
 
@@ -145,8 +147,7 @@ def parse_firewall_host(lines: list[str]) -> FirewallInfo:
     per tool a backend's detection found (`<tool>[\\t<status>]`)."""
     found = FirewallInfo()
     listeners = []
-    for line in lines:
-        tag, _, rest = line.partition("\t")
+    for tag, rest in tagged(lines):
         if tag == "manager":
             found.service_manager = rest.strip()
         elif tag == "ssh_connection":

@@ -12,6 +12,7 @@ import ipaddress
 import shlex
 from dataclasses import dataclass, field
 
+from ..tagged import tagged
 from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Wanted, family, refuse_blocking, ssh_ports
 
 NAME = "firewalld"
@@ -77,8 +78,8 @@ class FirewalldState:
 
 def parse_firewalld_state(lines: list[str]) -> FirewalldState:
     state = FirewalldState()
-    for line in lines:
-        tag, _, rest = line.partition("\t")
+    for item in tagged(lines):
+        tag, rest = item
         if tag == "installed":
             state.installed = True
         elif tag == "state":
@@ -86,7 +87,7 @@ def parse_firewalld_state(lines: list[str]) -> FirewalldState:
         elif tag == "zone" and rest.strip():
             state.zone = rest.strip()
         elif tag == "ipset":
-            name, _, entries = rest.partition("\t")
+            name, entries = item.fields(2)
             state.ipsets[name] = entries.split()
         elif tag == "rich":
             state.rich_rules.append(rest.strip())

@@ -12,6 +12,7 @@ import base64
 import ipaddress
 from dataclasses import dataclass
 
+from ..tagged import tagged
 from .common import TAG, FirewallInfo, FirewallPlanError, Plan, Upload, Wanted, family, ssh_ports
 
 NAME = "nftables"
@@ -38,6 +39,7 @@ def detect(fw: FirewallInfo) -> int | None:
 
 # --------------------------------------------------------------------------- read
 
+# Run after deploylib/facts/sh/common.sh's functions (systemd_runs), as every fact script.
 READ_SCRIPT = f"""
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 command -v nft >/dev/null 2>&1 && echo installed
@@ -47,7 +49,7 @@ fi
 rm -f /tmp/.hod-nft.$$
 [ -f {NFT_FILE} ] && printf 'file\\t%s\\n' "$(base64 -w0 < {NFT_FILE})"
 [ -f {NFT_MAIN_CONF} ] && printf 'main\\t%s\\n' "$(base64 -w0 < {NFT_MAIN_CONF})"
-if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+if command -v systemctl >/dev/null 2>&1 && systemd_runs; then
     printf 'service\\t%s\\n' "$(systemctl is-enabled nftables 2>/dev/null)"
 fi
 exit 0
@@ -65,8 +67,7 @@ class NftState:
 
 def parse_state(lines: list[str]) -> NftState:
     found = NftState()
-    for line in lines:
-        tag, _, rest = line.partition("\t")
+    for tag, rest in tagged(lines):
         if tag == "installed":
             found.installed = True
         elif tag in ("live", "file", "main"):

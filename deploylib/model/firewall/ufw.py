@@ -13,6 +13,7 @@ import ipaddress
 import shlex
 from dataclasses import dataclass, field
 
+from ..tagged import tagged
 from .common import (
     TAG,
     FirewallInfo,
@@ -182,8 +183,7 @@ def parse_ufw_state(lines: list[str]) -> UfwState:
     /etc/ufw/user.rules and user6.rules, in order."""
     state = UfwState()
     files = {"user": "", "user6": ""}
-    for line in lines:
-        tag, _, rest = line.partition("\t")
+    for tag, rest in tagged(lines):
         if tag == "installed":
             state.installed = True
         elif tag == "status":

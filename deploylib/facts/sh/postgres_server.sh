@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# PostgresServer: every PostgreSQL cluster on the host, and for each online one what the
+# server reports about itself and its files. Runs as root (sudo when the connection user
+# isn't), on every host on every run, so it avoids Perl (Debian's pg_lsclusters and psql
+# wrapper) when it can. Files come base64-encoded so the controller sees their exact
+# bytes. One line per item: "<tag>\t<values>" (deploylib.model.tagged reads them).
+#   $1  the psql script every online cluster runs (facts/postgres.py: server_sql)
+#   $2  the roles/databases psql script (PostgresObjects), "" for none
+#   $3  the cluster that one runs on ("<version>/<name>"; "": the only cluster)
+server_sql=$1 objects_sql=$2 objects_cluster=$3
+export LC_ALL=C
+TAB=$'\t'
+cd /  # for the postgres user, whatever directory the session started in
+# Each cluster's own psql binary: Debian's /usr/bin/psql is a Perl wrapper that
+# costs more CPU than the query. A psql script on stdin, output on stdout.
+sql_script() {
+    bin=/usr/lib/postgresql/$1/bin/psql; [ -n "$1" ] && [ -x "$bin" ] || bin=psql
+    as_postgres "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d postgres
+}
+
+if systemd_runs; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
+command -v pg_ctlcluster >/dev/null 2>&1 && echo "pg_ctlcluster	yes"
+# Debian clusters, cheaply while every one of them runs: /etc/postgresql/<v>/<name>/
+# lists them, the external PID file Debian configures (/var/run/postgresql/<v>-<name>.pid)
+# names a live postgres, its socket lock file gives the port it listens on. Shell
+# builtins only. Anything else (a cluster down, other paths) returns 1.
+running_debian_clusters() {
+    found=""
+    for conf in /etc/postgresql/*/*/postgresql.conf; do
+        [ -f "$conf" ] || return 1
+        dir=${conf%/postgresql.conf}
+        name=${dir##*/} version=${dir%/*}
+        version=${version##*/}
+        pid="" argv0="" port=""
+        read -r pid < "/var/run/postgresql/$version-$name.pid" 2>/dev/null || return 1
+        read -r -d '' argv0 < "/proc/$pid/cmdline" 2>/dev/null
+        case "$argv0" in *postgres*) ;; *) return 1 ;; esac
+        for lock in /var/run/postgresql/.s.PGSQL.*.lock; do
+            lock_pid=""; read -r lock_pid < "$lock" 2>/dev/null
+            if [ "$lock_pid" = "$pid" ]; then port=${lock#*.s.PGSQL.}; port=${port%.lock}; break; fi
+        done
+        [ -n "$port" ] || return 1
+        found="$found$version $name $port online
+"
+    done
+    clusters=$found
+}
+# "version name port status" per cluster. pg_lsclusters is exact but Perl (~45 ms of
+# CPU, more than the rest of this script): only when the cheap listing can't answer.
+if running_debian_clusters && [ -n "$clusters" ]; then
+    echo "listed_by	files"
+elif command -v pg_lsclusters >/dev/null 2>&1; then
+    echo "listed_by	pg_lsclusters"
+    clusters=$(pg_lsclusters -h | awk '{print $1, $2, $3, $4}')
+elif command -v psql >/dev/null 2>&1; then
+    echo "listed_by	default"
+    clusters="- default 5432 online"
+else
+    clusters=""
+fi
+count=0
+while read -r version name port status; do
+    [ -n "$name" ] || continue
+    count=$((count + 1))
+    printf 'cluster\t%s\t%s\t%s\t%s\n' "${version#-}" "$name" "$port" "$status"
+done <<CLUSTERS
+$clusters
+CLUSTERS
+while read -r version name port status; do
+    case "$status" in *online*) ;; *) continue ;; esac
+    version=${version#-}
+    id=${version:+$version/}$name
+    echo "server	$port"
+    # The roles/databases script (PostgresObjects) too on the cluster the deploy
+    # manages (named, or the only one). The controller still decides which cluster
+    # it manages; for another choice it asks PostgresObjects on its own.
+    with_objects=""
+    if [ -n "$objects_sql" ] && { [ "$id" = "$objects_cluster" ] || { [ -z "$objects_cluster" ] && [ "$count" = 1 ]; }; }; then
+        with_objects=yes
+    fi
+    # One session per cluster: every number, path and file below comes from it.
+    out=$( { printf '%s\n' "$server_sql"
+             [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
+           } | sql_script "$version" "$port" )
+    psql_status=$?
+    pid=""
+    while IFS=$TAB read -r tag value _; do
+        [ "$tag" = postmaster_pid ] && pid=$value
+    done <<OUT
+$out
+OUT
+    # postmaster_pid is the server part's last line: without it, that part failed.
+    [ -n "$pid" ] || { echo "error	$port"; continue; }
+    printf '%s\n' "$out"
+    [ -n "$with_objects" ] && echo "objects_end	$psql_status"
+    printf 'postgres_bin\t%s\n' "$(readlink "/proc/$pid/exe")"
+done <<CLUSTERS
+$clusters
+CLUSTERS
+exit 0
