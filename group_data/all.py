@@ -247,7 +247,9 @@ confirm_prod = False
 
 # The application repository (git URL the host clones from), or None; staging
 # and prod set it in their own file. None together with app_local_dir None: the docker and
-# application steps are skipped (a PostgreSQL-only host).
+# application steps are skipped (a PostgreSQL-only host). No password or token in it
+# (https://user:token@...: refused; it would be in git, on command lines and in .git/config):
+# an SSH URL with app_deploy_key.
 app_repo = None
 
 # What to deploy from app_repo: a branch, a tag or a full commit id. The host

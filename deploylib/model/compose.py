@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import os
 import re
 import shlex
@@ -309,7 +310,12 @@ class Expected:
         texts = [secret.reveal() for name, secret in self.passwords.items()
                  if secret.reveal() != self.owners[name]]
         texts += [secret.reveal() for secret in self.app_secrets]
-        return [t for text in texts for t in (text, quote(text, safe=""))]
+        # As printed by compose (Go's quoting, `$$` in its config) and by repr() in a message.
+        return list(dict.fromkeys(
+            t for text in texts
+            for t in (text, quote(text, safe=""), json.dumps(text)[1:-1], text.replace("$", "$$"),
+                      repr(text)[1:-1])
+        ))
 
 
 def expected_config(settings, port: int) -> Expected:
@@ -336,6 +342,9 @@ def _url_problems(url: str, expected: Expected, database: str | None) -> list[st
     """What is wrong with a PostgreSQL URL (never quoting its password)."""
     from urllib.parse import unquote, urlsplit
 
+    if _password_breaks_url(url):
+        return ["its password is not percent-encoded (a '/', '?' or '#' in it ends the URL's host "
+                "part): use the .env's URL variable (compose_services' database_env)"]
     try:
         parts = urlsplit(url)
         port = parts.port or 5432
@@ -359,6 +368,15 @@ def _url_problems(url: str, expected: Expected, database: str | None) -> list[st
     if not hmac.compare_digest(password.encode(), expected.passwords[name].reveal().encode()):
         problems.append(f"password is not the managed secret of {name}")
     return problems
+
+
+def _password_breaks_url(url: str) -> bool:
+    """A URL whose user info goes on past its host part (``user:pa/ss@host``): an unencoded
+    '/', '?' or '#' in the password ends the authority there, so the "host", "port" and
+    "database" a parser reads are pieces of the password: never to be quoted."""
+    rest = url.partition("://")[2]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return "@" not in authority and "@" in rest[len(authority):]
 
 
 def _part_problems(value: str, expected: Expected, database: str, part: str) -> list[str]:
@@ -399,7 +417,9 @@ def check_effective_config(config: dict, expected: Expected) -> list[str]:
             else:
                 continue
             if found:
-                problems.append(f"service {service!r}: {variable}: " + "; ".join(found))
+                # Redacted too: a secret may stand where a user or database name goes.
+                problems.append(redact(f"service {service!r}: {variable}: " + "; ".join(found),
+                                       expected.secret_texts()))
         for dependency in spec.get("depends_on") or {}:
             if dependency not in services:
                 problems.append(f"service {service!r}: depends on {dependency!r}, which is not enabled")

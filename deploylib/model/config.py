@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from . import pgbackrest, secret_files
+from .plan_diff import MIN_SECRET_LENGTH  # noqa: F401 (the policy below and its tests)
 from .firewall import registry as firewall_registry
 
 
@@ -174,6 +175,10 @@ def is_git_url(value):
         )
     if value.lower().startswith("ext::"):
         raise ValueError("the ext:: transport runs a command: not allowed")
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@", value):
+        # It would be in group_data (git), on git's command lines and in .git/config.
+        raise ValueError("a password or token in the URL is not allowed: use an SSH URL and "
+                               "app_deploy_key (or the host's own git credentials)")
     return value
 
 
@@ -1094,6 +1099,21 @@ class SecretSources:
                 f"(./run secrets edit {environment})")
 
 
+def check_secret_text(value: str, what: str, environment: str) -> None:
+    """A secret must be one line (a newline would end the SQL literal's line, or the .env
+    line, it is written to); in staging and prod at least MIN_SECRET_LENGTH characters: a
+    shorter one is not masked in plan diffs, and is quickly guessed from the salt and digest
+    the roles' fact reads (printed at -vvv). The error names ``what``, never the value or
+    its length."""
+    if has_control(value):
+        raise ConfigError(f"{what} contains a control character (newline, CR, NUL, ...); expected one line")
+    if environment != "dev" and len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"{what} is too short: {environment} needs at least {MIN_SECRET_LENGTH} characters "
+            "(a long random one: ./run secrets edit " + environment + ")"
+        )
+
+
 def resolve_app_secrets(settings: Settings, sources: SecretSources) -> dict[str, Secret]:
     """The application's secrets beyond database passwords (app_secrets, e.g. HATCHET_API_TOKEN),
     from the same sources as the passwords. dev leaves a missing one out of the .env (the
@@ -1104,6 +1124,8 @@ def resolve_app_secrets(settings: Settings, sources: SecretSources) -> dict[str,
     for variable in settings.app_secrets:
         secret = sources.get(variable)
         if secret is not None:
+            what = f"{secret.source}: app_secrets: {variable}"
+            check_secret_text(secret.reveal(), what, settings.environment)
             values[variable] = secret
         elif settings.environment != "dev":
             raise ConfigError(
@@ -1160,12 +1182,13 @@ def resolve_secrets(settings: Settings, sources: SecretSources) -> dict[str, Sec
                 f"environment variable {variable} or add {variable}=... to {sources.where()}"
             )
             continue
-        if has_control(secrets[database].reveal()):
-            # A newline would end the SQL literal's line, or the .env line, it is written to.
-            raise ConfigError(
-                f"{secrets[database].source}: the password of database {database!r} contains a "
-                "control character (newline, CR, NUL, ...); expected one line"
-            )
+        if secret is not None:
+            what = f"{secret.source}: the password of database {database!r}"
+            check_secret_text(secret.reveal(), what, settings.environment)
+            if settings.environment != "dev" and secret.reveal() in (spec["owner"], database):
+                # Guessable, and the plan diff, masking it, would show where the name stands.
+                raise ConfigError(f"{what} is its role's or database's name; {settings.environment} "
+                                  "needs a real secret")
     if missing:
         raise all_problems(missing)
     return secrets

@@ -36,11 +36,26 @@ def psql(port: int, sql: str, database: str = "postgres") -> str:
     )
 
 
-def psql_stdin(port: int, database: str = "postgres", single_transaction: bool = False) -> str:
-    """psql reading its SQL from stdin (for statements that carry secrets: never in argv)."""
+# The server's own logging, off for a session whose SQL carries SCRAM verifiers (the server
+# log is the adm group's to read): statements, their durations, a sampled transaction, a
+# failed statement's text, parse trees. Set at connection start (PGOPTIONS): whether a
+# transaction is sampled is decided at its BEGIN, before any SET inside psql -1's transaction.
+UNLOGGED_SESSION_OPTIONS = (
+    "log_statement=none", "log_min_duration_statement=-1", "log_min_duration_sample=-1",
+    "log_transaction_sample_rate=0", "log_min_error_statement=panic", "debug_print_parse=off",
+    "debug_print_rewritten=off", "debug_print_plan=off",
+)
+
+
+def psql_stdin(port: int, database: str = "postgres", single_transaction: bool = False,
+               unlogged: bool = False) -> str:
+    """psql reading its SQL from stdin (for statements that carry secrets: never in argv);
+    ``unlogged``: the server logs none of the session's statements (UNLOGGED_SESSION_OPTIONS)."""
     one = "-1 " if single_transaction else ""
+    options = " ".join(f"-c {option}" for option in UNLOGGED_SESSION_OPTIONS)
+    env = f"env PGOPTIONS={shlex.quote(options)} " if unlogged else ""
     return as_postgres(
-        f"psql -X -A -t -q -v ON_ERROR_STOP=1 {one}-p {int(port)} -d {shlex.quote(database)} -f -"
+        f"{env}psql -X -A -t -q -v ON_ERROR_STOP=1 {one}-p {int(port)} -d {shlex.quote(database)} -f -"
     )
 
 

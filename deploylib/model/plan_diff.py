@@ -32,11 +32,15 @@ MIN_SECRET_LENGTH = 8
 _VERIFIER = re.compile(r"SCRAM-SHA-256\$\d+:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+")
 _MD5_HASH = re.compile(r"\bmd5[0-9a-f]{32}\b")
 _SECRET_NAME = r"[A-Za-z0-9_.-]*(?:password|passwd|passphrase|secret|token|api_?key|credential)[A-Za-z0-9_.-]*"
-# key = value, key=value, key: value ("value", 'value' or a word); ${VAR} references are kept.
+# key = value, key=value, key: value ("value", 'value' or a word, or a comma-separated list of
+# them: pg_hba's radiussecrets); a quote inside quotes is doubled (pg_hba, postgresql.conf,
+# YAML). ${VAR} references are kept.
+_VALUE_ITEM = r"(?:\"(?:[^\"]|\"\")*\"|'(?:[^']|'')*'|[^\s,;\"']+)"
 _SECRET_ASSIGNMENT = re.compile(
-    r"(?i)(\b" + _SECRET_NAME + r"\b[\"']?\s*[:=]\s*)(?!\$\{)(\"[^\"]*\"|'[^']*'|[^\s,;\"']+)"
+    r"(?i)(\b" + _SECRET_NAME + r"\b[\"']?\s*[:=]\s*)(?!\$\{)(" + _VALUE_ITEM + r"(?:," + _VALUE_ITEM + r")*)"
 )
-_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@]+:)([^\s@/]+)(@)", re.IGNORECASE)
+# scheme://user:password@ (the user may be empty: redis://:password@host)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s/:@]*:)([^\s@/]+)(@)", re.IGNORECASE)
 _ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)$")
 
 

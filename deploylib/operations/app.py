@@ -266,6 +266,27 @@ def check_effective_config(state, host, app_dir: str, base_argv: list[str], expe
     return True
 
 
+def wait_for_services(state, host, script: str, expected: compose.Expected | None):
+    """Run on the controller while the operation executes: ``wait_script`` on the host, its
+    output (`compose ps`, the failing services' last log lines: a service may log its
+    DATABASE_URL) read here and printed with every secret redacted. False on failure."""
+    ok, output = host.run_shell_command(
+        _bash(script), print_output=False, print_input=False,
+        **pyinfra_compat.current_connector_arguments(host),
+    )
+    if ok and not state.print_output:  # as pyinfra shows a command's output: -v, or a failure
+        return True
+    secrets = expected.secret_texts() if expected is not None else []
+    for line in output.stdout_lines:
+        host.log(compose.redact(line, secrets))
+    for line in output.stderr_lines:
+        if ok:
+            host.log(compose.redact(line, secrets))
+        else:
+            host.log_styled(compose.redact(line, secrets), fg="red", log_func=logger.error)
+    return ok
+
+
 @operation()
 def compose_up(
     app_dir: str,
@@ -326,7 +347,7 @@ def compose_up(
         yield _bash(script)
     q = shlex.quote
     yield _bash(f"cd {q(app_dir)} && {compose.shell([*base_argv, *compose.up_args(pull)])}")
-    yield _bash(wait_script(base_argv, project, timeout))
+    yield FunctionCommand(wait_for_services, (wait_script(base_argv, project, timeout), expected), {})
     if source_id is not None:
         write = f"printf '%s' {q(wanted)}"
     else:

@@ -25,8 +25,9 @@ from ..model.scram import scram_sha256_verifier
 EXTENSION_PACKAGES = {"vector": "postgresql-{major}-pgvector"}
 
 
-def _sql_on_stdin(port: int, sql: str, database: str = "postgres") -> StringCommand:
-    return StringCommand(pg_commands.psql_stdin(port, database, single_transaction=True), _stdin=sql)
+def _sql_on_stdin(port: int, sql: str, database: str = "postgres", unlogged: bool = False) -> StringCommand:
+    return StringCommand(pg_commands.psql_stdin(port, database, single_transaction=True, unlogged=unlogged),
+                         _stdin=sql)
 
 
 @operation()
@@ -48,7 +49,7 @@ def role(
     if current is None:
         announce.will(host, f"create role {role_name} (LOGIN, with its password)")
         verifier = scram_sha256_verifier(password.reveal())
-        yield _sql_on_stdin(port, pg_sql.create_role(role_name, verifier) + set_comment)
+        yield _sql_on_stdin(port, pg_sql.create_role(role_name, verifier) + set_comment, unlogged=True)
         yield announce.did(host, f"created role {role_name}")
         return
     drift = pg_sql.attribute_drift(current.attributes)
@@ -63,7 +64,7 @@ def role(
         return
     will, did = role_action(role_name, sorted(drift), verifier is not None)
     announce.will(host, will)
-    yield _sql_on_stdin(port, sql)
+    yield _sql_on_stdin(port, sql, unlogged=verifier is not None)
     yield announce.did(host, did)
 
 

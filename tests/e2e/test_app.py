@@ -259,7 +259,7 @@ def test_dev_deploy_up_idempotent_and_reachable(fresh_trixie, app_repo):
     assert ssh(host, "cat /var/lib/hatchet-owlclaw-deploy/app/owlclaw/deployed").stdout == record
 
 
-STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-4"}
+STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-secret-4"}
 STAGING_DATABASES = {
     "hatchet_staging": {"owner": "hatchet_staging", "settings": {"timezone": "UTC"}},
     "owlclaw_staging": {"owner": "owlclaw_staging"},
@@ -377,7 +377,7 @@ def test_staging_beside_prod_leaves_prod_untouched(fresh_trixie, app_repo):
     assert loud.ok, loud.describe()
     assert {"App .env", "docker compose up (owlclaw_staging)"} <= set(loud.changed)
     output = loud.stdout + loud.stderr
-    for secret in ("N3w-st4ging-S3cret", "st-h-secret-3", "st-o-4", SECRETS["OWLCLAW_DB_PASSWORD"]):
+    for secret in ("N3w-st4ging-S3cret", "st-h-secret-3", "st-o-secret-4", SECRETS["OWLCLAW_DB_PASSWORD"]):
         assert secret not in output
     # --diff names the .env keys that change, never a value (deploylib/model/plan_diff.py).
     assert "Will modify /data/owlclaw_staging/.env" in output
@@ -438,3 +438,37 @@ def test_dev_pushes_a_local_checkout_with_rsync(fresh_trixie, app_repo, tmp_path
     assert {"App tree from " + str(local), "docker compose up (owlclaw)"} <= set(again.changed)
     assert ssh(host, "cat /data/owlclaw/README /data/owlclaw/data/file").stdout == "changed\nkeep\n"
     assert ssh(host, "stat -c %a /data/owlclaw/.env").stdout.strip() == "600"
+
+
+def test_a_failing_service_logging_its_url_never_shows_the_secret(fresh_trixie, app_repo):
+    """break16: when the services do not come up, the run prints `compose ps` and the failing
+    services' last log lines; a service that logs its DATABASE_URL (many do, on a failed
+    connection) would print the password there: the lines are redacted on the controller."""
+    host = fresh_trixie
+    install_docker_and_image(host, app_repo)
+    work = app_repo["work"]
+    leaky = BASE_COMPOSE.replace(
+        '["sh", "-c", "mkdir -p /www && echo hatchet > /www/index.html && exec httpd -f -p 8888 -h /www"]',
+        '["sh", "-c", "echo connecting to $$DATABASE_URL; echo password $$HATCHET_PW; exit 3"]',
+    ).replace("    ports: [\"8888:8888\"]\n", "    ports: [\"8888:8888\"]\n    env_file: [../.env]\n"
+              "    restart: \"no\"\n")
+    leaky = leaky.replace("DATABASE_URL: postgresql://hatchet:hatchet@host.docker.internal:5432/hatchet",
+                          "DATABASE_URL: postgresql://hatchet:hatchet@host.docker.internal:5432/hatchet\n"
+                          "      HATCHET_PW: ${HATCHET_DATABASE_PASSWORD}")
+    (work / COMPOSE_FILE).write_text(leaky)
+    _git(work, "commit", "-q", "-am", "a service that logs its URL and fails")
+    _git(work, "push", "-q", str(app_repo["bare"]), "HEAD:refs/heads/leaky")
+    _git(work, "checkout", "-q", "HEAD~1", "--", COMPOSE_FILE)
+    _git(work, "commit", "-q", "-am", "back to v1")
+
+    failed = run_deploy(host, overrides=app_data(app_repo, app_ref="leaky", compose_up_timeout=6),
+                        extra_env=SECRETS)
+    assert not failed.ok, failed.describe()
+    output = failed.stdout + failed.stderr
+    assert "last log lines of hatchet-lite" in output and "connecting to postgresql://hatchet:" in output, \
+        failed.describe()
+    from urllib.parse import quote
+
+    secret = SECRETS["HATCHET_DB_PASSWORD"]
+    assert secret not in output and quote(secret, safe="") not in output
+    assert "password <secret>" in output

@@ -291,15 +291,22 @@ def test_upstream_files_reach_the_hosts_postgres_on_its_real_port(fresh_trixie, 
             image: {HATCHET_ENGINE_IMAGE}
             environment:
               OWLCLAW_DATABASE_URL: postgresql://owlclaw:owlclaw@owlclaw-db:5432/owlclaw
+              # break16: the password put into the URL by compose itself, not percent-encoded:
+              # with a '/' in it, what a parser reads as host, port and database are its pieces.
+              OWLCLAW_RAW_URL: postgresql://owlclaw:${{OWLCLAW_DATABASE_PASSWORD}}@host.docker.internal:5433/owlclaw
 
         volumes:""").rstrip("\n"), 1))
-    stopped = run_deploy(host, overrides=prod_file, extra_env=secrets)
+    raw_secret = "5433/Owl-S3cret-Leak"
+    stopped = run_deploy(host, overrides=prod_file, extra_env={**secrets, "OWLCLAW_DB_PASSWORD": raw_secret},
+                         extra_args=("--debug", "-vvv"))
     assert not stopped.ok
     output = stopped.stdout + stopped.stderr
     assert ("service 'worker': OWLCLAW_DATABASE_URL: host 'owlclaw-db', expected 'host.docker.internal'; "
             "port 5432, expected 5433") in output, stopped.describe()
+    assert "service 'worker': OWLCLAW_RAW_URL: its password is not percent-encoded" in output, stopped.describe()
     assert "stopped before `docker compose up`" in output
     assert SECRET not in output
+    assert "Owl-S3cret-Leak" not in output  # not even the piece after the '/'
     assert services_of(host, "owlclaw") == ["hatchet-server"]  # no worker created
     assert ssh(host, "docker inspect -f '{{.State.StartedAt}}' owlclaw-hatchet-server-1").stdout == started
     assert ssh(host, "cat /var/lib/hatchet-owlclaw-deploy/app/owlclaw/deployed").stdout == record
@@ -307,7 +314,7 @@ def test_upstream_files_reach_the_hosts_postgres_on_its_real_port(fresh_trixie, 
     assert psql(host, "SELECT 1") == "1"
 
 
-STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-4"}
+STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-secret-4"}
 PROD_SECRETS = {"HATCHET_DB_PASSWORD": SECRET, "OWLCLAW_DB_PASSWORD": "o-secret-2"}
 
 

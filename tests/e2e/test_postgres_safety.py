@@ -103,7 +103,7 @@ def test_restart_that_fails_is_rolled_back_and_postgres_serves(fresh_trixie):
 
 PROD_SECRETS = {"HATCHET_DB_PASSWORD": "prod-hatchet-pw-1", "OWLCLAW_DB_PASSWORD": "prod-owlclaw-pw-1",
                 "CONFIRM_PROD": "yes"}
-STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-4"}
+STAGING_SECRETS = {"HATCHET_STAGING_DB_PASSWORD": "st-h-secret-3", "OWLCLAW_STAGING_DB_PASSWORD": "st-o-secret-4"}
 STAGING_DATABASES = {
     "hatchet_staging": {"owner": "hatchet_staging", "settings": {"timezone": "UTC"}},
     "owlclaw_staging": {"owner": "owlclaw_staging"},

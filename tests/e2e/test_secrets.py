@@ -74,3 +74,26 @@ def test_staging_from_the_encrypted_file_only(fresh_trixie, tmp_path, monkeypatc
     assert missing.returncode == 2
     assert f"{tmp_path / 'none.txt'}: no such age identity file" in missing.stderr
     assert "no host was contacted" in missing.stderr
+
+
+def test_a_password_change_is_never_in_the_server_log(fresh_trixie):
+    """break16: with statement logging on (log_statement = 'all', every statement's duration,
+    a sampled transaction), the role SQL carrying SCRAM verifiers would be written to
+    PostgreSQL's log, which the adm group reads: the deploy turns logging off for its
+    transaction. The run's own statements still prove logging is on."""
+    from .harness import converge, psql, run_deploy, ssh
+
+    host = fresh_trixie
+    psql(host, "ALTER SYSTEM SET log_statement = 'all'")
+    psql(host, "ALTER SYSTEM SET log_min_duration_statement = 0")
+    psql(host, "ALTER SYSTEM SET log_transaction_sample_rate = 1")
+    psql(host, "SELECT pg_reload_conf()")
+    log = "/var/log/postgresql/postgresql-17-main.log"
+    converge(host, overrides={"app_repo": None})  # create (dev's default passwords)
+    rotated = run_deploy(host, overrides={"app_repo": None},
+                         extra_env={"HATCHET_DB_PASSWORD": "log-Canary-h1", "OWLCLAW_DB_PASSWORD": "log-Canary-o2"})
+    assert rotated.ok and "Role hatchet" in " ".join(rotated.changed), rotated.describe()
+    text = ssh(host, f"cat {log}").stdout
+    assert "statement: SELECT 'role'" in text  # logging is on: the roles fact's query is there
+    leaked = [line for line in text.splitlines() if "SCRAM-SHA-256$" in line or "PASSWORD '" in line]
+    assert not leaked, leaked[:3]

@@ -62,8 +62,8 @@ def test_compose_files_end_with_the_overlay(project_copy):
 
 
 def test_overlay_remaps_binds_disables_and_pins_subnet(project_copy, monkeypatch):
-    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h")
-    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o")
+    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h-secret-pw")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o-secret-pw")
     settings = settings_for(
         project_copy, "staging",
         compose_bind_address="10.0.0.5",
@@ -108,9 +108,9 @@ def test_overlay_for_the_root_dev_file_points_every_database_variable_at_the_env
 def test_overlay_for_the_prod_and_cron_files(project_copy, monkeypatch):
     """README's prod configuration: hatchet-server and owlclaw on the host's databases, both
     freed from owlclaw-db; owlclaw's token comes from app_secrets through the .env."""
-    monkeypatch.setenv("HATCHET_DB_PASSWORD", "h")
-    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o")
-    monkeypatch.setenv("HATCHET_API_TOKEN", "tok-123")
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "h-secret-pw")
+    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "o-secret-pw")
+    monkeypatch.setenv("HATCHET_API_TOKEN", "tok-12345")
     settings = settings_for(
         project_copy, "prod", app_repo="git@example.invalid:owlclaw.git",
         compose_files=["deploy/docker-compose.prod.yml", "deploy/docker-compose.cron.yml"],
@@ -129,12 +129,12 @@ def test_overlay_for_the_prod_and_cron_files(project_copy, monkeypatch):
         "DATABASE_URL": "${HATCHET_DATABASE_URL:?the deploy's .env sets it}"}
     for name in ("owlclaw", "hatchet-server", "prometheus"):
         assert services[name]["depends_on"] == {"owlclaw-db": ("reset", "null")}
-    assert "HATCHET_API_TOKEN='tok-123'" in compose.render_env(settings, 5432)
+    assert "HATCHET_API_TOKEN='tok-12345'" in compose.render_env(settings, 5432)
 
 
 def test_overlay_advertises_each_environments_own_published_ports(project_copy, monkeypatch):
-    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h")
-    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o")
+    monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "h-secret-pw")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "o-secret-pw")
     prod = settings_for(project_copy, "dev", compose_services={"hatchet-lite": HATCHET_LITE})
     staging = settings_for(project_copy, "staging")  # group_data/staging.py: 17078, 8889
     addresses = {}
@@ -180,7 +180,7 @@ def test_compose_services_validation(project_copy):
 
 def test_env_has_urls_with_quoted_secrets(project_copy, monkeypatch):
     monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "p@ss word/$x")
-    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "it's")
+    monkeypatch.setenv("OWLCLAW_STAGING_DB_PASSWORD", "it's-a-pw")
     settings = settings_for(project_copy, "staging", app_env={"LOG_LEVEL": "debug"})
     env = compose.render_env(settings, 5432)
     # staging's own databases (group_data/staging.py), by their configured names.
@@ -188,7 +188,7 @@ def test_env_has_urls_with_quoted_secrets(project_copy, monkeypatch):
     assert "HATCHET_STAGING_DATABASE_USER='hatchet_staging'" in env
     assert ("\nHATCHET_STAGING_DATABASE_URL='postgresql://hatchet_staging:p%40ss%20word%2F%24x"
             "@host.docker.internal:5432/hatchet_staging'") in env
-    assert "OWLCLAW_STAGING_DATABASE_PASSWORD=\"it's\"" in env
+    assert "OWLCLAW_STAGING_DATABASE_PASSWORD=\"it's-a-pw\"" in env
     assert "LOG_LEVEL='debug'" in env
     assert "COMPOSE_PROJECT_NAME=owlclaw_staging" in env
 
@@ -207,7 +207,7 @@ def test_app_secrets_from_the_secret_sources(project_copy, monkeypatch):
 
     from deploylib.model.config import ConfigError
 
-    staging_env = {"HATCHET_STAGING_DB_PASSWORD": "h", "OWLCLAW_STAGING_DB_PASSWORD": "o"}
+    staging_env = {"HATCHET_STAGING_DB_PASSWORD": "h-secret-pw", "OWLCLAW_STAGING_DB_PASSWORD": "o-secret-pw"}
     for name, value in staging_env.items():
         monkeypatch.setenv(name, value)
     app = {"app_repo": "git@example.invalid:owlclaw.git", "app_secrets": ["HATCHET_API_TOKEN"]}
@@ -309,6 +309,42 @@ def test_check_of_mapped_parts_and_missing_variables():
     assert "wrong-one" not in "".join(problems)
 
 
+def test_check_never_quotes_a_url_whose_password_is_not_percent_encoded():
+    """break16: a compose file interpolating the password into a URL itself
+    (postgresql://user:${PASSWORD}@...) breaks the URL when the password has a '/', '?' or
+    '#': the host, port and database read from it are then pieces of the password, never quoted."""
+    from deploylib.model.config import Secret
+
+    exp = expected()
+    exp.passwords["owlclaw"] = Secret("5433/Owl-Secret-Leak", "test")
+    config = {"services": {"worker": {"environment": {
+        "A_URL": "postgresql://owlclaw:5433/Owl-Secret-Leak@host.docker.internal:5433/owlclaw",
+        "B_URL": "postgresql://owlclaw:2024?Other-Hard-Coded@owlclaw-db:5432/owlclaw",
+        "C_URL": "postgresql://owlclaw:77#frag-Part@owlclaw-db/owlclaw",
+    }}}}
+    problems = compose.check_effective_config(config, exp)
+    text = "\n".join(problems)
+    for piece in ("Owl-Secret-Leak", "Other-Hard-Coded", "frag-Part", "2024", "77"):
+        assert piece not in text, text
+    assert problems[0] == (
+        "service 'worker': A_URL: its password is not percent-encoded (a '/', '?' or '#' in it ends "
+        "the URL's host part): use the .env's URL variable (compose_services' database_env); "
+        "not in compose_services' database_env: the overlay does not set it")
+    assert len(problems) == 3
+
+
+def test_check_never_quotes_a_secret_whatever_the_message():
+    from deploylib.model.config import Secret
+
+    exp = expected()
+    exp.app_secrets = (Secret("api-token-XYZ", "test"),)
+    config = {"services": {"api": {"environment": {
+        # a secret where a user name goes: the message names the user, redacted
+        "DB_URL": "postgresql://api-token-XYZ@host.docker.internal:5433/hatchet"}}}}
+    problems = compose.check_effective_config(config, exp)
+    assert problems and not any("api-token-XYZ" in p for p in problems), problems
+
+
 def test_redact_hides_secrets_and_their_url_form():
     from deploylib.model.config import Secret
 
@@ -320,6 +356,18 @@ def test_redact_hides_secrets_and_their_url_form():
     # dev's default password (= the role name) is no secret: names stay readable.
     exp.passwords["owlclaw"] = Secret("owlclaw", "dev default")
     assert "o-secret" not in exp.secret_texts() and "owlclaw" not in exp.secret_texts()
+
+
+def test_redact_hides_a_secret_as_compose_and_python_escape_it():
+    """break16: compose's messages quote values Go's way (\\" and \\\\), its config escapes `$`
+    as `$$`, and a message's repr() doubles a backslash: each form is hidden."""
+    from deploylib.model.config import Secret
+
+    exp = expected()
+    exp.passwords["hatchet"] = Secret('a"b\\c$d e@f', "test")
+    texts = exp.secret_texts()
+    for shown in ('a\\"b\\\\c$d e@f', 'a"b\\c$$d e@f', repr('a"b\\c$d e@f')):
+        assert "<secret>" in compose.redact(f"value {shown} here", texts) and "e@f" not in compose.redact(shown, texts)
 
 
 def test_record_changes_with_every_input():

@@ -74,7 +74,7 @@ def test_secrets_file_must_be_private(project_copy, monkeypatch):
     path = project_copy / "secrets" / "staging.env"
     path.parent.mkdir()
     path.write_text(
-        "HATCHET_STAGING_DB_PASSWORD=from file = with equals\nOWLCLAW_STAGING_DB_PASSWORD=o\n"
+        "HATCHET_STAGING_DB_PASSWORD=from file = with equals\nOWLCLAW_STAGING_DB_PASSWORD=o-secret-pw\n"
     )
     path.chmod(0o644)
     with pytest.raises(ConfigError, match=r"secrets/staging.env: mode 0644 .* chmod 600"):
@@ -90,11 +90,11 @@ def test_secrets_file_must_be_private(project_copy, monkeypatch):
 def test_env_var_wins_over_file(project_copy, monkeypatch):
     path = project_copy / "secrets" / "prod.env"
     path.parent.mkdir()
-    path.write_text("HATCHET_DB_PASSWORD=file\nOWLCLAW_DB_PASSWORD=o\n")
+    path.write_text("HATCHET_DB_PASSWORD=file-secret\nOWLCLAW_DB_PASSWORD=o-secret-pw\n")
     path.chmod(0o600)
-    monkeypatch.setenv("HATCHET_DB_PASSWORD", "env")
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "env-secret")
     monkeypatch.delenv("OWLCLAW_DB_PASSWORD", raising=False)
-    assert load(project_copy, "prod").db_password("hatchet").reveal() == "env"
+    assert load(project_copy, "prod").db_password("hatchet").reveal() == "env-secret"
 
 
 def test_dev_default_passwords_refused_in_prod(project_copy, monkeypatch, db_secrets):

@@ -2386,7 +2386,8 @@ def test_policy_findings_without_a_compose_subnet_and_a_wildcard_bind_address():
 
 def test_a_password_with_a_control_character_is_refused_naming_its_source():
     settings = SimpleNamespace(databases={"a": {"password_env": "A_PW", "owner": "a"}},
-                               allow_dev_default_passwords=False, source=lambda key: "group_data/prod.py")
+                               allow_dev_default_passwords=False, environment="prod",
+                               source=lambda key: "group_data/prod.py")
     sources = SimpleNamespace(get=lambda variable: Secret("x\ny", "environment variable A_PW"),
                               where=lambda: "secrets/prod.env.age")
     with pytest.raises(config.ConfigError) as error:

@@ -277,3 +277,20 @@ def test_newest_dump_is_never_pruned(script, tmp_path):
     left = list((script.dir / "owlclaw").glob("*.dump"))
     assert len(left) == 1 and left[0] != older
     assert len(list((script.dir / "globals").glob("*.sql"))) == 1
+
+
+def test_sql_carrying_a_verifier_is_never_logged_by_the_server():
+    """break16: the psql session sending SCRAM verifiers turns the server's statement
+    logging off from its start (PGOPTIONS), the settings PostgreSQL would log them by."""
+    import shlex
+
+    from deploylib.model import pg_commands
+
+    command = pg_commands.psql_stdin(5432, single_transaction=True, unlogged=True)
+    words = shlex.split(command)
+    options = words[words.index("env", 1) + 1]
+    assert options.startswith("PGOPTIONS=")
+    for setting in ("log_statement=none", "log_min_duration_statement=-1", "log_transaction_sample_rate=0",
+                    "log_min_error_statement=panic", "debug_print_parse=off", "log_min_duration_sample=-1"):
+        assert f"-c {setting}" in options
+    assert "PGOPTIONS" not in pg_commands.psql_stdin(5432)

@@ -1,5 +1,6 @@
 """The diff --dry --diff and the prod guard show for a managed file, secrets masked."""
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -99,6 +100,26 @@ def test_password_like_values_urls_and_known_secrets_are_masked():
         assert secret not in text
     assert "postgres://hatchet:***@host.docker.internal:5432/hatchet" in text
     assert "${HATCHET_DATABASE_PASSWORD}" in text  # a reference, not a secret: kept
+
+
+@pytest.mark.parametrize(("line", "hidden"), [
+    # pg_hba: a quote inside a quoted value is doubled; a list of secrets, quoted or not
+    ('host all all 10.0.0.0/8 radius radiusservers="a,b" radiussecrets="""secret one"",""secret two"""',
+     ("secret one", "secret two")),
+    ('host all all 10.0.0.0/8 radius radiusservers=a,b radiussecrets="rad-sec-1","rad-sec-2"', ("rad-sec-1", "rad-sec-2")),
+    ("host all all 10.0.0.0/8 radius radiusservers=a,b radiussecrets=rad-sec-1,rad-sec-2", ("rad-sec-1", "rad-sec-2")),
+    # postgresql.conf and YAML (PyYAML's safe_dump) double a single quote inside single quotes
+    ("ldap_password = 'it''s-a-secret'", ("s-a-secret",)),
+    ("  DB_PASSWORD: 'it''s-a-secret'", ("s-a-secret",)),
+    # a URL with a password and no user name (redis://:password@host)
+    ("  REDIS_URL: redis://:hunter2secret@redis:6379/0", ("hunter2secret",)),
+])
+def test_quoted_listed_and_userless_secrets_are_masked_whole(line, hidden):
+    """break16: every piece of the value is masked, however it is quoted or listed."""
+    masked = plan_diff.mask_line(line)
+    assert "***" in masked
+    for piece in hidden:
+        assert piece not in masked, masked
 
 
 def test_a_setting_named_like_a_secret_keeps_its_value():

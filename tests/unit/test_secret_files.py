@@ -77,11 +77,11 @@ def test_round_trip_with_a_throwaway_identity(project_copy, operator):
 def test_precedence_environment_then_encrypted_then_plaintext(project_copy, operator, monkeypatch):
     encrypt_staging(project_copy, "HATCHET_STAGING_DB_PASSWORD=from-age\n")
     plain = project_copy / "secrets" / "staging.env"
-    plain.write_text("HATCHET_STAGING_DB_PASSWORD=from-plain\nOWLCLAW_STAGING_DB_PASSWORD=o-plain\n")
+    plain.write_text("HATCHET_STAGING_DB_PASSWORD=from-plain\nOWLCLAW_STAGING_DB_PASSWORD=o-plain-pw\n")
     plain.chmod(0o600)
     settings = load("staging")
     assert settings.db_password("hatchet_staging").reveal() == "from-age"
-    assert settings.db_password("owlclaw_staging").reveal() == "o-plain"
+    assert settings.db_password("owlclaw_staging").reveal() == "o-plain-pw"
     notices = [w for w in settings.warnings if "plaintext secrets/staging.env" in w]
     assert len(notices) == 1 and "./run secrets edit staging" in notices[0]
     monkeypatch.setenv("HATCHET_STAGING_DB_PASSWORD", "from-env")
