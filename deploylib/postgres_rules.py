@@ -7,10 +7,10 @@ import functools
 
 from pyinfra.api.exceptions import DeployError
 
-from .facts.postgres import PgCluster, PgServer
 from .model import pg_commands
 from .model.config import scope_tag
 from .model.pg_hba import HbaRule
+from .model.postgres_state import PgCluster, PgServer
 
 # Our drop-in, relative to the directory of postgresql.conf. Debian reads
 # conf.d/*.conf in name order and the last value wins: "90-" sorts late.

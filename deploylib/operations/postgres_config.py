@@ -19,7 +19,6 @@ from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
 
 from .. import announce, notices, postgres_rules, show_diff
-from ..facts.postgres import PgCluster, PgServer
 from ..model import file_swap, pg_commands, pg_safety
 from ..model.managed_block import find_block, find_blocks, split_lines
 from ..model.pg_conf import (
@@ -32,6 +31,7 @@ from ..model.pg_conf import (
     written_by,
 )
 from ..model.pg_hba import apply_block, format_shadow, shadowing
+from ..model.postgres_state import PgCluster, PgServer
 
 
 def managed_cluster() -> tuple[PgServer, PgCluster]:

@@ -1,8 +1,8 @@
 import pytest
 
 from deploylib import postgres_rules
-from deploylib.facts.postgres import PgCluster, PgServer
 from deploylib.model.pg_hba import HbaRule
+from deploylib.model.postgres_state import PgCluster, PgServer
 
 
 class FakeSettings:
@@ -42,7 +42,7 @@ def test_server_settings_include_listen_addresses():
 def cluster(version, name, status="online", hba="/x/pg_hba.conf"):
     found = PgCluster(version, name, 5432, status)
     if hba:
-        from deploylib.facts.postgres import PgSetting
+        from deploylib.model.postgres_state import PgSetting
 
         found.settings["hba_file"] = PgSetting(hba, "sighup", False)
         found.hba_text, found.conf_text = "local all all peer\n", ""
