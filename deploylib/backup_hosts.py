@@ -95,7 +95,7 @@ def archiving_after_run(db_host) -> bool:
     """Will WAL archiving be on once this run's server settings are applied? (archive_mode
     needs a restart, which pg_allow_restart and the other environments' policies govern.)"""
     from . import postgres_rules
-    from .operations.postgres_config import plan_server_settings
+    from .model.server_settings import plan_server_settings
 
     settings = db_host.data.settings
     server, cluster = database_cluster(db_host)

@@ -22,7 +22,7 @@ class ClusterChoiceError(DeployError):
 
 
 class SettingsRefused(DeployError):
-    """Server settings this run must not apply (operations.postgres_config.plan_server_settings):
+    """Server settings this run must not apply (model.server_settings.plan_server_settings):
     stop before changing anything."""
 
 
@@ -35,8 +35,9 @@ def server_settings(settings) -> dict:
 
 
 def settings_plan_args(settings) -> dict:
-    """The desired-state arguments of operations.postgres_config.plan_server_settings and
-    server_settings (the server and cluster are facts: the operation asks for them)."""
+    """The desired-state arguments of model.server_settings.plan_server_settings and
+    operations.postgres_config.server_settings (the server and cluster are facts: the
+    operation asks for them)."""
     return dict(
         settings=server_settings(settings),
         dropin_name=DROPIN.rsplit("/", 1)[-1],

@@ -2,7 +2,7 @@
 sentences operations give it)."""
 
 from deploylib import announce, prod_guard
-from deploylib.operations.postgres_config import SettingsPlan, settings_action
+from deploylib.model.server_settings import SettingsPlan, settings_action
 from deploylib.operations.postgres_objects import role_action
 
 

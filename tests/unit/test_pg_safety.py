@@ -291,7 +291,7 @@ def test_restart_script_is_valid_bash():
 # ----------------------------------------------------------------- the plan of server_settings
 
 def planned(lines, **kwargs):
-    from deploylib.operations.postgres_config import plan_server_settings
+    from deploylib.model.server_settings import plan_server_settings
 
     server = parse_server(["manager\tsysvinit", "pg_ctlcluster\tyes", *lines])
     (cluster,) = server.clusters
