@@ -117,7 +117,7 @@ def _prefetch_host_facts(host, settings) -> None:
     from .facts.host import NetworkInterfaces
     from .facts.postgres import PostgresServer
     from .facts.run_lock import RunLock
-    from .postgres_rules import server_request
+    from .model.postgres_rules import server_request
 
     if settings.pgbackrest_enabled:
         from .facts import pgbackrest

@@ -1,6 +1,7 @@
 import pytest
 
 from deploylib import postgres_rules
+from deploylib.model import postgres_rules as wanted
 from deploylib.model.pg_hba import HbaRule
 from deploylib.model.postgres_state import PgCluster, PgServer
 
@@ -18,11 +19,11 @@ class FakeSettings:
 
 
 def test_networks_deduplicated_in_order():
-    assert postgres_rules.client_networks(FakeSettings) == ["10.0.0.0/24", "10.1.0.0/24"]
+    assert wanted.client_networks(FakeSettings) == ["10.0.0.0/24", "10.1.0.0/24"]
 
 
 def test_hba_rules_explicit_first_then_one_per_network_and_database():
-    rules = postgres_rules.hba_rules(FakeSettings)
+    rules = wanted.hba_rules(FakeSettings)
     assert rules[0].method == "reject"
     assert [(r.database, r.user, r.address) for r in rules[1:]] == [
         ("hatchet", "hatchet", "10.0.0.0/24"),
@@ -33,7 +34,7 @@ def test_hba_rules_explicit_first_then_one_per_network_and_database():
 
 
 def test_server_settings_include_listen_addresses():
-    assert postgres_rules.server_settings(FakeSettings) == {
+    assert wanted.server_settings(FakeSettings) == {
         "listen_addresses": ["localhost"],
         "password_encryption": "scram-sha-256",
     }
