@@ -12,19 +12,19 @@ from . import pg_commands, pg_safety
 from .managed_block import find_block, find_blocks, split_lines
 from .pg_conf import (
     apply_managed_lines,
+    conf_values,
     include_dirs,
     managed_part,
     parse_conf,
     render_dropin,
-    unquote_value,
     written_by,
 )
 from .postgres_state import PgCluster, PgServer
 
 
 def changed_setting_names(old_text: str | None, new_text: str) -> set[str]:
-    old = {name: unquote_value(raw) for _, name, raw in parse_conf(old_text or "")}
-    new = {name: unquote_value(raw) for _, name, raw in parse_conf(new_text)}
+    old = conf_values(old_text)
+    new = conf_values(new_text)
     return {name for name in old.keys() | new.keys() if old.get(name) != new.get(name)}
 
 
@@ -47,8 +47,8 @@ def server_settings_conflict(
 ) -> str:
     """What differs between the server settings ``writer`` wrote and ``environment``'s,
     and what to do about it (an error, or with ``owner == writer`` a notice)."""
-    old = {name: unquote_value(raw) for _, name, raw in parse_conf(old_managed)}
-    new = {name: unquote_value(raw) for _, name, raw in parse_conf(new_managed)}
+    old = conf_values(old_managed)
+    new = conf_values(new_managed)
     diffs = "; ".join(
         f"{name}: {writer} {old.get(name, '(unset)')!r}, {environment} {new.get(name, '(unset)')!r}"
         for name in sorted(old.keys() | new.keys())
@@ -174,7 +174,7 @@ def plan_server_settings(
         # Another environment's file with the same settings (or theirs to decide): kept
         # as it is, header included, so alternating runs change nothing.
         wanted, new_managed, changed = current, old_managed, set()
-    in_file = {name: unquote_value(raw) for _, name, raw in parse_conf(new_managed)}
+    in_file = conf_values(new_managed)
     ours = set(in_file) | {name for _, name, _ in parse_conf(old_managed)}
 
     # A later file (ALTER SYSTEM's postgresql.auto.conf, an include) would win: stop now.
