@@ -10,6 +10,7 @@ import pytest
 
 from deploylib import bootstrap, prod_guard, pyinfra_compat
 from deploylib.model import backups
+from deploylib.model import bootstrap as model_bootstrap
 from deploylib.model.config import is_cron_schedule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,14 +80,14 @@ def test_restore_names_are_identifiers():
 
 
 def test_docker_packages_follow_the_distribution():
-    assert bootstrap.docker_packages(None, "Debian") == ["docker.io", "docker-compose"]
-    assert bootstrap.docker_packages(None, "Ubuntu") == ["docker.io", "docker-compose-v2"]
-    assert bootstrap.docker_packages(["docker-ce"], "Debian") == ["docker-ce"]
+    assert model_bootstrap.docker_packages(None, "Debian") == ["docker.io", "docker-compose"]
+    assert model_bootstrap.docker_packages(None, "Ubuntu") == ["docker.io", "docker-compose-v2"]
+    assert model_bootstrap.docker_packages(["docker-ce"], "Debian") == ["docker-ce"]
 
 
 def test_sudoers_rule_passes_visudo(tmp_path):
     rule = tmp_path / "rule"
-    rule.write_text(bootstrap.sudoers_rule("deploy"))
+    rule.write_text(model_bootstrap.sudoers_rule("deploy"))
     if not Path("/usr/sbin/visudo").exists():
         pytest.skip("visudo is not installed here")
     assert subprocess.run(["/usr/sbin/visudo", "-cf", str(rule)], capture_output=True).returncode == 0
