@@ -94,13 +94,13 @@ def public_key_or_refusal(host, state) -> str:
 def archiving_after_run(db_host) -> bool:
     """Will WAL archiving be on once this run's server settings are applied? (archive_mode
     needs a restart, which pg_allow_restart and the other environments' policies govern.)"""
-    from . import postgres_rules
-    from .operations.postgres_config import plan_server_settings
+    from .model.postgres_rules import settings_plan_args
+    from .model.server_settings import plan_server_settings
 
     settings = db_host.data.settings
     server, cluster = database_cluster(db_host)
     current = cluster.settings.get("archive_mode")
-    plan = plan_server_settings(server, cluster, **postgres_rules.settings_plan_args(settings))
+    plan = plan_server_settings(server, cluster, **settings_plan_args(settings))
     if plan.refusal:
         return False
     if "archive_mode" in plan.restart_for:

@@ -1,5 +1,6 @@
-"""One-time host bootstrap: what to install and the deploy user's sudo rule (host code: asks the
-host's distribution through deploylib.facts; may import the model)."""
+"""One-time host bootstrap, the host side: the Docker packages for this host's distribution, the
+operator's public key read on the controller (host code: asks the host's distribution through
+deploylib.facts; may import the model; the pure part is model/bootstrap.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from pathlib import Path
 
 from pyinfra.api.exceptions import DeployError
 
+from .model.bootstrap import docker_packages
 from .model.config import project_dir
 
-SUDOERS_FILE = "/etc/sudoers.d/hatchet-owlclaw-deploy"  # no dot or ~: sudo skips such names
 PUBLIC_KEY_RE = re.compile(
     r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( .*)?$"
 )
@@ -20,15 +21,6 @@ class BootstrapError(DeployError):
     """Bootstrap cannot go on: the message says what and what to do."""
 
 
-def docker_packages(configured: list[str] | None, distribution_name: str | None) -> list[str]:
-    """Docker Engine + Compose from the distribution, unless docker_packages lists them."""
-    if configured is not None:
-        return list(configured)
-    if (distribution_name or "").lower() == "ubuntu":
-        return ["docker.io", "docker-compose-v2"]
-    return ["docker.io", "docker-compose"]  # Debian: Compose v2 from trixie on
-
-
 def host_docker_packages(host, settings) -> list[str]:
     """docker_packages resolved for this host's distribution."""
     from pyinfra.facts.server import LinuxDistribution
@@ -36,14 +28,6 @@ def host_docker_packages(host, settings) -> list[str]:
     from .facts import cached_fact
 
     return docker_packages(settings.docker_packages, cached_fact(host, LinuxDistribution).get("name"))
-
-
-def sudoers_rule(user: str) -> str:
-    return (
-        "# Managed by the hatchet-owlclaw deploy (bootstrap.py): the deploy user runs\n"
-        "# deploy.py with pyinfra's _sudo, without a password.\n"
-        f"{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"
-    )
 
 
 def read_public_key(path_setting: str, host_name: str, source: str) -> str:

@@ -42,8 +42,8 @@ def app_parent_dir(settings) -> str:
 def packages_request(settings) -> tuple[type, dict]:
     """DebInstalled for every package the deploy may install on any distribution
     (dpkg is asked about names only: a name it doesn't know costs nothing)."""
-    from .bootstrap import docker_packages
     from .facts.host import DebInstalled
+    from .model.bootstrap import docker_packages
 
     # bootstrap.py's too: one packages operation (operations/packages.py) for every entry point.
     names = {*settings.base_packages, *settings.bootstrap_packages, audit.PACKAGE, *firewall_registry.packages()}
@@ -117,7 +117,7 @@ def _prefetch_host_facts(host, settings) -> None:
     from .facts.host import NetworkInterfaces
     from .facts.postgres import PostgresServer
     from .facts.run_lock import RunLock
-    from .postgres_rules import server_request
+    from .model.postgres_rules import server_request
 
     if settings.pgbackrest_enabled:
         from .facts import pgbackrest

@@ -22,6 +22,7 @@ from pyinfra.api.output import format_text
 
 from . import prod_guard
 from .model import plan_diff
+from .model import prod_guard as guard
 
 _diffs: dict[str, dict[str, list[str]]] = {}  # host name -> {what: rendered lines}
 
@@ -30,7 +31,7 @@ def _guard_lists(host) -> bool:
     settings = getattr(host.data, "settings", None)
     if settings is None or getattr(settings, "environment", None) != "prod":
         return False
-    return prod_guard.will_execute_unprompted(prod_guard.run_mode()) and not prod_guard.confirmed(
+    return guard.will_execute_unprompted(prod_guard.run_mode()) and not guard.confirmed(
         getattr(settings, "confirm_prod", False)
     )
 

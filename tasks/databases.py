@@ -8,6 +8,7 @@ from pyinfra.operations import files
 from deploylib import postgres_rules
 from deploylib.facts import cached_fact
 from deploylib.model import pg_sql
+from deploylib.model.postgres_rules import pgdg_sources
 from deploylib.operations import postgres_objects
 
 settings = host.data.settings
@@ -24,7 +25,7 @@ if settings.pgdg_apt_repository:
     codename = cached_fact(host, LinuxDistribution)["release_meta"].get("VERSION_CODENAME")
     files.put(
         name="PostgreSQL project apt repository (apt.postgresql.org)",
-        src=postgres_rules.pgdg_sources(codename),
+        src=pgdg_sources(codename),
         dest="/etc/apt/sources.list.d/pgdg.sources",
         mode="644",
     )

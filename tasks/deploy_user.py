@@ -5,6 +5,7 @@ from pyinfra import host
 from pyinfra.operations import server
 
 from deploylib import backup_hosts, bootstrap
+from deploylib.model.bootstrap import SUDOERS_FILE, sudoers_rule
 from deploylib.operations import system
 
 settings = host.data.settings
@@ -27,7 +28,7 @@ server.user(
 )
 
 system.sudoers_file(
-    name=f"Passwordless sudo for {user} ({bootstrap.SUDOERS_FILE})",
-    path=bootstrap.SUDOERS_FILE,
-    content=bootstrap.sudoers_rule(user),
+    name=f"Passwordless sudo for {user} ({SUDOERS_FILE})",
+    path=SUDOERS_FILE,
+    content=sudoers_rule(user),
 )

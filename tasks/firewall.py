@@ -9,6 +9,7 @@ from deploylib.facts import cached_fact
 from deploylib.facts.firewall import FirewallHost
 from deploylib.model.config import scope_tag
 from deploylib.model.firewall import registry
+from deploylib.model.postgres_rules import client_networks
 from deploylib.operations import firewall, packages
 
 settings = host.data.settings
@@ -30,7 +31,7 @@ else:
     firewall.rules(
         name=f"Firewall ({backend}): tcp/{cluster.port} from the client networks only",
         backend=backend,
-        sources=postgres_rules.client_networks(settings),  # the same list as pg_hba's rules
+        sources=client_networks(settings),  # the same list as pg_hba's rules
         port=cluster.port,
         enable=settings.firewall_enable,
         ssh_port=host.data.get("ssh_port"),

@@ -7,22 +7,24 @@ from deploylib import postgres_rules
 from deploylib.facts import cached_fact
 from deploylib.facts.host import NetworkInterfaces
 from deploylib.model.config import scope_tag
+from deploylib.model.postgres_rules import hba_rules, settings_plan_args, unserved_client_networks
+from deploylib.model.server_settings import plan_server_settings
 from deploylib.operations import postgres_config
 
 settings = host.data.settings
 server, cluster = postgres_rules.server_and_cluster(host, settings)
 backups = f"{settings.deploy_state_dir}/backups"
 
-settings_args = postgres_rules.settings_plan_args(settings)
+settings_args = settings_plan_args(settings)
 # Values PostgreSQL could not start with, a managed setting another file overrides, a
 # conflict with another environment's settings: stop now, before any operation runs.
-refusal = postgres_config.plan_server_settings(server, cluster, **settings_args).refusal
+refusal = plan_server_settings(server, cluster, **settings_args).refusal
 if refusal:
     raise postgres_rules.SettingsRefused(f"{host.name}: {refusal}")
 
 # Every client network must reach PostgreSQL through some listen address (pg_hba and the
 # firewall letting it in would otherwise "succeed" into "Connection refused").
-unserved = postgres_rules.unserved_client_networks(settings, cached_fact(host, NetworkInterfaces))
+unserved = unserved_client_networks(settings, cached_fact(host, NetworkInterfaces))
 if unserved:
     raise postgres_rules.SettingsRefused(f"{host.name}: {unserved}")
 
@@ -36,7 +38,7 @@ postgres_config.server_settings(
 
 postgres_config.hba_rules(
     name=f"PostgreSQL {cluster.id} client rules (pg_hba.conf)",
-    rules=postgres_rules.hba_rules(settings),
+    rules=hba_rules(settings),
     backup_dir=backups,
     backups_keep=settings.pg_config_backups_keep,
     on_shadowed=settings.pg_hba_on_shadowed,

@@ -7,19 +7,20 @@ from pyinfra import host, state
 from pyinfra.context import ctx_host, ctx_state
 
 from deploylib import announce, prod_guard, show_diff
+from deploylib.model import prod_guard as guard
 
 settings = host.data.settings
 if settings.environment == "prod":
     mode = prod_guard.run_mode()
-    if prod_guard.will_execute_unprompted(mode) and not prod_guard.confirmed(settings.confirm_prod):
-        message = prod_guard.refusal(
+    if guard.will_execute_unprompted(mode) and not guard.confirmed(settings.confirm_prod):
+        message = guard.refusal(
             settings.environment,
             host.name,
             mode,
             is_confirmed=False,
             changes=prod_guard.pending_changes(ctx_state.get(), ctx_host.get()),
             entry_point=state.current_deploy_filename or "deploy.py",
-            note=prod_guard.unrecognised_confirmation(),
+            note=guard.unrecognised_confirmation(),
             announcements=announce.planned(ctx_state.get(), ctx_host.get()),
             # Recorded while the line above planned.
             diffs=show_diff.diffs(ctx_host.get(), state.current_deploy_filename or "deploy.py"),

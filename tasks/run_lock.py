@@ -4,10 +4,11 @@ lock itself is taken by the first command that changes this host (tasks/run_unlo
 
 from pyinfra import host, state
 
-from deploylib import managed_paths, postgres_rules
+from deploylib import managed_paths
 from deploylib.facts import prefetch
 from deploylib.facts.postgres import PostgresServer
 from deploylib.facts.run_lock import RunLock
+from deploylib.model.postgres_rules import server_request
 from deploylib.operations import run_lock
 
 settings = host.data.settings
@@ -15,7 +16,7 @@ entry_point = (state.current_deploy_filename or "deploy.py").rsplit("/", 1)[-1]
 
 # The lock's state comes with the facts the run asks anyway (one remote command).
 if entry_point == "restore.py":
-    prefetch(host, [(RunLock, {}), (PostgresServer, postgres_rules.server_request(settings))])
+    prefetch(host, [(RunLock, {}), (PostgresServer, server_request(settings))])
 elif entry_point != "bootstrap.py":
     managed_paths.prefetch_host_facts(host, settings)
 

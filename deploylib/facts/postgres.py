@@ -4,14 +4,14 @@ pyinfra facts; may import the model)."""
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
 from ..model import shell
 from ..model.pg_sql import literal
+from ..model.postgres_state import PgCluster, PgFileSetting, PgServer, PgSetting
 from ..model.tagged import Tagged
-from .postgres_objects import PgObjects, objects_script, parse_objects
+from .postgres_objects import objects_script, parse_objects
 
 # What the server reports about itself and its files (read by the server, as a
 # superuser may: no process per file on the host).
@@ -60,101 +60,6 @@ SELECT 'library', l.name, coalesce((SELECT string_agg(p, ' ') FROM unnest(ARRAY[
                (SELECT setting AS dir FROM pg_config WHERE name = 'PKGLIBDIR') AS d) AS l;
 """
 
-
-
-@dataclass
-class PgSetting:
-    value: str
-    context: str
-    pending_restart: bool
-    unit: str = ""  # pg_settings.unit: the base unit of `value` ("8kB", "ms", ...)
-    vartype: str = ""  # bool, integer, real, string, enum
-    enumvals: tuple = ()  # an enum's accepted values
-    min_val: str = ""  # a number's range, in `unit`
-    max_val: str = ""
-
-
-@dataclass(frozen=True)
-class PgFileSetting:
-    """One line of pg_file_settings: where a setting is set, in reading order."""
-
-    seqno: int
-    name: str
-    sourcefile: str
-    sourceline: int
-    applied: bool
-    error: str = ""
-
-
-@dataclass
-class PgCluster:
-    version: str
-    name: str
-    port: int
-    status: str
-    settings: dict[str, PgSetting] = field(default_factory=dict)
-    pending_restart: list[str] = field(default_factory=list)
-    started_at: float | None = None
-    conf_loaded_at: float | None = None  # last reload (pg_conf_load_time)
-    file_mtimes: dict[str, float] = field(default_factory=dict)  # "hba", "conf", "dropin"
-    hba_text: str | None = None
-    conf_text: str | None = None
-    dropin_text: str | None = None
-    postgres_bin: str | None = None
-    query_failed: bool = False
-    # pg_file_settings lines of the managed settings, in reading order.
-    file_settings: list[PgFileSetting] = field(default_factory=list)
-    mem_total_kb: int | None = None  # the host's MemTotal
-    # shared_preload_libraries entry asked about -> the files found for it ("" = none).
-    libraries: dict[str, str] = field(default_factory=dict)
-    # PostgresObjects' answer for this cluster when PostgresServer was asked for it
-    # (None: not asked, or its script failed).
-    objects: PgObjects | None = None
-    setting_names: frozenset = frozenset()  # every name in pg_settings
-
-    @property
-    def id(self) -> str:
-        return f"{self.version}/{self.name}" if self.version else self.name
-
-    @property
-    def online(self) -> bool:
-        return "online" in self.status
-
-    def setting(self, name: str) -> str | None:
-        found = self.settings.get(name)
-        return found.value if found else None
-
-    @property
-    def config_file(self) -> str | None:
-        return self.setting("config_file")
-
-    @property
-    def hba_file(self) -> str | None:
-        return self.setting("hba_file")
-
-    @property
-    def data_directory(self) -> str | None:
-        return self.setting("data_directory")
-
-    def changed_since_reload(self, which: str) -> bool:
-        """Was file `which` ("hba", "conf", "dropin") modified after the server last read its files?"""
-        mtime = self.file_mtimes.get(which)
-        return bool(mtime and self.conf_loaded_at and mtime > self.conf_loaded_at)
-
-    @property
-    def major_version(self) -> int | None:
-        number = self.setting("server_version_num")
-        return int(number) // 10000 if number else None
-
-
-@dataclass
-class PgServer:
-    service_manager: str
-    has_pg_ctlcluster: bool
-    clusters: list[PgCluster]
-    # How the clusters were listed: "files" (every Debian cluster running, read from
-    # its PID and socket lock files), "pg_lsclusters", "default" (no Debian tools).
-    listed_by: str = ""
 
 
 class PostgresServer(FactBase):

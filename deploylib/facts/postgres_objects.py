@@ -4,13 +4,12 @@ code: a pyinfra fact; may import the model)."""
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
 from ..model.pg_commands import as_postgres
 from ..model.pg_sql import MANAGED_COMMENT_PREFIX, SEED_TABLE, literal
-from ..model.scram import verifier_digest_matches
+from ..model.postgres_state import PgDatabase, PgObjects, PgRole
 from ..model.tagged import tagged
 
 ROLE_COLUMNS = (
@@ -22,48 +21,6 @@ ROLE_COLUMNS = (
     "rolreplication",
     "rolbypassrls",
 )
-
-
-@dataclass
-class PgRole:
-    name: str
-    attributes: dict[str, bool]
-    verifier_head: str  # "SCRAM-SHA-256$<iterations>:<salt>" of the stored verifier
-    verifier_sha256: str  # hex digest of the whole stored verifier
-
-    def password_matches(self, password: str) -> bool:
-        """Recompute the verifier with the stored salt and iterations; compare digests."""
-        return verifier_digest_matches(password, self.verifier_head, self.verifier_sha256)
-
-
-@dataclass
-class PgDatabase:
-    name: str
-    owner: str
-    encoding: str
-    acl: str  # datacl as text ("" = default privileges)
-    settings: dict[str, str] = field(default_factory=dict)  # ALTER DATABASE ... SET
-    extensions: set[str] = field(default_factory=set)
-    # installed extensions whose version is not the default one the server's package ships
-    # (after a package upgrade): name -> (installed, default)
-    outdated_extensions: dict[str, tuple[str, str]] = field(default_factory=dict)
-    seeds: dict[str, str] = field(default_factory=dict)  # sha256 -> file
-
-
-@dataclass
-class PgObjects:
-    roles: dict[str, PgRole]
-    databases: dict[str, PgDatabase]
-    available_extensions: set[str]  # installable (package present)
-    template_encoding: str = "UTF8"
-    # name -> COMMENT of every database/role carrying one of the deploy's (any environment)
-    managed_databases: dict[str, str] = field(default_factory=dict)
-    managed_roles: dict[str, str] = field(default_factory=dict)
-
-    @staticmethod
-    def carrying(managed: dict[str, str], comment: str) -> set[str]:
-        """The names whose comment is exactly ``comment`` (one environment's)."""
-        return {name for name, text in managed.items() if text == comment}
 
 
 class PostgresObjects(FactBase):

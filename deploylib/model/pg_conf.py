@@ -243,6 +243,11 @@ def parse_conf(text: str) -> list[tuple[int, str, str]]:
     return [entry for entry in _active_lines(text) if entry[1] not in DIRECTIVES]
 
 
+def conf_values(text: str | None) -> dict[str, str]:
+    """Every setting in ``text``, name -> value as PostgreSQL reads it (the last line wins)."""
+    return {name: unquote_value(raw) for _, name, raw in parse_conf(text or "")}
+
+
 def include_dirs(text: str) -> list[str]:
     """The directories of active ``include_dir`` directives, unquoted, in order."""
     return [unquote_value(raw) for _, name, raw in _active_lines(text) if name == "include_dir"]

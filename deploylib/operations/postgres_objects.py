@@ -16,9 +16,9 @@ from pyinfra import host
 from pyinfra.api import OperationError, StringCommand, operation
 
 from .. import announce, notices, postgres_rules
-from ..facts.postgres_objects import PgDatabase
 from ..model import pg_commands, pg_sql, shell
 from ..model.config import Secret
+from ..model.postgres_state import PgDatabase
 from ..model.scram import scram_sha256_verifier
 
 # Extensions that need a distribution package (contrib ones come with the server).

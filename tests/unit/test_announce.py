@@ -1,8 +1,9 @@
 """What a run will do and did, in the operator's words (deploylib/announce.py and the
 sentences operations give it)."""
 
-from deploylib import announce, prod_guard
-from deploylib.operations.postgres_config import SettingsPlan, settings_action
+from deploylib import announce
+from deploylib.model import prod_guard
+from deploylib.model.server_settings import SettingsPlan, settings_action
 from deploylib.operations.postgres_objects import role_action
 
 

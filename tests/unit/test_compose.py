@@ -461,11 +461,11 @@ def test_compose_prefix_choices():
 
 
 def test_compose_subnet_feeds_client_networks(project_copy):
-    from deploylib import postgres_rules
+    from deploylib.model import postgres_rules as rules
 
     settings = settings_for(project_copy, pg_client_networks=["10.0.0.0/8"], compose_subnet="172.31.0.0/24")
-    assert postgres_rules.client_networks(settings) == ["10.0.0.0/8", "172.31.0.0/24"]
-    addresses = {rule.address for rule in postgres_rules.hba_rules(settings)}
+    assert rules.client_networks(settings) == ["10.0.0.0/8", "172.31.0.0/24"]
+    addresses = {rule.address for rule in rules.hba_rules(settings)}
     assert "172.31.0.0/24" in addresses
 
 

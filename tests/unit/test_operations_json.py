@@ -36,12 +36,13 @@ from pyinfra.context import ctx_host, ctx_state
 
 from deploylib import announce, facts, notices, postgres_rules
 from deploylib.facts.app import ComposeProject
-from deploylib.facts.postgres import PgCluster, PgServer, PgSetting, PostgresServer
+from deploylib.facts.postgres import PostgresServer
 from deploylib.model import file_swap
 from deploylib.model.firewall import registry
 from deploylib.model.firewall.common import FirewallInfo, Listener
 from deploylib.model.firewall.ufw import parse_ufw_tuple
 from deploylib.model.pg_hba import HbaRule
+from deploylib.model.postgres_state import PgCluster, PgServer, PgSetting
 
 OPERATIONS = Path(__file__).parent / "operations"
 

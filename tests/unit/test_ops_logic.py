@@ -10,6 +10,8 @@ import pytest
 
 from deploylib import bootstrap, prod_guard, pyinfra_compat
 from deploylib.model import backups
+from deploylib.model import bootstrap as model_bootstrap
+from deploylib.model import prod_guard as guard
 from deploylib.model.config import is_cron_schedule
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,14 +81,14 @@ def test_restore_names_are_identifiers():
 
 
 def test_docker_packages_follow_the_distribution():
-    assert bootstrap.docker_packages(None, "Debian") == ["docker.io", "docker-compose"]
-    assert bootstrap.docker_packages(None, "Ubuntu") == ["docker.io", "docker-compose-v2"]
-    assert bootstrap.docker_packages(["docker-ce"], "Debian") == ["docker-ce"]
+    assert model_bootstrap.docker_packages(None, "Debian") == ["docker.io", "docker-compose"]
+    assert model_bootstrap.docker_packages(None, "Ubuntu") == ["docker.io", "docker-compose-v2"]
+    assert model_bootstrap.docker_packages(["docker-ce"], "Debian") == ["docker-ce"]
 
 
 def test_sudoers_rule_passes_visudo(tmp_path):
     rule = tmp_path / "rule"
-    rule.write_text(bootstrap.sudoers_rule("deploy"))
+    rule.write_text(model_bootstrap.sudoers_rule("deploy"))
     if not Path("/usr/sbin/visudo").exists():
         pytest.skip("visudo is not installed here")
     assert subprocess.run(["/usr/sbin/visudo", "-cf", str(rule)], capture_output=True).returncode == 0
@@ -106,9 +108,9 @@ def test_public_key_file(tmp_path):
 
 # ------------------------------------------------------------------ prod guard
 
-YES = prod_guard.RunMode(yes=True, dry=False, json_output=False)
-PROMPT = prod_guard.RunMode(yes=False, dry=False, json_output=False)
-DRY = prod_guard.RunMode(yes=True, dry=True, json_output=False)
+YES = guard.RunMode(yes=True, dry=False, json_output=False)
+PROMPT = guard.RunMode(yes=False, dry=False, json_output=False)
+DRY = guard.RunMode(yes=True, dry=True, json_output=False)
 
 
 @pytest.mark.parametrize("environment, mode, confirmed, changes, refused", [
@@ -120,7 +122,7 @@ DRY = prod_guard.RunMode(yes=True, dry=True, json_output=False)
     ("staging", YES, False, ["Role x"], False),
 ])
 def test_guard_decision(environment, mode, confirmed, changes, refused):
-    message = prod_guard.refusal(environment, "db1", mode, confirmed, changes, "deploy.py")
+    message = guard.refusal(environment, "db1", mode, confirmed, changes, "deploy.py")
     assert (message is not None) == refused
     if message:
         assert "db1: 1 operation(s) would change" in message and "- Role x" in message
@@ -128,30 +130,30 @@ def test_guard_decision(environment, mode, confirmed, changes, refused):
 
 
 def test_guard_names_an_unrecognised_confirmation():
-    note = prod_guard.unrecognised_confirmation({"CONFIRM_PROD": "sure"})
-    message = prod_guard.refusal("prod", "db1", YES, False, ["Role x"], "deploy.py", note=note)
+    note = guard.unrecognised_confirmation({"CONFIRM_PROD": "sure"})
+    message = guard.refusal("prod", "db1", YES, False, ["Role x"], "deploy.py", note=note)
     assert "CONFIRM_PROD='sure' is not a confirmation: use CONFIRM_PROD=yes." in message
 
 
 def test_guard_confirmation_sources():
-    assert prod_guard.confirmed(True, {})
-    assert prod_guard.confirmed(False, {"CONFIRM_PROD": "yes"})
+    assert guard.confirmed(True, {})
+    assert guard.confirmed(False, {"CONFIRM_PROD": "yes"})
     for spelling in ("yes", "YES", "y", "true", "True", "on", "1", " yes "):
-        assert prod_guard.confirmed(False, {"CONFIRM_PROD": spelling}), spelling
-        assert prod_guard.unrecognised_confirmation({"CONFIRM_PROD": spelling}) is None
+        assert guard.confirmed(False, {"CONFIRM_PROD": spelling}), spelling
+        assert guard.unrecognised_confirmation({"CONFIRM_PROD": spelling}) is None
     for spelling in ("", "no", "false", "0", "off", "yess", "sure", "ja"):
-        assert not prod_guard.confirmed(False, {"CONFIRM_PROD": spelling}), spelling
-    assert prod_guard.unrecognised_confirmation({"CONFIRM_PROD": "no"}) is None
-    assert prod_guard.unrecognised_confirmation({}) is None
-    assert "CONFIRM_PROD='yess' is not a confirmation" in prod_guard.unrecognised_confirmation(
+        assert not guard.confirmed(False, {"CONFIRM_PROD": spelling}), spelling
+    assert guard.unrecognised_confirmation({"CONFIRM_PROD": "no"}) is None
+    assert guard.unrecognised_confirmation({}) is None
+    assert "CONFIRM_PROD='yess' is not a confirmation" in guard.unrecognised_confirmation(
         {"CONFIRM_PROD": "yess"}
     )
-    assert not prod_guard.confirmed(False, {})
+    assert not guard.confirmed(False, {})
 
 
 def test_unknown_run_mode_counts_as_unprompted(monkeypatch):
     monkeypatch.setattr(pyinfra_compat, "_cli", None)
-    assert prod_guard.will_execute_unprompted(prod_guard.run_mode())
+    assert guard.will_execute_unprompted(prod_guard.run_mode())
 
 
 # ------------------------------------------------------------------ the backup script, with stub tools

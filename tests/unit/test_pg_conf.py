@@ -356,13 +356,13 @@ def test_dropin_and_block_record_the_environment():
     ],
 )
 def test_shared_settings_decision(writer, environment, owner, differ, decision):
-    from deploylib.operations.postgres_config import shared_settings_decision
+    from deploylib.model.server_settings import shared_settings_decision
 
     assert shared_settings_decision(writer, environment, owner, differ) == decision
 
 
 def test_server_settings_conflict_names_the_differences_and_the_fix():
-    from deploylib.operations.postgres_config import server_settings_conflict
+    from deploylib.model.server_settings import server_settings_conflict
 
     prod = render_dropin({"listen_addresses": ["localhost", "172.17.0.1"], "port": 5432}, environment="prod")
     staging = render_dropin({"listen_addresses": ["localhost"], "port": 5432}, environment="staging")

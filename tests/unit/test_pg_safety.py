@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from deploylib.facts.postgres import PgFileSetting, parse_server
+from deploylib.facts.postgres import parse_server
 from deploylib.model import pg_commands, pg_safety
 from deploylib.model.pg_safety import (
     Override,
@@ -20,6 +20,7 @@ from deploylib.model.pg_safety import (
     to_base_units,
     who_set,
 )
+from deploylib.model.postgres_state import PgFileSetting
 
 # ----------------------------------------------------------------- values
 
@@ -290,7 +291,7 @@ def test_restart_script_is_valid_bash():
 # ----------------------------------------------------------------- the plan of server_settings
 
 def planned(lines, **kwargs):
-    from deploylib.operations.postgres_config import plan_server_settings
+    from deploylib.model.server_settings import plan_server_settings
 
     server = parse_server(["manager\tsysvinit", "pg_ctlcluster\tyes", *lines])
     (cluster,) = server.clusters
@@ -351,8 +352,8 @@ def test_a_fresh_servers_fallback_is_no_file():
 
 
 def test_setting_problems_names_typos_enums_and_ranges():
-    from deploylib.facts.postgres import PgSetting
     from deploylib.model.pg_safety import setting_problems
+    from deploylib.model.postgres_state import PgSetting
 
     known = {
         "max_connections": PgSetting("100", "postmaster", False, "", "integer", (), "1", "262143"),

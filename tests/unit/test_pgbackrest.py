@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from deploylib import postgres_rules
-from deploylib.model import config, pgbackrest
-from deploylib.model.config import ConfigError
 from deploylib.facts.pgbackrest import parse_state, stanza_status
+from deploylib.model import config, pgbackrest
+from deploylib.model import postgres_rules as rules
+from deploylib.model.config import ConfigError
 
 CIPHER = "x" * 32
 
@@ -24,7 +24,7 @@ def load(project, monkeypatch, env="dev", **overrides):
 def test_disabled_by_default_and_no_archive_settings(project_copy, monkeypatch):
     settings = load(project_copy, monkeypatch)
     assert settings.pgbackrest_enabled is False and settings.pgbackrest_cipher is None
-    assert "archive_mode" not in postgres_rules.server_settings(settings)
+    assert "archive_mode" not in rules.server_settings(settings)
 
 
 def test_enabled_needs_the_passphrase_named_per_environment(project_copy, monkeypatch):
@@ -47,7 +47,7 @@ def test_enabled_adds_archiving_through_the_server_settings(project_copy, monkey
     monkeypatch.setenv("PGBACKREST_DEV_CIPHER_PASS", CIPHER)
     settings = load(project_copy, monkeypatch, pgbackrest_enabled=True)
     assert settings.pgbackrest_cipher.reveal() == CIPHER and CIPHER not in repr(settings.pgbackrest_cipher)
-    wanted = postgres_rules.server_settings(settings)
+    wanted = rules.server_settings(settings)
     assert wanted["archive_mode"] == "on" and wanted["wal_level"] == "replica"
     assert wanted["archive_command"] == "/usr/bin/pgbackrest --stanza=hatchet-owlclaw-dev archive-push %p"
 

@@ -4,12 +4,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deploylib import prod_guard
-from deploylib.model import plan_diff
+from deploylib.model import plan_diff, prod_guard
 from deploylib.model.firewall import firewalld, nftables, ufw
 from deploylib.model.firewall.common import FirewallInfo, Wanted
-from deploylib.model.pg_hba import HbaRule, apply_block
 from deploylib.model.pg_conf import render_dropin
+from deploylib.model.pg_hba import HbaRule, apply_block
 from deploylib.model.scram import scram_sha256_verifier as scram_verifier
 
 HBA = "# TYPE DATABASE USER ADDRESS METHOD\nlocal all postgres peer\nhost all all 127.0.0.1/32 scram-sha-256\n"

@@ -1,8 +1,9 @@
 import pytest
 
 from deploylib import postgres_rules
-from deploylib.facts.postgres import PgCluster, PgServer
+from deploylib.model import postgres_rules as wanted
 from deploylib.model.pg_hba import HbaRule
+from deploylib.model.postgres_state import PgCluster, PgServer
 
 
 class FakeSettings:
@@ -18,11 +19,11 @@ class FakeSettings:
 
 
 def test_networks_deduplicated_in_order():
-    assert postgres_rules.client_networks(FakeSettings) == ["10.0.0.0/24", "10.1.0.0/24"]
+    assert wanted.client_networks(FakeSettings) == ["10.0.0.0/24", "10.1.0.0/24"]
 
 
 def test_hba_rules_explicit_first_then_one_per_network_and_database():
-    rules = postgres_rules.hba_rules(FakeSettings)
+    rules = wanted.hba_rules(FakeSettings)
     assert rules[0].method == "reject"
     assert [(r.database, r.user, r.address) for r in rules[1:]] == [
         ("hatchet", "hatchet", "10.0.0.0/24"),
@@ -33,7 +34,7 @@ def test_hba_rules_explicit_first_then_one_per_network_and_database():
 
 
 def test_server_settings_include_listen_addresses():
-    assert postgres_rules.server_settings(FakeSettings) == {
+    assert wanted.server_settings(FakeSettings) == {
         "listen_addresses": ["localhost"],
         "password_encryption": "scram-sha-256",
     }
@@ -42,7 +43,7 @@ def test_server_settings_include_listen_addresses():
 def cluster(version, name, status="online", hba="/x/pg_hba.conf"):
     found = PgCluster(version, name, 5432, status)
     if hba:
-        from deploylib.facts.postgres import PgSetting
+        from deploylib.model.postgres_state import PgSetting
 
         found.settings["hba_file"] = PgSetting(hba, "sighup", False)
         found.hba_text, found.conf_text = "local all all peer\n", ""
