@@ -40,5 +40,5 @@ if settings.pgbackrest_enabled:
     )
     pgbackrest_ops.freshness(
         name="pgBackRest backups fresh, WAL archiving working",
-        problems=problems, fail=environment == "prod",
+        problems=problems, fail=settings.pgbackrest_freshness_fails,
     )
