@@ -30,7 +30,7 @@ else:
     local.include("tasks/app.py")  # app repo at app_ref, .env, overlay, compose up (+ backup first)
     local.include("tasks/seed.py")  # seed SQL, once per database, after the schema exists
     local.include("tasks/migrations.py")  # state older deploys left, only where a host still has it
-    local.include("tasks/audit.py")  # the last run said before the plan; the audit log's rotation
+local.include("tasks/audit.py")  # the last run said before the plan; the audit log's rotation (both roles)
 # Both pgBackRest hosts, after both hosts' own steps: stanza, first backup, freshness.
 local.include("tasks/pgbackrest_stanza.py")
 local.include("tasks/announce_plan.py")  # what will happen, in the operator's words

@@ -50,7 +50,7 @@ def packages_request(settings) -> tuple[type, dict]:
     for distribution in ("debian", "ubuntu"):  # bootstrap installs the engine with or without app
         names |= set(docker_packages(settings.docker_packages, distribution))
     if settings.pgbackrest_enabled:
-        names |= {"pgbackrest", "python3", "sudo", "cron"}  # the backup host's too (bootstrap)
+        names |= {"pgbackrest", "python3", "sudo", "cron"}  # the backup host's too (bootstrap; logrotate above)
     if compose.app_enabled(settings):
         # docker-cli may be added on the host's side (compose.docker_packages): ask for it too.
         names |= set(compose.FACT_PACKAGES)

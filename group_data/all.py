@@ -235,6 +235,10 @@ pgbackrest_diff_schedule = "30 1 * * 1-6"
 # successful backup is older than this many hours, or WAL archiving is failing.
 pgbackrest_max_age_hours = 26
 
+# Whether that check fails the run's final operation (after everything else ran, undoing
+# nothing; the run exits non-zero) instead of only warning. True in group_data/prod.py.
+pgbackrest_freshness_fails = False
+
 # ---------------------------------------------------------------- prod guard
 
 # A prod run that would change something and does not stop at pyinfra's

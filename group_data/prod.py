@@ -31,3 +31,6 @@ compose_subnet = "172.30.0.0/24"
 
 # A backup of every database right before each application deploy.
 backup_before_deploy = True
+
+# pgBackRest (when enabled): a backup too old or WAL archiving failing fails the run.
+pgbackrest_freshness_fails = True

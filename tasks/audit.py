@@ -1,6 +1,7 @@
 """The audit trail (deploylib/model/audit.py): the last entry said before the plan, and the
 log's rotation. The entry of this run is appended where the run lock is released
-(deploylib/operations/run_lock.py), only when the run changed something."""
+(deploylib/operations/run_lock.py), only when the run changed something: on every host,
+pgBackRest's backup host too (its managed paths and prefetch carry the rotation file)."""
 
 import sys
 

@@ -8,14 +8,16 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploylib import backup_hosts
-from deploylib.model import pgbackrest
+from deploylib.model import audit, pgbackrest
 from deploylib.operations import packages
 from deploylib.operations import pgbackrest as pgbackrest_ops
 
 settings = host.data.settings
 if settings.pgbackrest_enabled:
-    # A backup host gets no bootstrap_packages: sudo (the deploy user's) and cron (the schedules).
-    wanted = ["pgbackrest", "python3", *(["sudo", "cron"] if backup_hosts.is_backup_host(host) else [])]
+    # A backup host gets no bootstrap_packages: sudo (the deploy user's), cron (the schedules) and
+    # logrotate (its audit log's rotation, tasks/audit.py).
+    wanted = ["pgbackrest", "python3",
+              *(["sudo", "cron", audit.PACKAGE] if backup_hosts.is_backup_host(host) else [])]
     packages.apt_present(
         name="pgBackRest packages (" + ", ".join(wanted) + ")",
         packages=wanted,

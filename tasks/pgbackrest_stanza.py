@@ -38,7 +38,7 @@ if settings.pgbackrest_enabled:
         name="pgBackRest first full backup",
         environment=environment, script=script, status=status, archiving=archiving,
     )
-    pgbackrest_ops.freshness(
-        name="pgBackRest backups fresh, WAL archiving working",
-        problems=problems, fail=environment == "prod",
+    pgbackrest_ops.freshness(  # a name without ", " (the audit log's separator of names)
+        name="pgBackRest backups fresh and WAL archiving working",
+        problems=problems, fail=settings.pgbackrest_freshness_fails,
     )

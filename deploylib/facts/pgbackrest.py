@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from pyinfra.api import FactBase
 
-from ..model import pgbackrest
+from ..model import audit, pgbackrest
+from .audit import AuditLast
 from .paths import PathsState
 from .run_lock import RunLock
 
@@ -144,8 +145,9 @@ def database_host_paths(settings) -> list[str]:
 
 def backup_host_paths(settings) -> list[str]:
     files = key_files(repo_home(settings))
+    # The audit log's rotation too: a run that changes the backup host appends to its audit log.
     return sorted({*_common_paths(settings.environment), settings.pgbackrest_repo_path, pgbackrest.LOG_DIR,
-                   files["dir"], files["authorized_keys"], files["known_hosts"]})
+                   files["dir"], files["authorized_keys"], files["known_hosts"], audit.LOGROTATE_PATH})
 
 
 def state_request(host) -> tuple[type, dict]:
@@ -168,6 +170,7 @@ def state_request(host) -> tuple[type, dict]:
 
 
 def backup_host_prefetch(host) -> list[tuple[type, dict]]:
-    """The backup host's whole run in one remote command: its lock, its paths, its state."""
-    return [(RunLock, {}), (PathsState, {"paths": backup_host_paths(host.data.settings)}),
+    """The backup host's whole run in one remote command: its lock, its audit log's last entry,
+    its paths, its state."""
+    return [(RunLock, {}), (AuditLast, {}), (PathsState, {"paths": backup_host_paths(host.data.settings)}),
             state_request(host)]

@@ -778,6 +778,7 @@ SCHEMA: dict[str, Validator] = {
     "pgbackrest_full_schedule": is_cron_schedule,
     "pgbackrest_diff_schedule": is_cron_schedule,
     "pgbackrest_max_age_hours": is_int(1, 24 * 400),
+    "pgbackrest_freshness_fails": is_bool,
     # prod guard
     "confirm_prod": is_bool,
     # application: source, .env, docker compose

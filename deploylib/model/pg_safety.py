@@ -172,6 +172,11 @@ def effective_check_sql(wanted: Mapping[str, object], kinds: Mapping[str, tuple[
     # only counts when a restart was allowed to load it.
     unknown = "false" if skip_pending else "s.name IS NULL"
     pending = " AND NOT s.pending_restart" if skip_pending else ""
+    if skip_pending:
+        # PostgreSQL shows archive_command as '(disabled)' while archive_mode is off: it is
+        # waiting for archive_mode's restart too.
+        pending += (" AND NOT (s.name = 'archive_command' AND s.setting = '(disabled)' AND EXISTS "
+                    "(SELECT 1 FROM pg_settings m WHERE m.name = 'archive_mode' AND m.pending_restart))")
     return (
         "SELECT w.name || ' is ' || coalesce(quote_literal(s.setting) "
         "|| coalesce(' (' || s.unit || ')', ''), 'unknown to PostgreSQL') "

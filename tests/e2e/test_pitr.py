@@ -2,13 +2,15 @@
 and base backups to an encrypted repository on the backup host, point-in-time restore into a
 side cluster, swap, freshness and archiving checks.
 
-Not verified here: the schedules firing (cron's clock; the wrapper they run is the one the
-first backup runs), prod's failing final check (a unit test covers the operation's failing
-command).
+Prod's failing final check runs here in dev with prod's setting (pgbackrest_freshness_fails, True
+in group_data/prod.py; a unit test holds prod to it): a real prod run would put a second stanza
+beside dev's on these hosts. Not verified here: the schedules firing (cron's clock; the wrapper
+they run is the one the first backup runs).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -19,6 +21,7 @@ import uuid
 import pytest
 
 from bench.bench import remote_commands
+from deploylib.model import audit
 from sandbox import hosts
 
 from .conftest import FIRST
@@ -32,6 +35,7 @@ KEY = str(hosts.ssh_key_path())
 DATA = {"pgbackrest_enabled": True, "deploy_user_public_key_file": KEY + ".pub"}
 STATUS = "/var/lib/prometheus/node-exporter/pgbackrest_backup_dev.prom"
 REPOSITORY = "/var/lib/pgbackrest"
+ARCHIVE_MODE = "SELECT setting, pending_restart FROM pg_settings WHERE name = 'archive_mode'"
 
 
 def run(entry: str, *args: str, indexes=(DB_INDEX, BACKUP_INDEX), limit: str | None = None,
@@ -80,12 +84,36 @@ def test_pitr_end_to_end(pair):
     assert boot.ok, boot.describe()
     assert ssh(backup, "id -u pgbackrest && test -f /home/pgbackrest/.ssh/id_ed25519.pub").returncode == 0
 
-    # converge -> idempotence (ssh adds the peer's other host keys itself after the first use).
+    # Where no restart is allowed, archiving waits for it and the run says so: archive_mode is
+    # written but stays off, no backup is taken.
+    waiting = run("deploy.py", overrides={"pg_allow_restart": False})
+    assert waiting.ok, waiting.describe()
+    assert "WAL archiving of PostgreSQL 17/main waits for the restart" in waiting.stderr, \
+        waiting.stderr[-3000:]
+    assert "took the first full pgBackRest backup" not in waiting.stderr
+    assert psql(database, ARCHIVE_MODE) == "off|t"
+
+    # converge (restart allowed: archiving turned on) -> idempotence (ssh adds the peer's other
+    # host keys itself after the first use).
     first = run("deploy.py")
     assert first.ok, first.describe()
     assert "took the first full pgBackRest backup" in first.stderr
+    assert "waits for the restart" not in first.stderr
+    assert psql(database, ARCHIVE_MODE) == "on|f"
+    # The backup host's audit trail: the runs that changed it, and the log's rotation.
+    entries = [json.loads(entry) for entry in ssh(backup, f"cat {audit.AUDIT_LOG}").stdout.splitlines()]
+    # bootstrap, the run that waited (the repository's files, the stanza), the converging one.
+    assert [e["entry_point"] for e in entries] == ["bootstrap.py", "deploy.py", "deploy.py"], entries
+    assert entries[-1]["result"] == "ok", entries[-1]
+    assert "pgBackRest first full backup" in entries[-1]["changes"], entries[-1]
+    assert ssh(backup, f"cat {audit.LOGROTATE_PATH}").stdout == audit.logrotate_config()
+    rotated = ssh(backup, f"logrotate -f -s /tmp/logrotate.state {audit.LOGROTATE_PATH} && "
+                          f"ls {audit.AUDIT_DIR}")
+    assert rotated.returncode == 0 and rotated.stdout.split() == ["audit.log.1.gz"], rotated
     second = run("deploy.py")
     assert second.ok and second.changed == [], "not idempotent:\n" + second.describe()
+    assert f"[{backup.name}] last deploy of this host: " in second.stderr
+    assert ssh(backup, f"ls {audit.AUDIT_DIR}").stdout.split() == ["audit.log.1.gz"]  # a no-op appends nothing
     assert CIPHER not in first.stdout + first.stderr + second.stdout + second.stderr
     # A no-op reads each host, its pgBackRest state and its peer's included, in one remote command.
     third = run("deploy.py", "--debug")
@@ -156,6 +184,14 @@ def test_pitr_end_to_end(pair):
     stale = run("deploy.py")
     assert stale.ok, stale.describe()
     assert "newest successful pgBackRest backup is" in stale.stderr, stale.stderr[-3000:]
+    # With prod's setting the run's final check fails (after everything else ran, undoing
+    # nothing): the backup host's audit log has the failed check, its run lock is released.
+    failed = run("deploy.py", overrides={"pgbackrest_freshness_fails": True})
+    assert not failed.ok, failed.describe()
+    assert "newest successful pgBackRest backup is" in failed.stderr, failed.stderr[-3000:]
+    last = json.loads(ssh(backup, f"tail -n 1 {audit.AUDIT_LOG}").stdout)
+    assert last["result"] == "failed", last
+    assert last["failed_operation"] == "pgBackRest backups fresh and WAL archiving working", last
 
     # Archiving failing: the backup host unreachable from the database host (its packets rejected).
     ssh(backup, f"iptables -I INPUT -s {database.ip} -j REJECT")
@@ -170,6 +206,8 @@ def test_pitr_end_to_end(pair):
         failing = run("deploy.py", limit=database.name)
         assert failing.ok, failing.describe()
         assert "WAL archiving is failing" in failing.stderr, failing.stderr[-3000:]
+        failing = run("deploy.py", limit=database.name, overrides={"pgbackrest_freshness_fails": True})
+        assert not failing.ok and "WAL archiving is failing" in failing.stderr, failing.describe()
     finally:
         ssh(backup, f"iptables -D INPUT -s {database.ip} -j REJECT")
 

@@ -74,6 +74,8 @@ def test_effective_check_sql_names_each_wrong_setting():
     assert "s.name IS NULL" in sql and "pending_restart" not in sql
     pending_ok = pg_safety.effective_check_sql({"a": "1"}, {}, skip_pending=True)
     assert "AND NOT s.pending_restart" in pending_ok and "WHERE false OR" in pending_ok
+    # archive_command reads '(disabled)' while archive_mode waits for its restart.
+    assert "'(disabled)'" in pending_ok and "'(disabled)'" not in sql
 
 
 # ----------------------------------------------------------------- overrides

@@ -164,7 +164,14 @@ def test_restore_script_targets_and_side_cluster():
     assert "rm -rf" not in swap
 
 
-def test_freshness_fails_only_in_prod():
+def test_freshness_fails_in_prod_only_by_its_shipped_data(project_copy, monkeypatch):
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "p1")
+    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "p2")
+    assert load(project_copy, monkeypatch).pgbackrest_freshness_fails is False
+    assert load(project_copy, monkeypatch, env="prod").pgbackrest_freshness_fails is True
+
+
+def test_freshness_fails_only_when_told():
     from pyinfra.api import Config, Inventory, State
 
     from deploylib.operations import pgbackrest as ops
