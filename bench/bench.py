@@ -3,6 +3,7 @@
 floor, side by side with an ordinary Ansible playbook doing the same per-host work.
 
     .venv/bin/python bench/bench.py [--sizes 1,10,25,50] [--repeat 1] [--noop-repeat 3] [--first 41]
+        [--skip-ansible] [--compare-with CHECKOUT]
 
 On sandbox hosts (indexes --first..), for each size N, interleaved on the same hosts:
 
