@@ -3,6 +3,7 @@
 floor, side by side with an ordinary Ansible playbook doing the same per-host work.
 
     .venv/bin/python bench/bench.py [--sizes 1,10,25,50] [--repeat 1] [--noop-repeat 3] [--first 41]
+        [--skip-ansible] [--compare-with CHECKOUT]
 
 On sandbox hosts (indexes --first..), for each size N, interleaved on the same hosts:
 
@@ -259,6 +260,8 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
             sys.exit(f"the no-op run changed {counted['changed']} operations:\n{counted['output'][-6000:]}")
         commands.append(max(counted["commands"].values()))
 
+        if args.skip_ansible:
+            continue
         reset(indexes, args.suite)
         m["a_converge"].append(run_ansible(ansible_bin, inventory, size, playbook)["seconds"])
         for _ in range(args.ansible_noop_repeat or args.noop_repeat):
@@ -274,6 +277,11 @@ def measure_size(indexes: list[int], args, ansible_bin: Path, workdir: Path) -> 
             m["a_floor_cpu"].append(ping["cpu_s"])
             m["a_noop_over_floor"].append(again["seconds"] / ping["seconds"])
     med = {k: statistics.median(v) for k, v in m.items() if v}
+    if args.skip_ansible:  # this project's figures only; Ansible's columns stay empty
+        nan = float("nan")
+        for key in ("a_converge", "a_noop", "a_noop_cpu", "a_floor", "a_floor_cpu", "a_noop_over_floor"):
+            med[key] = nan
+            m[key] = [nan]
     row = {
         "hosts": size,
         "converge_s": med["converge"],
@@ -376,6 +384,9 @@ def main() -> int:
     parser.add_argument("--noop-repeat", type=int, default=3, help="no-op and floor runs per converge")
     parser.add_argument(
         "--ansible-noop-repeat", type=int, help="Ansible's no-op runs (default: --noop-repeat)"
+    )
+    parser.add_argument(
+        "--skip-ansible", action="store_true", help="this project's runs only (no Ansible converge/no-op)"
     )
     parser.add_argument("--first", type=int, default=41)
     parser.add_argument("--suite", default=hosts.DEFAULT_SUITE)

@@ -108,8 +108,15 @@ CHECKED_SOURCE_SHA256 = {
 }
 
 
+_source_sha256: dict = {}
+
+
 def source_sha256(function) -> str:
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+    """sha256 of the function's source, read once per process and function: install()
+    runs for every host (getsource tokenizes the whole file each time)."""
+    if function not in _source_sha256:
+        _source_sha256[function] = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+    return _source_sha256[function]
 
 
 def operation_order_from_stack(state) -> list[int]:

@@ -75,6 +75,13 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
         "WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), "
         f"{literal(MANAGED_COMMENT_PREFIX)});",
     ]
+    if databases:
+        # Each extension's default version (the server's control files, the same for
+        # every database): read once, not once per database visited.
+        script.append(
+            "SELECT coalesce(json_object_agg(name, default_version), '{}') AS default_versions "
+            "FROM pg_available_extensions \\gset"
+        )
     for database in databases:
         script += [
             f"SELECT count(*) > 0 AS db_exists FROM pg_database "
@@ -82,8 +89,7 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
             "\\if :db_exists",
             f"\\c {database}",
             "SELECT 'extension', current_database(), e.extname, e.extversion, "
-            "coalesce(a.default_version, '') FROM pg_extension e "
-            "LEFT JOIN pg_available_extensions a ON a.name = e.extname;",
+            "coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;",
             f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",
             "\\if :has_seeds",
             f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE};",

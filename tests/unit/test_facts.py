@@ -103,6 +103,19 @@ def test_objects_fact_never_selects_the_verifier_keys():
     assert "coalesce(rolpassword, '') FROM" not in command
 
 
+def test_objects_script_reads_the_extensions_default_versions_once():
+    from deploylib.facts.postgres_objects import objects_script
+
+    script = objects_script(["hatchet"], ["hatchet", "owlclaw", "app"], ["vector"])
+    # Once for 'available' and once for every database's default versions, not per database
+    # (same output: checked against PostgreSQL 17 by running both scripts).
+    assert script.count("pg_available_extensions") == 2
+    assert script.count("\\gset\n\\if :db_exists") == 3
+    assert script.index("AS default_versions") < script.index("\\c hatchet")
+    assert script.count("coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;") == 3
+    assert "default_versions" not in objects_script(["hatchet"], [], ["vector"])
+
+
 def test_postgres_facts_call_the_clusters_own_psql_not_the_perl_wrapper():
     from deploylib.model.pg_commands import psql_program
 

@@ -300,3 +300,13 @@ def test_raise_if_bad_type_same_verdict_as_pyinfras(value, type_):
 )
 def test_bytes_eq_in_c_same_answer_as_paramikos(a, b):
     assert pyinfra_compat.bytes_eq_in_c(a, b) == pyinfra_compat.ORIGINALS["constant_time_bytes_eq"](a, b)
+
+
+def test_source_sha256_read_once_per_function_same_digest():
+    import hashlib
+
+    function = pyinfra_compat.ORIGINALS["pop_global_arguments"]
+    expected = hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+    assert pyinfra_compat.source_sha256(function) == expected
+    assert pyinfra_compat.source_sha256(function) == expected  # from the memo: the same
+    assert function in pyinfra_compat._source_sha256

@@ -12,10 +12,11 @@ export LC_ALL=C
 TAB=$'\t'
 cd /  # for the postgres user, whatever directory the session started in
 # Each cluster's own psql binary: Debian's /usr/bin/psql is a Perl wrapper that
-# costs more CPU than the query. A psql script on stdin, output on stdout.
+# costs more CPU than the query. A psql script on stdin, output on stdout. As
+# as_postgres, without its `env -C /` (a process more): this script runs from / already.
 sql_script() {
     bin=/usr/lib/postgresql/$1/bin/psql; [ -n "$1" ] && [ -x "$bin" ] || bin=psql
-    as_postgres "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d postgres
+    runuser -u postgres -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d postgres
 }
 
 if systemd_runs; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
