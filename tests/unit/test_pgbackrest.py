@@ -165,8 +165,8 @@ def test_restore_script_targets_and_side_cluster():
 
 
 def test_freshness_fails_in_prod_only_by_its_shipped_data(project_copy, monkeypatch):
-    monkeypatch.setenv("HATCHET_DB_PASSWORD", "p1")
-    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "p2")
+    monkeypatch.setenv("HATCHET_DB_PASSWORD", "hatchet-pass-1")
+    monkeypatch.setenv("OWLCLAW_DB_PASSWORD", "owlclaw-pass-2")
     assert load(project_copy, monkeypatch).pgbackrest_freshness_fails is False
     assert load(project_copy, monkeypatch, env="prod").pgbackrest_freshness_fails is True
 
