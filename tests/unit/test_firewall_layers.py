@@ -13,24 +13,15 @@ import pytest
 from deploylib.model import config
 from deploylib.model.firewall import registry
 
+from .test_layers import imports_of
+
 REPO = Path(__file__).resolve().parents[2]
 PURE_PACKAGE = REPO / "deploylib" / "model" / "firewall"
 
 
 def imported_modules(path: Path) -> set[str]:
-    """Absolute names of everything a module imports (relative imports resolved)."""
-    package = "deploylib.model.firewall"
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                found.add(f"{base}.{node.module}" if node.module else base)
-            else:
-                found.add(node.module)
-    return found
+    """Absolute names of everything a module imports (test_layers' reader, no submodule lookup)."""
+    return imports_of(path, set())
 
 
 def test_pure_firewall_modules_import_nothing_of_pyinfra_nor_the_host_code():
