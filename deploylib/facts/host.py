@@ -86,8 +86,10 @@ class NetworkInterfaces(FactBase):
     """
 
     def command(self) -> str:
+        # Addresses and IPv4 routes from one ip process (-batch; -force: on after a failed
+        # line), IPv6 routes from another (-6 is a global option, not a batch line's).
         return (
-            "ip -o addr show 2>/dev/null; ip -o route show 2>/dev/null; "
+            "printf 'addr show\\nroute show\\n' | ip -o -force -batch - 2>/dev/null; "
             "ip -o -6 route show 2>/dev/null; true"
         )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..model import audit, pgbackrest
+from ..model.pg_commands import as_postgres
 from .audit import AuditLast
 from .paths import PathsState
 from .run_lock import RunLock
@@ -51,9 +52,9 @@ class PgBackRestHost(FactBase):
                 "set -- $(pg_lsclusters -h 2>/dev/null | awk -v want="
                 f"{shlex.quote(cluster or '')} "
                 "'$4 ~ /^online/ && (want == \"\" || $1 \"/\" $2 == want) {print $1, $3; exit}'); "
-                "if [ -n \"${2:-}\" ]; then printf 'archiver '; env -C / runuser -u postgres -- "
-                f"\"/usr/lib/postgresql/$1/bin/psql\" -X -A -t -F ' ' -p \"$2\" -d postgres -c {sql} "
-                "2>/dev/null || echo; fi"
+                "if [ -n \"${2:-}\" ]; then printf 'archiver '; "
+                + as_postgres(f"\"/usr/lib/postgresql/$1/bin/psql\" -X -A -t -F ' ' -p \"$2\" -d postgres -c {sql}")
+                + " 2>/dev/null || echo; fi"
             )
         if info_user and stanza:
             parts.append(

@@ -11,11 +11,13 @@ from ..model import shell
 from ..model.pg_sql import literal
 from ..model.postgres_state import PgCluster, PgFileSetting, PgServer, PgSetting
 from ..model.tagged import Tagged
-from .postgres_objects import objects_script, parse_objects
+from .postgres_objects import SESSION_SEARCH_PATH, objects_script, parse_objects
 
 # What the server reports about itself and its files (read by the server, as a
 # superuser may: no process per file on the host).
-SERVER_SQL = r"""
+SERVER_SQL = (
+    SESSION_SEARCH_PATH
+    + r"""
 SELECT 'setting', name, setting, context, pending_restart::text, coalesce(unit, ''), vartype,
        coalesce(array_to_string(enumvals, ','), ''), coalesce(min_val, ''), coalesce(max_val, '')
   FROM pg_settings
@@ -48,6 +50,7 @@ SELECT 'memory', coalesce(substring(pg_read_file('/proc/meminfo', 0, 1048576, tr
 __LIBRARIES_SQL__
 SELECT 'postmaster_pid', split_part(pg_read_file('postmaster.pid'), E'\n', 1);
 """
+)
 
 # Per library of shared_preload_libraries: its name and the candidate file(s) that exist.
 LIBRARIES_SQL = r"""
@@ -92,9 +95,10 @@ class PostgresServer(FactBase):
             else ""
         )
         # deploylib/facts/sh/postgres_server.sh
+        databases = objects.get("databases", ()) if objects else ()
         return shell.script(
             "postgres_server", server_sql(dropin, setting_names, libraries), objects_sql,
-            objects.get("cluster") or "",
+            objects.get("cluster") or "", databases[0] if databases else "",
         )
 
     def process(self, output: list[str]) -> PgServer:

@@ -44,6 +44,12 @@ class PostgresObjects(FactBase):
         return parse_objects(output)
 
 
+# Each session's first statement, and again after each \\c: only pg_catalog's names. A
+# database's owner (an application role) can ALTER DATABASE ... SET search_path and put its
+# own functions and views before pg_catalog's; this superuser session must not run them.
+SESSION_SEARCH_PATH = "SET search_path = pg_catalog;"
+
+
 def objects_script(roles=(), databases=(), extensions=()) -> str:
     """The psql script (no secrets in it) whose output parse_objects reads.
 
@@ -53,6 +59,7 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
     db_list = ", ".join(literal(d) for d in databases) or "NULL"
     ext_list = ", ".join(literal(e) for e in extensions) or "NULL"
     script = [
+        SESSION_SEARCH_PATH,
         f"SELECT 'role', rolname, {', '.join(c + '::text' for c in ROLE_COLUMNS)}, "
         # Only the verifier's head (method, iterations, salt) and a digest of
         # the whole leave the host: enough to check a password, no keys in output.
@@ -84,10 +91,15 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
         )
     for database in databases:
         script += [
-            f"SELECT count(*) > 0 AS db_exists FROM pg_database "
-            f"WHERE datname = {literal(database)} \\gset",
+            # The session may already be there (PostgresServer starts it in the first
+            # database): \c would start another backend for nothing.
+            f"SELECT count(*) > 0 AS db_exists, current_database() <> {literal(database)} AS db_elsewhere "
+            f"FROM pg_database WHERE datname = {literal(database)} \\gset",
             "\\if :db_exists",
+            "\\if :db_elsewhere",
             f"\\c {database}",
+            SESSION_SEARCH_PATH,
+            "\\endif",
             "SELECT 'extension', current_database(), e.extname, e.extversion, "
             "coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;",
             f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",

@@ -12,9 +12,15 @@ import shlex
 from .file_swap import unchanged_since_planning
 
 
+# setpriv (util-linux, like runuser) switches user without a PAM session: no PAM modules
+# loaded, no session lines in the system log, ~4 ms less CPU per call on the host (every
+# run's fact command makes one). --reset-env gives the postgres user's HOME, USER and PATH.
+AS_POSTGRES = "setpriv --reuid=postgres --regid=postgres --init-groups --reset-env --"
+
+
 def as_postgres(argv: str) -> str:
     """Run a command line as the postgres OS user, from / (the caller's cwd may not be readable)."""
-    return f"env -C / runuser -u postgres -- {argv}"
+    return f"env -C / {AS_POSTGRES} {argv}"
 
 
 def psql_program(version: str) -> str:

@@ -159,8 +159,8 @@ def test_unknown_run_mode_counts_as_unprompted(monkeypatch):
 # ------------------------------------------------------------------ the backup script, with stub tools
 
 STUBS = {
-    # runuser -u postgres -- CMD...: run CMD
-    "runuser": '#!/bin/bash\nshift 3; exec "$@"\n',
+    # setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- CMD...: run CMD
+    "setpriv": '#!/bin/bash\nshift 5; exec "$@"\n',
     "install": '#!/bin/bash\nmkdir -p -m 0700 "${@: -1}"\n',
     "psql": '#!/bin/bash\necho 1\n',
     "pg_dump": '#!/bin/bash\n[ -n "$FAIL_DUMP" ] && exit 1; echo "PGDMP custom archive"\n',

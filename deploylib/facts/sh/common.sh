@@ -8,8 +8,9 @@
 systemd_runs() { [ -d /run/systemd/system ]; }
 
 # "$@" as the postgres user, from / (whatever directory the session started in); the
-# same as deploylib.pg_commands.as_postgres, which the operations use.
-as_postgres() { env -C / runuser -u postgres -- "$@"; }
+# same as deploylib.model.pg_commands.as_postgres, which the operations use (setpriv:
+# no PAM session, see there).
+as_postgres() { env -C / setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$@"; }
 
 # Whether the host's apt sources have package $1 (as far as its apt lists tell).
 apt_has_package() { apt-cache show --no-all-versions -- "$1" 2>/dev/null | grep -q '^Package:'; }
