@@ -18,17 +18,20 @@ from .postgres_objects import SESSION_SEARCH_PATH, objects_script, parse_objects
 SERVER_SQL = (
     SESSION_SEARCH_PATH
     + r"""
+-- pg_settings computes every setting's row each time it is read: read once.
+WITH s AS MATERIALIZED (SELECT name, setting, context, pending_restart, unit, vartype, enumvals,
+                               min_val, max_val FROM pg_settings)
 SELECT 'setting', name, setting, context, pending_restart::text, coalesce(unit, ''), vartype,
        coalesce(array_to_string(enumvals, ','), ''), coalesce(min_val, ''), coalesce(max_val, '')
-  FROM pg_settings
+  FROM s
  WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
                 'server_version_num', 'listen_addresses', 'shared_buffers',
-                'shared_memory_size', 'max_connections', 'shared_preload_libraries' __NAMES__);
+                'shared_memory_size', 'max_connections', 'shared_preload_libraries' __NAMES__)
 -- Every setting name this server knows: a managed name it does not know is a typo.
-SELECT 'setting_names', string_agg(name, ' ') FROM pg_settings;
-SELECT 'pending', name, '', '', '' FROM pg_settings WHERE pending_restart
+UNION ALL SELECT 'setting_names', string_agg(name, ' '), '', '', '', '', '', '', '', '' FROM s
+UNION ALL SELECT 'pending', name, '', '', '', '', '', '', '', '' FROM s WHERE pending_restart
 UNION ALL SELECT 'started', extract(epoch FROM pg_postmaster_start_time())::text,
-                 extract(epoch FROM pg_conf_load_time())::text, '', '';
+                 extract(epoch FROM pg_conf_load_time())::text, '', '', '', '', '', '', '';
 SELECT 'file', f.which, replace(encode(pg_read_binary_file(f.path), 'base64'), E'\n', ''),
        extract(epoch FROM s.modification)::bigint::text
   FROM (VALUES ('hba', current_setting('hba_file')),
