@@ -4,13 +4,16 @@ The fact lists Debian clusters from their PID and socket lock files while every
 cluster runs, and falls back to pg_lsclusters (Perl) otherwise. Both paths run
 here against real clusters: one running, then a second one created and stopped,
 then started.
+
+Its one superuser session starts in the first managed database, which the application's
+role owns: that role's search_path and functions must not run in it.
 """
 
 import pytest
 
 from deploylib.facts.postgres import PostgresServer, parse_server
 
-from .harness import ssh
+from .harness import converge, psql, run_deploy, ssh
 
 pytestmark = pytest.mark.e2e
 
@@ -57,3 +60,52 @@ def test_cluster_listing_matches_pg_lsclusters_running_and_stopped(fresh_host):
     assert listed(server) == lsclusters(fresh_host)
     second = next(c for c in server.clusters if c.name == "second")
     assert second.port == 5499 and second.setting("port") == "5499"
+
+
+# Functions the fact's SQL calls unqualified, shadowed in schema public of the hatchet
+# database: signature -> (return type, pg_catalog's call). Each first records its caller.
+SHADOWS = {
+    "current_database()": ("name", "pg_catalog.current_database()"),
+    "split_part(s text, sep text, n integer)": ("text", "pg_catalog.split_part(s, sep, n)"),
+    "to_regclass(rel text)": ("regclass", "pg_catalog.to_regclass(rel)"),
+    "pg_get_userbyid(id oid)": ("name", "pg_catalog.pg_get_userbyid(id)"),
+    "starts_with(s text, prefix text)": ("boolean", "pg_catalog.starts_with(s, prefix)"),
+}
+
+
+def shadow_sql() -> str:
+    """As the hatchet role (the database's owner, not a superuser): a call log, the shadows
+    before pg_catalog's, and a database search_path that puts them first."""
+    functions = "".join(
+        f"CREATE FUNCTION public.{signature} RETURNS {returns} LANGUAGE plpgsql "
+        "SECURITY INVOKER VOLATILE AS $$ BEGIN "
+        f"INSERT INTO public.fact_calls (who, what) VALUES (current_user, {signature.split('(')[0]!r}); "
+        f"RETURN {call}; END $$;"
+        for signature, (returns, call) in SHADOWS.items()
+    )
+    return (
+        "SET ROLE hatchet;"
+        "CREATE TABLE public.fact_calls (who text, what text, at timestamptz DEFAULT now());"
+        "GRANT INSERT ON public.fact_calls TO PUBLIC;"
+        + functions
+        + "ALTER DATABASE hatchet SET search_path = public, pg_catalog;"
+    )
+
+
+# (fresh_host: a pristine host per test, so nothing here needs undoing.)
+def test_fact_session_never_runs_the_database_owners_functions(fresh_host):
+    host = fresh_host
+    converge(host)
+    psql(host, shadow_sql(), database="hatchet")
+
+    # Control: a superuser session in hatchet with the database's search_path runs them.
+    assert psql(host, "SELECT current_database()", database="hatchet") == "hatchet"
+    assert psql(host, "SELECT who FROM public.fact_calls", database="hatchet") == "postgres"
+    psql(host, "DELETE FROM public.fact_calls", database="hatchet")
+
+    again = run_deploy(host)
+    assert again.ok and again.changed == [], again.describe()
+    calls = psql(host, "SELECT who, what, count(*) FROM public.fact_calls GROUP BY 1, 2 ORDER BY 2",
+                 database="hatchet")
+    assert calls == "", f"the deploy ran the hatchet role's functions (caller|function|calls):\n{calls}"
+    assert psql(host, "SELECT rolsuper FROM pg_roles WHERE rolname = 'hatchet'") == "f"
