@@ -98,10 +98,9 @@ class PostgresServer(FactBase):
             else ""
         )
         # deploylib/facts/sh/postgres_server.sh
-        databases = objects.get("databases", ()) if objects else ()
         return shell.script(
             "postgres_server", server_sql(dropin, setting_names, libraries), objects_sql,
-            objects.get("cluster") or "", databases[0] if databases else "",
+            objects.get("cluster") or "",
         )
 
     def process(self, output: list[str]) -> PgServer:

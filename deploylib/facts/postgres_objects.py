@@ -91,15 +91,11 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
         )
     for database in databases:
         script += [
-            # The session may already be there (PostgresServer starts it in the first
-            # database): \c would start another backend for nothing.
-            f"SELECT count(*) > 0 AS db_exists, current_database() <> {literal(database)} AS db_elsewhere "
-            f"FROM pg_database WHERE datname = {literal(database)} \\gset",
+            f"SELECT count(*) > 0 AS db_exists FROM pg_database "
+            f"WHERE datname = {literal(database)} \\gset",
             "\\if :db_exists",
-            "\\if :db_elsewhere",
             f"\\c {database}",
             SESSION_SEARCH_PATH,
-            "\\endif",
             "SELECT 'extension', current_database(), e.extname, e.extversion, "
             "coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;",
             f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",

@@ -52,33 +52,25 @@ def test_server_fact_command_asks_for_settings():
     command = PostgresServer().command(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
     # the script from deploylib/facts/sh/postgres_server.sh; the SQL its first argument
     argv = shlex.split(command)
-    assert argv[:2] == ["bash", "-c"] and argv[3:] == ["_", sql, "", "", ""]
+    assert argv[:2] == ["bash", "-c"] and argv[3:] == ["_", sql, "", ""]
     assert argv[2].endswith(shell.script_text("postgres_server"))
 
 
-def test_server_fact_session_starts_in_the_first_database_with_pg_catalogs_names_only():
-    """One backend fewer per run: the session starts in the first database the objects part
-    visits (postgres again when that fails), and there it does not reconnect. Every session
-    (and every reconnection) first sets search_path to pg_catalog: an application role owning
-    its database could otherwise put its own functions before pg_catalog's."""
+def test_server_fact_session_starts_in_postgres_with_pg_catalogs_names_only():
+    """The session starts in postgres (an application role owning its database could give it
+    its own settings, which pg_settings would report); every session and every reconnection
+    first sets search_path to pg_catalog: that owner could otherwise put its own functions
+    before pg_catalog's in this superuser session."""
     objects = {"cluster": "", "roles": ["hatchet"], "databases": ["hatchet", "owlclaw"], "extensions": []}
     argv = shlex.split(PostgresServer().command(objects=objects))
-    server, objects_sql, cluster, first = argv[4:]
-    assert (cluster, first) == ("", "hatchet")
+    server, objects_sql, cluster = argv[4:]
+    assert cluster == ""
+    assert '-p "$2" -d postgres' in argv[2]
     assert server.startswith("SET search_path = pg_catalog;\n")
     assert objects_sql.startswith("SET search_path = pg_catalog;\n")
     for database in ("hatchet", "owlclaw"):
         visit = objects_sql.split(f"datname = '{database}' \\gset\n", 1)[1]
-        assert visit.startswith(
-            f"\\if :db_exists\n\\if :db_elsewhere\n\\c {database}\nSET search_path = pg_catalog;\n\\endif\n"
-        )
-    assert f"current_database() <> 'hatchet' AS db_elsewhere" in objects_sql
-    script = argv[2]
-    assert 'out=$(session "$version" "$port" "$objects_first_db" 2>/dev/null)' in script
-    assert 'out=$(session "$version" "$port" postgres)' in script
-    # Without the objects part, nothing to start in: postgres, as always.
-    assert shlex.split(PostgresServer().command())[-1] == ""
-
+        assert visit.startswith(f"\\if :db_exists\n\\c {database}\nSET search_path = pg_catalog;\n")
 
 def test_parse_objects_and_password_check():
     verifier = scram_sha256_verifier("s3cret", salt=b"0123456789abcdef")

@@ -7,24 +7,19 @@
 #   $1  the psql script every online cluster runs (facts/postgres.py: server_sql)
 #   $2  the roles/databases psql script (PostgresObjects), "" for none
 #   $3  the cluster that one runs on ("<version>/<name>"; "": the only cluster)
-#   $4  the database that script visits first ("": none): its session starts there
-server_sql=$1 objects_sql=$2 objects_cluster=$3 objects_first_db=$4
+server_sql=$1 objects_sql=$2 objects_cluster=$3
 export LC_ALL=C
 TAB=$'\t' NL=$'\n'
 cd /  # for the postgres user, whatever directory the session started in
 # Each cluster's own psql binary: Debian's /usr/bin/psql is a Perl wrapper that
 # costs more CPU than the query. A psql script on stdin, output on stdout. As
 # as_postgres, without its `env -C /` (a process more): this script runs from / already.
-#   $1 version  $2 port  $3 database
+# The session starts in postgres, whose owner is the superuser: a database an application
+# role owns may carry its own settings (ALTER DATABASE ... SET), which pg_settings would
+# then report instead of the server's.
 sql_script() {
     bin=/usr/lib/postgresql/$1/bin/psql; [ -n "$1" ] && [ -x "$bin" ] || bin=psql
-    setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d "$3"
-}
-# The server part, then (with_objects) the roles/databases part, in one session.
-session() {
-    { printf '%s\n' "$server_sql"
-      [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
-    } | sql_script "$@"
+    setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d postgres
 }
 
 if systemd_runs; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
@@ -87,20 +82,11 @@ while read -r version name port status; do
     if [ -n "$objects_sql" ] && { [ "$id" = "$objects_cluster" ] || { [ -z "$objects_cluster" ] && [ "$count" = 1 ]; }; }; then
         with_objects=yes
     fi
-    # One session per cluster: every number, path and file below comes from it. It
-    # starts in the first database the objects part visits (a backend fewer than
-    # starting in postgres and moving there: ~5 ms of the server's CPU per run); when
-    # that fails (a fresh host has no such database yet), again from postgres, with
-    # psql's messages.
-    psql_status=1
-    if [ -n "$with_objects" ] && [ -n "$objects_first_db" ]; then
-        out=$(session "$version" "$port" "$objects_first_db" 2>/dev/null)
-        psql_status=$?
-    fi
-    if [ "$psql_status" != 0 ]; then
-        out=$(session "$version" "$port" postgres)
-        psql_status=$?
-    fi
+    # One session per cluster: every number, path and file below comes from it.
+    out=$( { printf '%s\n' "$server_sql"
+             [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
+           } | sql_script "$version" "$port" )
+    psql_status=$?
     # postmaster_pid is the server part's last line: without it, that part failed. Found
     # by one regex match: bash's `read` loop over the ~60 KB answer cost ~10 ms of CPU.
     pid=""
