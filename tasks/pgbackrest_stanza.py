@@ -28,7 +28,7 @@ if settings.pgbackrest_enabled:
             pgbackrest.parse_prom(mine.files.get(path)), mine.now, settings.pgbackrest_max_age_hours, path,
         )
     else:
-        problems = pgbackrest.archiver_problems(mine.archiver)
+        problems = pgbackrest.archiver_problems(backup_hosts.database_cluster(host)[1].archiver)
 
     pgbackrest_ops.stanza(
         name=f"pgBackRest stanza {pgbackrest.stanza(environment)} (create, check)",

@@ -11,51 +11,33 @@ from dataclasses import dataclass, field
 from pyinfra.api import FactBase
 
 from ..model import audit, pgbackrest
-from ..model.pg_commands import as_postgres
 from .audit import AuditLast
 from .paths import PathsState
 from .run_lock import RunLock
 
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
-ARCHIVER_SQL = (
-    "SELECT archived_count, failed_count, coalesce(extract(epoch FROM last_archived_time), 0), "
-    "coalesce(extract(epoch FROM last_failed_time), 0), coalesce(last_failed_wal, '-') FROM pg_stat_archiver"
-)
 
 
 @dataclass
 class PgBackRestState:
     now: float = 0.0  # the host's clock
     files: dict = field(default_factory=dict)  # path -> text (absent paths missing)
-    archiver: dict | None = None  # pg_stat_archiver (database host)
     info: list | None = None  # pgbackrest info --output=json (backup host), None: unreadable
 
 
 class PgBackRestHost(FactBase):
     """
     Returns a ``PgBackRestState``: the host's clock, the text of ``files`` (public keys,
-    authorized_keys, known_hosts, the status file: never a secret), and, when asked,
-    ``pg_stat_archiver`` of ``cluster`` (``archiver``, as postgres) or the stanza's ``pgbackrest info``
-    (``info_user``/``stanza``). Never fails: what cannot be read is absent.
+    authorized_keys, known_hosts, the status file: never a secret), and, when asked, the
+    stanza's ``pgbackrest info`` (``info_user``/``stanza``). Never fails: what cannot be read
+    is absent. (The database host's pg_stat_archiver comes with PostgresServer's session.)
     """
 
-    def command(self, files=(), archiver=False, cluster="", info_user=None, stanza=None) -> str:
+    def command(self, files=(), info_user=None, stanza=None) -> str:
         parts = ["printf 'now %s\\n' \"$(date +%s)\""]
         for path in files:
             q = shlex.quote(path)
             parts.append(f"if [ -f {q} ]; then printf 'file %s ' {q}; base64 -w0 < {q}; echo; fi")
-        if archiver:
-            # The managed cluster (pg_cluster, else the online one) found here: this fact is
-            # asked in the same command as PostgresServer, before its answer is known.
-            sql = shlex.quote(ARCHIVER_SQL)
-            parts.append(
-                "set -- $(pg_lsclusters -h 2>/dev/null | awk -v want="
-                f"{shlex.quote(cluster or '')} "
-                "'$4 ~ /^online/ && (want == \"\" || $1 \"/\" $2 == want) {print $1, $3; exit}'); "
-                "if [ -n \"${2:-}\" ]; then printf 'archiver '; "
-                + as_postgres(f"\"/usr/lib/postgresql/$1/bin/psql\" -X -A -t -F ' ' -p \"$2\" -d postgres -c {sql}")
-                + " 2>/dev/null || echo; fi"
-            )
         if info_user and stanza:
             parts.append(
                 f"printf 'info '; env -C / runuser -u {shlex.quote(info_user)} -- pgbackrest "
@@ -81,17 +63,6 @@ def parse_state(lines: list[str]) -> PgBackRestState:
         elif tag == "file":
             path, _, encoded = rest.partition(" ")
             state.files[path] = base64.b64decode(encoded.strip() or b"").decode("utf-8", "replace")
-        elif tag == "archiver":
-            values = rest.split()
-            if len(values) == 5:
-                try:
-                    state.archiver = {
-                        "archived_count": int(values[0]), "failed_count": int(values[1]),
-                        "last_archived": float(values[2]), "last_failed": float(values[3]),
-                        "last_failed_wal": None if values[4] == "-" else values[4],
-                    }
-                except ValueError:
-                    state.archiver = None
         elif tag == "info":
             try:
                 state.info = json.loads(base64.b64decode(rest.strip() or b"") or b"null")
@@ -165,8 +136,6 @@ def state_request(host) -> tuple[type, dict]:
     files = key_files(POSTGRES_HOME)
     return PgBackRestHost, {
         "files": [files["public_key"], files["authorized_keys"], files["known_hosts"], HOST_KEY],
-        "archiver": True,
-        "cluster": settings.pg_cluster or "",
     }
 
 

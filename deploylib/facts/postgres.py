@@ -7,7 +7,7 @@ import base64
 
 from pyinfra.api import FactBase
 
-from ..model import shell
+from ..model import pgbackrest, shell
 from ..model.pg_sql import literal
 from ..model.postgres_state import PgCluster, PgFileSetting, PgServer, PgSetting
 from ..model.tagged import Tagged
@@ -51,6 +51,11 @@ SELECT 'file_setting', name, seqno::text, coalesce(sourcefile, ''), coalesce(sou
 SELECT 'memory', coalesce(substring(pg_read_file('/proc/meminfo', 0, 1048576, true)
                                     FROM 'MemTotal:\s+([0-9]+) kB'), '');
 __LIBRARIES_SQL__
+-- WAL archiving's counters (pgBackRest's freshness check): here, not in a session of its own.
+SELECT 'archiver', archived_count::text, failed_count::text,
+       coalesce(extract(epoch FROM last_archived_time), 0)::text,
+       coalesce(extract(epoch FROM last_failed_time), 0)::text, coalesce(last_failed_wal, '-')
+  FROM pg_stat_archiver;
 SELECT 'postmaster_pid', split_part(pg_read_file('postmaster.pid'), E'\n', 1);
 """
 )
@@ -185,6 +190,8 @@ def parse_server(lines: list[str]) -> PgServer:
             text = base64.b64decode(fields[1]).decode("utf-8", errors="surrogateescape")
             setattr(current, f"{fields[0]}_text", text)
             current.file_mtimes[fields[0]] = float(fields[2])
+        elif tag == "archiver":
+            current.archiver = pgbackrest.parse_archiver(item.fields(5))
         elif tag == "postgres_bin":
             current.postgres_bin = fields[0]
     return server

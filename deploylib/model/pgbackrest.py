@@ -316,6 +316,21 @@ def backup_problems(status: dict[str, float], now: float, max_age_hours: int, pa
     return problems
 
 
+def parse_archiver(values: list[str]) -> dict | None:
+    """pg_stat_archiver's archived_count, failed_count, last archived and failed times (epoch)
+    and the last failed WAL ("-": none), as the server fact reads them."""
+    if len(values) != 5:
+        return None
+    try:
+        return {
+            "archived_count": int(values[0]), "failed_count": int(values[1]),
+            "last_archived": float(values[2]), "last_failed": float(values[3]),
+            "last_failed_wal": None if values[4] == "-" else values[4],
+        }
+    except ValueError:
+        return None
+
+
 def archiver_problems(archiver: dict | None) -> list[str]:
     """pg_stat_archiver -> a message when the last archive attempt failed."""
     if not archiver:

@@ -99,6 +99,8 @@ class PgCluster:
     # (None: not asked, or its script failed).
     objects: PgObjects | None = None
     setting_names: frozenset = frozenset()  # every name in pg_settings
+    # pg_stat_archiver (pgbackrest.parse_archiver's dict; None: unreadable).
+    archiver: dict | None = None
 
     @property
     def id(self) -> str:

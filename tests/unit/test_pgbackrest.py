@@ -143,12 +143,30 @@ def test_fact_parsing():
 
     info = base64.b64encode(json.dumps([{"name": "s", "status": {"code": 2}}]).encode()).decode()
     text = base64.b64encode(b"ssh-ed25519 AAAA x\n").decode()
-    state = parse_state(["now 1700000000", f"file /k.pub {text}", "archiver 5 1 10.5 20 000000010000000000000003",
-                         f"info {info}"])
+    state = parse_state(["now 1700000000", f"file /k.pub {text}", f"info {info}"])
     assert state.now == 1700000000 and state.files == {"/k.pub": "ssh-ed25519 AAAA x\n"}
-    assert state.archiver["failed_count"] == 1 and state.archiver["last_failed_wal"] == "000000010000000000000003"
     assert stanza_status(state.info) == 2
     assert stanza_status(parse_state(["info "]).info) is None
+
+
+def test_archiver_counters_come_with_the_server_session():
+    """pg_stat_archiver is read in PostgresServer's psql session (no pg_lsclusters, psql and
+    backend of its own on every run of a database host)."""
+    from deploylib.facts.pgbackrest import PgBackRestHost
+    from deploylib.facts.postgres import SERVER_SQL, parse_server
+
+    assert "FROM pg_stat_archiver" in SERVER_SQL
+    assert SERVER_SQL.index("FROM pg_stat_archiver") < SERVER_SQL.index("'postmaster_pid'")
+    command = PgBackRestHost().command(files=["/k.pub"])
+    assert "psql" not in command and "pg_lsclusters" not in command
+    server = parse_server(["cluster\t17\tmain\t5432\tonline", "server\t5432",
+                           "archiver\t5\t1\t10.5\t20\t000000010000000000000003", "postmaster_pid\t7"])
+    archiver = server.clusters[0].archiver
+    assert archiver["failed_count"] == 1 and archiver["last_failed_wal"] == "000000010000000000000003"
+    assert archiver["last_archived"] == 10.5 and archiver["archived_count"] == 5
+    assert pgbackrest.parse_archiver(["5", "0", "10.5", "0", "-"])["last_failed_wal"] is None
+    assert pgbackrest.parse_archiver(["5", "x", "1", "1", "-"]) is None
+    assert pgbackrest.parse_archiver(["5"]) is None
 
 
 def test_restore_script_targets_and_side_cluster():
