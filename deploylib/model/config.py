@@ -864,12 +864,24 @@ class Settings:
         return f"Settings({self.environment}, {len(self.values)} keys)"
 
 
+# (path, text) -> its code: every host of a run reads the same group_data files, and
+# compiling them cost more than running them (executed again for each host: fresh values).
+_compiled: dict[tuple[str, str], Any] = {}
+
+
+def _compile(path: Path) -> Any:
+    key = (str(path), path.read_text())
+    if key not in _compiled:
+        _compiled[key] = compile(key[1], key[0], "exec")
+    return _compiled[key]
+
+
 def read_data_file(path: Path) -> dict:
     """Execute a group_data-style Python file; return its public names. Any error in it
     (syntax, NameError, ...) is a configuration error naming the file and line."""
     namespace: dict[str, Any] = {"__file__": str(path)}
     try:
-        code = compile(path.read_text(), str(path), "exec")
+        code = _compile(path)
     except (SyntaxError, ValueError) as error:
         raise ConfigError(f"{_rel(path)}: line {getattr(error, 'lineno', '?')}: "
                           f"{getattr(error, 'msg', None) or type(error).__name__}")
