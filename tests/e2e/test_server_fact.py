@@ -109,3 +109,11 @@ def test_fact_session_never_runs_the_database_owners_functions(fresh_host):
                  database="hatchet")
     assert calls == "", f"the deploy ran the hatchet role's functions (caller|function|calls):\n{calls}"
     assert psql(host, "SELECT rolsuper FROM pg_roles WHERE rolname = 'hatchet'") == "f"
+
+    # The owner's database-level settings are its sessions', not the server's: a managed setting
+    # the owner sets for its database (password_encryption is one anyone may SET) changes no
+    # run. (A fact session that started in hatchet read them from pg_settings: every run
+    # rewrote postgresql.conf's managed settings and reloaded.)
+    psql(host, "SET ROLE hatchet; ALTER DATABASE hatchet SET password_encryption = 'md5'", database="hatchet")
+    third = run_deploy(host)
+    assert third.ok and third.changed == [], third.describe()
