@@ -24,7 +24,7 @@ WITH s AS MATERIALIZED (SELECT name, setting, context, pending_restart, unit, va
 SELECT 'setting', name, setting, context, pending_restart::text, coalesce(unit, ''), vartype,
        coalesce(array_to_string(enumvals, ','), ''), coalesce(min_val, ''), coalesce(max_val, '')
   FROM s
- WHERE name IN ('config_file', 'hba_file', 'data_directory', 'port',
+ WHERE lower(name) IN ('config_file', 'hba_file', 'data_directory', 'port',
                 'server_version_num', 'listen_addresses', 'shared_buffers',
                 'shared_memory_size', 'max_connections', 'shared_preload_libraries' __NAMES__)
 -- Every setting name this server knows: a managed name it does not know is a typo.
@@ -163,7 +163,8 @@ def parse_server(lines: list[str]) -> PgServer:
             continue
         elif tag == "setting":
             name, value, context, pending, unit, vartype, enumvals, low, high = item.fields(9)
-            current.settings[name] = PgSetting(
+            # Keyed as group_data writes names (lower case): pg_settings says "TimeZone".
+            current.settings[name.lower()] = PgSetting(
                 value, context, pending == "true", unit, vartype,
                 tuple(enumvals.split(",")) if enumvals else (), low, high,
             )

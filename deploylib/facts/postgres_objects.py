@@ -50,6 +50,28 @@ class PostgresObjects(FactBase):
 SESSION_SEARCH_PATH = "SET search_path = pg_catalog;"
 
 
+# The owner of an application database owns its schema public: it can make SEED_TABLE a view
+# (or give it columns of its own type, rules, a virtual generated column) whose reading runs
+# its functions as the reader, this superuser. Read only a plain table (ONLY: no inheritance
+# children) with plain text columns; RLS policies do not apply to a superuser. Otherwise
+# seeds_refused says what the object is. One row always (\gset), every column non-NULL.
+_SEED_SCHEMA, _SEED_NAME = SEED_TABLE.split(".")
+SEED_TABLE_CHECK = (
+    "SELECT c.oid IS NOT NULL AS seeds_found, coalesce(c.relkind = 'r' AND NOT c.relhasrules "
+    "AND (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid "
+    "AND a.attname IN ('sha256', 'file') AND NOT a.attisdropped AND a.attgenerated = '' "
+    "AND a.atttypid = 'pg_catalog.text'::pg_catalog.regtype) = 2, false) AS seeds_readable, "
+    "CASE WHEN c.oid IS NULL THEN '' "
+    "WHEN c.relkind = 'v' THEN 'a view' WHEN c.relkind = 'm' THEN 'a materialized view' "
+    "WHEN c.relkind = 'p' THEN 'a partitioned table' WHEN c.relkind = 'f' THEN 'a foreign table' "
+    "WHEN c.relkind <> 'r' THEN 'not a table' WHEN c.relhasrules THEN 'a table with rules' "
+    "ELSE 'a table whose sha256 and file columns are not plain text' END AS seeds_refused "
+    "FROM (SELECT) AS one LEFT JOIN (pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+    f"ON n.oid = c.relnamespace AND n.nspname = {literal(_SEED_SCHEMA)}) "
+    f"ON c.relname = {literal(_SEED_NAME)} \\gset"
+)
+
+
 def objects_script(roles=(), databases=(), extensions=()) -> str:
     """The psql script (no secrets in it) whose output parse_objects reads.
 
@@ -98,9 +120,11 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
             SESSION_SEARCH_PATH,
             "SELECT 'extension', current_database(), e.extname, e.extversion, "
             "coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;",
-            f"SELECT to_regclass({literal(SEED_TABLE)}) IS NOT NULL AS has_seeds \\gset",
-            "\\if :has_seeds",
-            f"SELECT 'seed', current_database(), sha256, file FROM {SEED_TABLE};",
+            SEED_TABLE_CHECK,
+            "\\if :seeds_readable",
+            f"SELECT 'seed', current_database(), sha256, file FROM ONLY {SEED_TABLE};",
+            "\\elif :seeds_found",
+            "SELECT 'seed_table_refused', current_database(), :'seeds_refused';",
             "\\endif",
             "\\endif",
         ]
@@ -138,4 +162,6 @@ def parse_objects(lines: list[str]) -> PgObjects:
                 database.outdated_extensions[fields[1]] = (installed, default)
         elif tag == "seed" and fields[0] in objects.databases:
             objects.databases[fields[0]].seeds[fields[1]] = fields[2]
+        elif tag == "seed_table_refused" and fields[0] in objects.databases:
+            objects.databases[fields[0]].seed_table_refused = fields[1]
     return objects

@@ -182,7 +182,8 @@ def effective_check_sql(wanted: Mapping[str, object], kinds: Mapping[str, tuple[
         "|| coalesce(' (' || s.unit || ')', ''), 'unknown to PostgreSQL') "
         "|| ', wanted ' || quote_literal(w.wanted) "
         f"FROM (VALUES {', '.join(rows)}) AS w(name, wanted) "
-        "LEFT JOIN pg_settings s ON s.name = w.name "
+        # Names are case-insensitive: group_data's timezone is pg_settings' TimeZone.
+        "LEFT JOIN pg_settings s ON lower(s.name) = lower(w.name) "
         f"WHERE {unknown} OR (s.name IS NOT NULL AND NOT ({matches}){pending})"
     )
 

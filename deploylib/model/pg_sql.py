@@ -140,6 +140,15 @@ def isolation_sql(database: str, owner: str, acl: str, other_owners: list[str]) 
     return "".join(statements)
 
 
+# The superuser's sessions in an application database get its owner's settings, search_path
+# among them (ALTER DATABASE ... SET): a schema of the owner's first could shadow pg_catalog's
+# names or receive what the deploy creates. The deploy's own statements there start with one
+# of these. Extensions: public is where they are created (pg_catalog, unlisted, is still
+# searched first); the seed records' table is named in full and needs pg_catalog only.
+EXTENSIONS_SEARCH_PATH = "SET search_path = public;\n"
+SEED_RECORDS_SEARCH_PATH = "SET search_path = pg_catalog;\n"
+
+
 def create_extension(extension: str) -> str:
     return f"CREATE EXTENSION IF NOT EXISTS {ident(extension)};\n"
 
@@ -150,12 +159,15 @@ def update_extension(extension: str) -> str:
 
 
 def seed_sql(owner: str, sha256: str, file: str, body: str) -> str:
-    """Apply a seed as the owner, and record it, in one transaction (psql -1)."""
+    """Apply a seed as the owner, and record it, in one transaction (psql -1). The seed runs
+    with the database's own search_path (RESET: the session's default), as it always did."""
     return (
-        f"CREATE TABLE IF NOT EXISTS {SEED_TABLE} (sha256 text PRIMARY KEY, file text NOT NULL, "
+        SEED_RECORDS_SEARCH_PATH
+        + f"CREATE TABLE IF NOT EXISTS {SEED_TABLE} (sha256 text PRIMARY KEY, file text NOT NULL, "
         "applied_at timestamptz NOT NULL DEFAULT now());\n"
         f"ALTER TABLE {SEED_TABLE} OWNER TO {ident(owner)};\n"
         f"SET ROLE {ident(owner)};\n"
+        "RESET search_path;\n"
         f"{body.rstrip()}\n;\n"
         f"INSERT INTO {SEED_TABLE} (sha256, file) VALUES ({literal(sha256)}, {literal(file)});\n"
     )

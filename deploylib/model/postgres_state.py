@@ -32,6 +32,8 @@ class PgDatabase:
     # (after a package upgrade): name -> (installed, default)
     outdated_extensions: dict[str, tuple[str, str]] = field(default_factory=dict)
     seeds: dict[str, str] = field(default_factory=dict)  # sha256 -> file
+    # what SEED_TABLE is when it is not a plain table of text columns (a view...): not read
+    seed_table_refused: str = ""
 
 
 @dataclass

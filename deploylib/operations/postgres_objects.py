@@ -169,10 +169,11 @@ def extension_packages(
 
 @operation()
 def extensions(port: int, database_name: str, wanted: list[str]):
-    """``CREATE EXTENSION IF NOT EXISTS`` in ``database_name`` (as the superuser) for each
-    missing one; ``ALTER EXTENSION ... UPDATE`` for each wanted one whose installed version is
-    not the default of the installed package (PostgresObjects' outdated_extensions), as
-    pgvector's upgrade notes ask after a package upgrade."""
+    """``CREATE EXTENSION IF NOT EXISTS`` in ``database_name`` (as the superuser, in schema
+    public whatever the database's search_path) for each missing one; ``ALTER EXTENSION ...
+    UPDATE`` for each wanted one whose installed version is not the default of the installed
+    package (PostgresObjects' outdated_extensions), as pgvector's upgrade notes ask after a
+    package upgrade."""
     existing = postgres_rules.managed_objects(host).databases.get(database_name)
     installed = existing.extensions if existing else set()
     outdated = existing.outdated_extensions if existing else {}
@@ -181,7 +182,7 @@ def extensions(port: int, database_name: str, wanted: list[str]):
     if not missing and not stale:
         host.noop(f"extensions of {database_name} are installed and up to date")
         return
-    sql = "".join(pg_sql.create_extension(e) for e in missing)
+    sql = pg_sql.EXTENSIONS_SEARCH_PATH + "".join(pg_sql.create_extension(e) for e in missing)
     sql += "".join(pg_sql.update_extension(e) for e in stale)
     yield _sql_on_stdin(port, sql, database_name)
 

@@ -236,6 +236,55 @@ def test_seed_applied_once_ever(fresh_trixie, tmp_path):
     assert psql(host, "SELECT value FROM app_config WHERE key = 'feature_x'", database="owlclaw") == "on"
 
 
+def test_owners_search_path_never_steers_the_deploys_own_statements(fresh_trixie):
+    """owlclaw's owner puts a schema of its own, with its own text type, first in the
+    database's search_path: the deploy's superuser statements there ignore it (vector, missing
+    again, goes to public; the seed records' columns are pg_catalog's text), while the seed
+    itself runs as the owner with that search_path, as it always did."""
+    host = fresh_trixie
+    dbs = {"hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+           "owlclaw": {"owner": "owlclaw", "extensions": ["vector"]}}
+    converge(host, overrides={**OPEN_HBA, "databases": dbs})
+    psql(host, "DROP EXTENSION vector", database="owlclaw")  # removed by hand
+    psql(host, "SET ROLE owlclaw; CREATE SCHEMA own; CREATE DOMAIN own.text AS pg_catalog.text; "
+         "ALTER DATABASE owlclaw SET search_path = own, public, pg_catalog", database="owlclaw")
+
+    seeded = {**dbs, "owlclaw": {**dbs["owlclaw"], "seed_sql": "templates/seeds/example.sql"}}
+    converge(host, overrides={**OPEN_HBA, "databases": seeded})
+    assert psql(host, "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                "ON n.oid = e.extnamespace WHERE e.extname = 'vector'", database="owlclaw") == "public"
+    column_types = psql(
+        host, "SELECT a.attname, n.nspname, t.typname FROM pg_attribute a "
+        "JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace n ON n.oid = t.typnamespace "
+        "WHERE a.attrelid = 'public.deploy_seed_applied'::regclass AND a.attname IN ('sha256', 'file') "
+        "ORDER BY 1", database="owlclaw")
+    assert column_types.splitlines() == ["file|pg_catalog|text", "sha256|pg_catalog|text"]
+    assert psql(host, "SELECT schemaname, tableowner FROM pg_tables WHERE tablename = 'app_config'",
+                database="owlclaw") == "own|owlclaw"
+
+
+@pytest.mark.xfail(strict=True, reason="known: a seed runs in the superuser's session after SET ROLE "
+                   "owner, which the owner's own code (a trigger) can RESET; fixing it needs a session "
+                   "authenticated as the owner")
+def test_seed_never_lets_the_owners_trigger_become_superuser(fresh_trixie):
+    """owlclaw's owner makes the table the seed fills first, with a trigger that goes back to
+    the session's role and makes owlclaw a superuser: applying the seed must not run it as one."""
+    host = fresh_trixie
+    dbs = {"hatchet": {"owner": "hatchet", "settings": {"timezone": "UTC"}},
+           "owlclaw": {"owner": "owlclaw", "extensions": ["vector"]}}
+    converge(host, overrides={**OPEN_HBA, "databases": dbs})
+    psql(host, "SET ROLE owlclaw; CREATE TABLE public.app_config (key text PRIMARY KEY, value text);"
+         "CREATE FUNCTION public.escalate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+         "RESET ROLE; ALTER ROLE owlclaw SUPERUSER; RETURN NEW; "
+         "EXCEPTION WHEN insufficient_privilege THEN RETURN NEW; END $$;"
+         "CREATE TRIGGER escalate BEFORE INSERT ON public.app_config "
+         "FOR EACH ROW EXECUTE FUNCTION public.escalate();", database="owlclaw")
+
+    seeded = {**dbs, "owlclaw": {**dbs["owlclaw"], "seed_sql": "templates/seeds/example.sql"}}
+    run_deploy(host, overrides={**OPEN_HBA, "databases": seeded})
+    assert psql(host, "SELECT rolsuper FROM pg_roles WHERE rolname = 'owlclaw'") == "f"
+
+
 def test_pgdg_flag_configures_the_repository(sandbox_session):
     """With pgdg_apt_repository the PostgreSQL project's apt source is configured (signed by the
     key postgresql-common ships). The sandbox reaches only Debian's archive, so apt.postgresql.org

@@ -218,6 +218,14 @@ def test_invalid_setting_is_rolled_back_with_postgres_error(fresh_trixie):
     assert "work_mem" not in conf and "Mars" not in conf
     assert server_times(host) == before
 
+    # Names PostgreSQL spells in mixed case (TimeZone, IntervalStyle): a bad enum value stopped
+    # while planning, good values set, checked in effect after the reload, idempotent.
+    bad_style = run_deploy(host, overrides={**BASE, "pg_settings": {"intervalstyle": "sql_server"}})
+    assert not bad_style.ok and "intervalstyle = 'sql_server': expected one of" in bad_style.stderr
+    assert server_times(host) == before
+    converge(host, overrides={**BASE, "pg_settings": {"timezone": "Europe/Paris", "intervalstyle": "iso_8601"}})
+    assert psql(host, "SHOW TimeZone") == "Europe/Paris" and psql(host, "SHOW IntervalStyle") == "iso_8601"
+
 
 def test_removed_rule_disappears(fresh_trixie):
     host = fresh_trixie

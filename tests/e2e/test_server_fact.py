@@ -6,7 +6,8 @@ here against real clusters: one running, then a second one created and stopped,
 then started.
 
 Its one superuser session starts in the first managed database, which the application's
-role owns: that role's search_path and functions must not run in it.
+role owns: that role's search_path and functions must not run in it, nor a view it puts in
+place of the seed records' table.
 """
 
 import pytest
@@ -117,3 +118,39 @@ def test_fact_session_never_runs_the_database_owners_functions(fresh_host):
     psql(host, "SET ROLE hatchet; ALTER DATABASE hatchet SET password_encryption = 'md5'", database="hatchet")
     third = run_deploy(host)
     assert third.ok and third.changed == [], third.describe()
+
+# As the hatchet role: public.deploy_seed_applied replaced by a view whose reading calls the
+# role's own function (schema-qualified: no search_path needed). Run as a superuser, the
+# function logs its caller and makes hatchet a superuser.
+HOSTILE_SEED_VIEW = (
+    "SET ROLE hatchet;"
+    "CREATE TABLE public.seed_reads (who text);"
+    "GRANT INSERT ON public.seed_reads TO PUBLIC;"
+    "CREATE FUNCTION public.escalate() RETURNS text LANGUAGE plpgsql SECURITY INVOKER VOLATILE "
+    "AS $$ BEGIN INSERT INTO public.seed_reads VALUES (current_user); "
+    "BEGIN ALTER ROLE hatchet SUPERUSER; EXCEPTION WHEN insufficient_privilege THEN NULL; END; "
+    "RETURN 'x'; END $$;"
+    "DROP TABLE IF EXISTS public.deploy_seed_applied;"
+    "CREATE VIEW public.deploy_seed_applied AS SELECT public.escalate() AS sha256, 'f'::text AS file;"
+)
+
+
+def test_fact_never_reads_a_seed_table_its_owner_made_a_view(fresh_host):
+    host = fresh_host
+    converge(host)
+    psql(host, HOSTILE_SEED_VIEW, database="hatchet")
+
+    # Control: a superuser reading the view runs the function as itself.
+    psql(host, "SELECT * FROM public.deploy_seed_applied", database="hatchet")
+    assert psql(host, "SELECT who FROM public.seed_reads", database="hatchet") == "postgres"
+    assert psql(host, "SELECT rolsuper FROM pg_roles WHERE rolname = 'hatchet'") == "t"
+    psql(host, "ALTER ROLE hatchet NOSUPERUSER")
+    psql(host, "DELETE FROM public.seed_reads", database="hatchet")
+
+    again = run_deploy(host)
+    assert again.ok and again.changed == [], again.describe()
+    assert psql(host, "SELECT who FROM public.seed_reads", database="hatchet") == "", \
+        "the deploy read the view as the superuser"
+    assert psql(host, "SELECT rolsuper FROM pg_roles WHERE rolname = 'hatchet'") == "f"
+    assert ("public.deploy_seed_applied in database hatchet is a view, not the plain table"
+            in again.stderr), again.stderr[-3000:]

@@ -26,6 +26,7 @@ def test_parse_server():
         "setting\thba_file\t/etc/postgresql/17/main/pg_hba.conf\tsighup\tfalse",
         "setting\tlisten_addresses\tlocalhost\tpostmaster\tfalse",
         "setting\tserver_version_num\t170005\tinternal\tfalse",
+        "setting\tIntervalStyle\tpostgres\tuser\tfalse\t\tenum\tiso_8601,postgres",
         "pending\tshared_buffers\t\t\t",
         "started\t1700000000.5\t1700000100.25\t\t",
         f"file\thba\t{hba}\t1700000050",
@@ -39,6 +40,8 @@ def test_parse_server():
     assert (main.id, main.port, main.online, old.online) == ("17/main", 5432, True, False)
     assert main.major_version == 17
     assert main.settings["listen_addresses"].context == "postmaster"
+    # group_data's names are lower case, PostgreSQL's are not all (TimeZone, IntervalStyle).
+    assert main.settings["intervalstyle"].enumvals == ("iso_8601", "postgres")
     assert main.pending_restart == ["shared_buffers"]
     assert main.hba_text == "local all all peer\n" and main.dropin_text == ""
     assert not main.changed_since_reload("hba") and main.changed_since_reload("dropin")
@@ -48,6 +51,7 @@ def test_parse_server():
 def test_server_fact_command_asks_for_settings():
     sql = server_sql(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
     assert "'work_mem'" in sql and "'o''dd'" in sql
+    assert "WHERE lower(name) IN ('config_file'" in sql  # pg_settings says TimeZone
     assert "|| 'conf.d/x.conf')" in sql
     command = PostgresServer().command(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
     # the script from deploylib/facts/sh/postgres_server.sh; the SQL its first argument
@@ -130,6 +134,28 @@ def test_objects_script_reads_the_extensions_default_versions_once():
     assert script.index("AS default_versions") < script.index("\\c hatchet")
     assert script.count("coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;") == 3
     assert "default_versions" not in objects_script(["hatchet"], [], ["vector"])
+
+
+def test_objects_script_reads_the_seed_records_only_from_a_plain_table_of_text_columns():
+    from deploylib.facts.postgres_objects import SEED_TABLE_CHECK, objects_script
+
+    visit = objects_script(["hatchet"], ["hatchet"]).split("\\c hatchet\n", 1)[1]
+    # Its owner can make it a view calling its functions: read only once the catalogs vouch.
+    assert "to_regclass" not in visit
+    check, read, refused = SEED_TABLE_CHECK, "FROM ONLY public.deploy_seed_applied", "seed_table_refused"
+    assert visit.index(check) < visit.index("\\if :seeds_readable\n") < visit.index(read)
+    assert visit.index(read) < visit.index("\\elif :seeds_found\n") < visit.index(refused)
+    for vouches in ("c.relkind = 'r'", "NOT c.relhasrules", "a.attgenerated = ''",
+                    "a.atttypid = 'pg_catalog.text'::pg_catalog.regtype"):
+        assert vouches in check
+    assert " pg_class" not in check and " pg_attribute" not in check  # only pg_catalog's
+
+    objects = parse_objects([
+        "database\thatchet\thatchet\tUTF8\t",
+        "seed_table_refused\thatchet\ta view",
+    ])
+    assert objects.databases["hatchet"].seed_table_refused == "a view"
+    assert objects.databases["hatchet"].seeds == {}
 
 
 def test_postgres_facts_call_the_clusters_own_psql_not_the_perl_wrapper():

@@ -60,10 +60,12 @@ def test_connect_grantees_keep_names_starting_or_ending_like_the_braces():
 def test_extension_and_seed_sql():
     assert pg_sql.create_extension("vector") == 'CREATE EXTENSION IF NOT EXISTS "vector";\n'
     assert pg_sql.seed_sql("own", "abc", "f.sql", "  SELECT 1;\n\n") == (
+        "SET search_path = pg_catalog;\n"
         "CREATE TABLE IF NOT EXISTS public.deploy_seed_applied (sha256 text PRIMARY KEY, "
         "file text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());\n"
         'ALTER TABLE public.deploy_seed_applied OWNER TO "own";\n'
         'SET ROLE "own";\n'
+        "RESET search_path;\n"
         "  SELECT 1;\n;\n"
         "INSERT INTO public.deploy_seed_applied (sha256, file) VALUES ('abc', 'f.sql');\n"
     )

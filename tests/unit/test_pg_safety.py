@@ -72,6 +72,8 @@ def test_effective_check_sql_names_each_wrong_setting():
     assert "('listen_addresses', 'localhost,10.0.0.1')" in sql
     assert "('o''dd', 'x')" in sql
     assert "s.name IS NULL" in sql and "pending_restart" not in sql
+    # group_data's timezone is pg_settings' TimeZone: not "unknown to PostgreSQL".
+    assert "LEFT JOIN pg_settings s ON lower(s.name) = lower(w.name)" in sql
     pending_ok = pg_safety.effective_check_sql({"a": "1"}, {}, skip_pending=True)
     assert "AND NOT s.pending_restart" in pending_ok and "WHERE false OR" in pending_ok
     # archive_command reads '(disabled)' while archive_mode waits for its restart.
