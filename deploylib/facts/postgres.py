@@ -18,15 +18,27 @@ from .postgres_objects import SESSION_SEARCH_PATH, objects_script, parse_objects
 SERVER_SQL = (
     SESSION_SEARCH_PATH
     + r"""
+-- The session may start in an application database (the one PostgresObjects visits: a
+-- backend less). There its own settings (ALTER DATABASE ... SET, which its owner may run)
+-- replace the server's in pg_settings: if it sets one read below, read from postgres.
+SELECT EXISTS (SELECT FROM pg_db_role_setting s, unnest(s.setconfig) AS c
+                WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+                  AND s.setrole IN (0, (SELECT oid FROM pg_roles WHERE rolname = current_user))
+                  AND lower(split_part(c, '=', 1)) IN (__READ_NAMES__))
+       AND current_database() <> 'postgres' AS settings_overridden \gset
+\if :settings_overridden
+\c postgres
+"""
+    + SESSION_SEARCH_PATH
+    + r"""
+\endif
 -- pg_settings computes every setting's row each time it is read: read once.
 WITH s AS MATERIALIZED (SELECT name, setting, context, pending_restart, unit, vartype, enumvals,
                                min_val, max_val FROM pg_settings)
 SELECT 'setting', name, setting, context, pending_restart::text, coalesce(unit, ''), vartype,
        coalesce(array_to_string(enumvals, ','), ''), coalesce(min_val, ''), coalesce(max_val, '')
   FROM s
- WHERE lower(name) IN ('config_file', 'hba_file', 'data_directory', 'port',
-                'server_version_num', 'listen_addresses', 'shared_buffers',
-                'shared_memory_size', 'max_connections', 'shared_preload_libraries' __NAMES__)
+ WHERE lower(name) IN (__READ_NAMES__)
 -- Every setting name this server knows: a managed name it does not know is a typo.
 UNION ALL SELECT 'setting_names', string_agg(name, ' '), '', '', '', '', '', '', '', '' FROM s
 UNION ALL SELECT 'pending', name, '', '', '', '', '', '', '', '' FROM s WHERE pending_restart
@@ -58,6 +70,13 @@ SELECT 'archiver', archived_count::text, failed_count::text,
   FROM pg_stat_archiver;
 SELECT 'postmaster_pid', split_part(pg_read_file('postmaster.pid'), E'\n', 1);
 """
+)
+
+# The settings whose values the server part reads (with the managed ones, __NAMES__).
+SERVER_SETTING_NAMES = (
+    "config_file", "hba_file", "data_directory", "port", "server_version_num",
+    "listen_addresses", "shared_buffers", "shared_memory_size", "max_connections",
+    "shared_preload_libraries",
 )
 
 # Per library of shared_preload_libraries: its name and the candidate file(s) that exist.
@@ -98,14 +117,19 @@ class PostgresServer(FactBase):
     ) -> str:
         objects = objects or {}
         objects_sql = (
-            objects_script(objects.get("roles", ()), objects.get("databases", ()), objects.get("extensions", ()))
+            objects_script(
+                objects.get("roles", ()), objects.get("databases", ()),
+                objects.get("extensions", ()), objects.get("visit"),
+            )
             if objects
             else ""
         )
+        # The managed cluster's session starts in the first database it visits, if any.
+        start_database = (objects.get("visit") or ["postgres"])[0]
         # deploylib/facts/sh/postgres_server.sh
         return shell.script(
             "postgres_server", server_sql(dropin, setting_names, libraries), objects_sql,
-            objects.get("cluster") or "",
+            objects.get("cluster") or "", start_database,
         )
 
     def process(self, output: list[str]) -> PgServer:
@@ -116,6 +140,7 @@ def server_sql(dropin: str, setting_names=(), libraries=()) -> str:
     """SERVER_SQL for our drop-in (relative to postgresql.conf's directory), settings
     and the shared_preload_libraries entries to look for."""
     names = "".join(f", {literal(name)}" for name in sorted(setting_names))
+    read_names = ", ".join(literal(name) for name in SERVER_SETTING_NAMES) + names
     dropin_dir, _, dropin_name = dropin.rpartition("/")
     libraries_sql = (
         LIBRARIES_SQL.replace("__LIBRARIES__", ", ".join(literal(lib) for lib in libraries))
@@ -123,7 +148,8 @@ def server_sql(dropin: str, setting_names=(), libraries=()) -> str:
         else ""
     )
     return (
-        SERVER_SQL.replace("__NAMES__", names)
+        SERVER_SQL.replace("__READ_NAMES__", read_names)
+        .replace("__NAMES__", names)
         .replace("__DROPIN__", literal(f"{dropin_dir or '.'}/{dropin_name}"))
         .replace("__LIBRARIES_SQL__", libraries_sql)
     )

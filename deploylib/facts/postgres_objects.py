@@ -32,12 +32,12 @@ class PostgresObjects(FactBase):
     extensions the server could create, and which seed files were applied.
     """
 
-    def command(self, port: int, roles=(), databases=(), extensions=(), psql="psql") -> str:
+    def command(self, port: int, roles=(), databases=(), extensions=(), visit=None, psql="psql") -> str:
         session = as_postgres(
             f"{shlex.quote(psql)} -X -A -t -q -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\" "
             f"-p {int(port)} -d postgres"
         )
-        sql = objects_script(roles, databases, extensions)
+        sql = objects_script(roles, databases, extensions, visit)
         return f"{session} <<'PGOBJECTS_SQL'\n{sql}\nPGOBJECTS_SQL"
 
     def process(self, output: list[str]) -> PgObjects:
@@ -72,11 +72,14 @@ SEED_TABLE_CHECK = (
 )
 
 
-def objects_script(roles=(), databases=(), extensions=()) -> str:
+def objects_script(roles=(), databases=(), extensions=(), visit=None) -> str:
     """The psql script (no secrets in it) whose output parse_objects reads.
 
-    One session: \\c visits each existing database for its extensions and seed records.
+    One session: \\c visits each existing database of ``visit`` (default: all of
+    ``databases``) for its extensions and seed records; not the one it is already in (the
+    PostgresServer fact's session starts in the first of them: each \\c is a new backend).
     """
+    visit = databases if visit is None else visit
     role_list = ", ".join(literal(r) for r in roles) or "NULL"
     db_list = ", ".join(literal(d) for d in databases) or "NULL"
     ext_list = ", ".join(literal(e) for e in extensions) or "NULL"
@@ -94,7 +97,6 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
         "SELECT 'setting', d.datname, unnest(s.setconfig) FROM pg_db_role_setting s "
         "JOIN pg_database d ON d.oid = s.setdatabase "
         f"WHERE s.setrole = 0 AND d.datname IN ({db_list});",
-        f"SELECT 'available', name FROM pg_available_extensions WHERE name IN ({ext_list});",
         "SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
         "WHERE datname = 'template1';",
         "SELECT 'managed_database', datname, shobj_description(oid, 'pg_database') "
@@ -104,20 +106,23 @@ def objects_script(roles=(), databases=(), extensions=()) -> str:
         "WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), "
         f"{literal(MANAGED_COMMENT_PREFIX)});",
     ]
-    if databases:
-        # Each extension's default version (the server's control files, the same for
-        # every database): read once, not once per database visited.
-        script.append(
-            "SELECT coalesce(json_object_agg(name, default_version), '{}') AS default_versions "
-            "FROM pg_available_extensions \\gset"
-        )
-    for database in databases:
+    # The wanted extensions the server could create, and their default versions (the
+    # server's control files, the same in every database): pg_available_extensions reads
+    # every control file each time, so once, not once per database visited.
+    script += [
+        "SELECT coalesce(json_object_agg(name, default_version), '{}') AS default_versions "
+        f"FROM pg_available_extensions WHERE name IN ({ext_list}) \\gset",
+        "SELECT 'available', json_object_keys(:'default_versions'::json);",
+    ]
+    for database in visit:
         script += [
-            f"SELECT count(*) > 0 AS db_exists FROM pg_database "
-            f"WHERE datname = {literal(database)} \\gset",
+            f"SELECT count(*) > 0 AS db_exists, current_database() <> {literal(database)} "
+            f"AS db_elsewhere FROM pg_database WHERE datname = {literal(database)} \\gset",
             "\\if :db_exists",
+            "\\if :db_elsewhere",
             f"\\c {database}",
             SESSION_SEARCH_PATH,
+            "\\endif",
             "SELECT 'extension', current_database(), e.extname, e.extversion, "
             "coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;",
             SEED_TABLE_CHECK,

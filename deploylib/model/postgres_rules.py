@@ -97,12 +97,15 @@ def unserved_client_networks(settings, host_networks) -> str | None:
 
 
 def objects_request(settings) -> dict:
-    """Which roles, databases and extensions PostgresObjects reports: ours."""
+    """Which roles, databases and extensions PostgresObjects reports: ours. It visits (a
+    backend each) only the databases whose own catalogs the deploy reads: those with
+    extensions or a seed file."""
     databases = settings.databases
     return {
         "roles": sorted(spec["owner"] for spec in databases.values()),
         "databases": sorted(databases),
         "extensions": sorted({e for spec in databases.values() for e in spec["extensions"]}),
+        "visit": sorted(name for name, spec in databases.items() if spec["extensions"] or spec["seed_sql"]),
     }
 
 

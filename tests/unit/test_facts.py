@@ -56,25 +56,36 @@ def test_server_fact_command_asks_for_settings():
     command = PostgresServer().command(dropin="conf.d/x.conf", setting_names=["work_mem", "o'dd"])
     # the script from deploylib/facts/sh/postgres_server.sh; the SQL its first argument
     argv = shlex.split(command)
-    assert argv[:2] == ["bash", "-c"] and argv[3:] == ["_", sql, "", ""]
+    assert argv[:2] == ["bash", "-c"] and argv[3:] == ["_", sql, "", "", "postgres"]
     assert argv[2].endswith(shell.script_text("postgres_server"))
 
 
-def test_server_fact_session_starts_in_postgres_with_pg_catalogs_names_only():
-    """The session starts in postgres (an application role owning its database could give it
-    its own settings, which pg_settings would report); every session and every reconnection
-    first sets search_path to pg_catalog: that owner could otherwise put its own functions
-    before pg_catalog's in this superuser session."""
-    objects = {"cluster": "", "roles": ["hatchet"], "databases": ["hatchet", "owlclaw"], "extensions": []}
-    argv = shlex.split(PostgresServer().command(objects=objects))
-    server, objects_sql, cluster = argv[4:]
-    assert cluster == ""
-    assert '-p "$2" -d postgres' in argv[2]
+def test_server_fact_session_starts_in_the_visited_database_with_pg_catalogs_names_only():
+    """The managed cluster's session starts in the first database whose own catalogs it reads
+    (a backend less), and visits no other database it has no need to (hatchet: no extension,
+    no seed). There the database's own settings (ALTER DATABASE ... SET, which its owning
+    application role may run) would replace the server's in pg_settings: when it sets one
+    the server part reads, the session goes to postgres first. Every session and every
+    reconnection first sets search_path to pg_catalog: that owner could otherwise put its own
+    functions before pg_catalog's in this superuser session."""
+    objects = {"cluster": "", "roles": ["hatchet", "owlclaw"], "databases": ["hatchet", "owlclaw"],
+               "extensions": ["vector"], "visit": ["owlclaw"]}
+    argv = shlex.split(PostgresServer().command(setting_names=["timezone"], objects=objects))
+    server, objects_sql, cluster, start = argv[4:]
+    assert (cluster, start) == ("", "owlclaw")
+    assert '-p "$2" -d "$3"' in argv[2]
     assert server.startswith("SET search_path = pg_catalog;\n")
+    check, rest = server.split(" AS settings_overridden \\gset\n", 1)
+    assert "unnest(s.setconfig)" in check and "'timezone'" in check and "'port'" in check
+    assert rest.startswith("\\if :settings_overridden\n\\c postgres\nSET search_path = pg_catalog;\n\\endif\n")
     assert objects_sql.startswith("SET search_path = pg_catalog;\n")
-    for database in ("hatchet", "owlclaw"):
-        visit = objects_sql.split(f"datname = '{database}' \\gset\n", 1)[1]
-        assert visit.startswith(f"\\if :db_exists\n\\c {database}\nSET search_path = pg_catalog;\n")
+    assert "\\c hatchet" not in objects_sql
+    visit = objects_sql.split("datname = 'owlclaw' \\gset\n", 1)[1]
+    assert visit.startswith("\\if :db_exists\n\\if :db_elsewhere\n\\c owlclaw\nSET search_path = pg_catalog;\n\\endif\n")
+    # Without a database to visit, it starts in postgres.
+    argv = shlex.split(PostgresServer().command(objects={**objects, "visit": []}))
+    assert argv[-1] == "postgres" and "\\c " not in argv[5]
+
 
 def test_parse_objects_and_password_check():
     verifier = scram_sha256_verifier("s3cret", salt=b"0123456789abcdef")
@@ -127,13 +138,16 @@ def test_objects_script_reads_the_extensions_default_versions_once():
     from deploylib.facts.postgres_objects import objects_script
 
     script = objects_script(["hatchet"], ["hatchet", "owlclaw", "app"], ["vector"])
-    # Once for 'available' and once for every database's default versions, not per database
-    # (same output: checked against PostgreSQL 17 by running both scripts).
-    assert script.count("pg_available_extensions") == 2
+    # Once (it reads every control file), for both 'available' and every database's default
+    # versions, not per database.
+    assert script.count("pg_available_extensions") == 1
+    assert "FROM pg_available_extensions WHERE name IN ('vector') \\gset" in script
+    assert "SELECT 'available', json_object_keys(:'default_versions'::json);" in script
     assert script.count("\\gset\n\\if :db_exists") == 3
     assert script.index("AS default_versions") < script.index("\\c hatchet")
     assert script.count("coalesce(:'default_versions'::json ->> e.extname, '') FROM pg_extension e;") == 3
-    assert "default_versions" not in objects_script(["hatchet"], [], ["vector"])
+    # Only the databases asked for are visited.
+    assert "\\c hatchet" not in objects_script(["hatchet"], ["hatchet", "owlclaw"], ["vector"], ["owlclaw"])
 
 
 def test_objects_script_reads_the_seed_records_only_from_a_plain_table_of_text_columns():

@@ -7,19 +7,25 @@
 #   $1  the psql script every online cluster runs (facts/postgres.py: server_sql)
 #   $2  the roles/databases psql script (PostgresObjects), "" for none
 #   $3  the cluster that one runs on ("<version>/<name>"; "": the only cluster)
-server_sql=$1 objects_sql=$2 objects_cluster=$3
+#   $4  the database that cluster's session starts in (the first one the roles/databases
+#       script visits: a backend less than starting in postgres)
+server_sql=$1 objects_sql=$2 objects_cluster=$3 start_database=${4:-postgres}
 export LC_ALL=C
 TAB=$'\t' NL=$'\n'
 cd /  # for the postgres user, whatever directory the session started in
 # Each cluster's own psql binary: Debian's /usr/bin/psql is a Perl wrapper that
 # costs more CPU than the query. A psql script on stdin, output on stdout. As
 # as_postgres, without its `env -C /` (a process more): this script runs from / already.
-# The session starts in postgres, whose owner is the superuser: a database an application
-# role owns may carry its own settings (ALTER DATABASE ... SET), which pg_settings would
-# then report instead of the server's.
+#   $1 version, $2 port, $3 database
 sql_script() {
     bin=/usr/lib/postgresql/$1/bin/psql; [ -n "$1" ] && [ -x "$bin" ] || bin=psql
-    setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d postgres
+    setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d "$3"
+}
+# The server part, and the roles/databases part when with_objects, in $database.
+run_session() {
+    { printf '%s\n' "$server_sql"
+      [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
+    } | sql_script "$version" "$port" "$database"
 }
 
 if systemd_runs; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
@@ -82,15 +88,29 @@ while read -r version name port status; do
     if [ -n "$objects_sql" ] && { [ "$id" = "$objects_cluster" ] || { [ -z "$objects_cluster" ] && [ "$count" = 1 ]; }; }; then
         with_objects=yes
     fi
-    # One session per cluster: every number, path and file below comes from it.
-    out=$( { printf '%s\n' "$server_sql"
-             [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
-           } | sql_script "$version" "$port" )
+    # One session per cluster: every number, path and file below comes from it. Other
+    # clusters' sessions start in postgres, whose owner is the superuser (the server part
+    # goes there itself when the database it starts in sets a setting it reads).
+    database=postgres
+    [ -n "$with_objects" ] && database=$start_database
+    # In an application database that does not exist (yet): again from postgres, where
+    # every other failure shows its messages too.
+    if [ "$database" = postgres ]; then
+        out=$(run_session)
+    else
+        out=$(run_session 2>/dev/null)
+    fi
     psql_status=$?
     # postmaster_pid is the server part's last line: without it, that part failed. Found
     # by one regex match: bash's `read` loop over the ~60 KB answer cost ~10 ms of CPU.
     pid=""
     [[ $out =~ (^|$NL)postmaster_pid$TAB([0-9]+) ]] && pid=${BASH_REMATCH[2]}
+    if [ -z "$pid" ] && [ "$database" != postgres ]; then
+        database=postgres
+        out=$(run_session)
+        psql_status=$?
+        [[ $out =~ (^|$NL)postmaster_pid$TAB([0-9]+) ]] && pid=${BASH_REMATCH[2]}
+    fi
     [ -n "$pid" ] || { echo "error	$port"; continue; }
     printf '%s\n' "$out"
     [ -n "$with_objects" ] && echo "objects_end	$psql_status"
