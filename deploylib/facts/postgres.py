@@ -68,6 +68,8 @@ SELECT 'archiver', archived_count::text, failed_count::text,
        coalesce(extract(epoch FROM last_archived_time), 0)::text,
        coalesce(extract(epoch FROM last_failed_time), 0)::text, coalesce(last_failed_wal, '-')
   FROM pg_stat_archiver;
+-- The running server's own binary (its configuration checks run it): no readlink process.
+SELECT 'postgres_bin', setting || '/postgres' FROM pg_config WHERE name = 'BINDIR';
 SELECT 'postmaster_pid', split_part(pg_read_file('postmaster.pid'), E'\n', 1);
 """
 )

@@ -99,12 +99,14 @@ def objects_script(roles=(), databases=(), extensions=(), visit=None) -> str:
         f"WHERE s.setrole = 0 AND d.datname IN ({db_list});",
         "SELECT 'template', pg_encoding_to_char(encoding) FROM pg_database "
         "WHERE datname = 'template1';",
-        "SELECT 'managed_database', datname, shobj_description(oid, 'pg_database') "
-        "FROM pg_database WHERE starts_with(coalesce(shobj_description(oid, 'pg_database'), ''), "
-        f"{literal(MANAGED_COMMENT_PREFIX)});",
-        "SELECT 'managed_role', rolname, shobj_description(oid, 'pg_authid') FROM pg_roles "
-        "WHERE starts_with(coalesce(shobj_description(oid, 'pg_authid'), ''), "
-        f"{literal(MANAGED_COMMENT_PREFIX)});",
+        # The comments themselves (shobj_description() is a query of its own per call).
+        "SELECT CASE c.classoid WHEN 'pg_catalog.pg_database'::regclass THEN 'managed_database' "
+        "ELSE 'managed_role' END, coalesce(d.datname, r.rolname), c.description "
+        "FROM pg_shdescription c LEFT JOIN pg_database d "
+        "ON c.classoid = 'pg_catalog.pg_database'::regclass AND d.oid = c.objoid "
+        "LEFT JOIN pg_authid r ON c.classoid = 'pg_catalog.pg_authid'::regclass AND r.oid = c.objoid "
+        f"WHERE starts_with(c.description, {literal(MANAGED_COMMENT_PREFIX)}) "
+        "AND coalesce(d.datname, r.rolname) IS NOT NULL;",
     ]
     # The wanted extensions the server could create, and their default versions (the
     # server's control files, the same in every database): pg_available_extensions reads

@@ -114,7 +114,6 @@ while read -r version name port status; do
     [ -n "$pid" ] || { echo "error	$port"; continue; }
     printf '%s\n' "$out"
     [ -n "$with_objects" ] && echo "objects_end	$psql_status"
-    printf 'postgres_bin\t%s\n' "$(readlink "/proc/$pid/exe")"
 done <<CLUSTERS
 $clusters
 CLUSTERS
