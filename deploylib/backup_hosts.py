@@ -95,12 +95,12 @@ def archiving_after_run(db_host) -> bool:
     """Will WAL archiving be on once this run's server settings are applied? (archive_mode
     needs a restart, which pg_allow_restart and the other environments' policies govern.)"""
     from .model.postgres_rules import settings_plan_args
-    from .model.server_settings import plan_server_settings
+    from .postgres_rules import settings_plan
 
     settings = db_host.data.settings
     server, cluster = database_cluster(db_host)
     current = cluster.settings.get("archive_mode")
-    plan = plan_server_settings(server, cluster, **settings_plan_args(settings))
+    plan = settings_plan(db_host, server, cluster, **settings_plan_args(settings))
     if plan.refusal:
         return False
     if "archive_mode" in plan.restart_for:

@@ -21,12 +21,29 @@ class SettingsRefused(DeployError):
 
 
 def server_and_cluster(host, settings) -> tuple[PgServer, PgCluster]:
-    """The PostgresServer fact and the cluster to manage."""
-    from .facts import cached_fact
+    """The PostgresServer fact and the cluster to manage (asked ~25 times per host and run:
+    worked out once)."""
+    from .facts import cached_fact, derived
     from .facts.postgres import PostgresServer
 
-    server = cached_fact(host, PostgresServer, **server_request(settings))
-    return server, select_cluster(server, settings.pg_cluster, host.name)
+    def ask():
+        server = cached_fact(host, PostgresServer, **server_request(settings))
+        return server, select_cluster(server, settings.pg_cluster, host.name)
+
+    # (host.data hands out a copy of the settings each time: the host is the key.)
+    return derived(host, "server_and_cluster", None, ask)
+
+
+def settings_plan(host, server: PgServer, cluster: PgCluster, **arguments):
+    """model.server_settings.plan_server_settings, once per host and arguments: the task
+    asks for it while planning, the operation's generator twice."""
+    from .facts import derived
+    from .model.server_settings import plan_server_settings
+
+    return derived(
+        host, "settings_plan", (id(cluster), repr(sorted(arguments.items()))),
+        lambda: plan_server_settings(server, cluster, **arguments),
+    )
 
 
 def managed_objects(host):

@@ -8,7 +8,6 @@ from deploylib.facts import cached_fact
 from deploylib.facts.host import NetworkInterfaces
 from deploylib.model.config import scope_tag
 from deploylib.model.postgres_rules import hba_rules, settings_plan_args, unserved_client_networks
-from deploylib.model.server_settings import plan_server_settings
 from deploylib.operations import postgres_config
 
 settings = host.data.settings
@@ -18,7 +17,7 @@ backups = f"{settings.deploy_state_dir}/backups"
 settings_args = settings_plan_args(settings)
 # Values PostgreSQL could not start with, a managed setting another file overrides, a
 # conflict with another environment's settings: stop now, before any operation runs.
-refusal = plan_server_settings(server, cluster, **settings_args).refusal
+refusal = postgres_rules.settings_plan(host, server, cluster, **settings_args).refusal
 if refusal:
     raise postgres_rules.SettingsRefused(f"{host.name}: {refusal}")
 

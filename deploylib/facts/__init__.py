@@ -28,6 +28,16 @@ def cached_fact(host, fact_cls, **kwargs):
     return _cache[key]
 
 
+def derived(host, name: str, key, compute):
+    """compute(), at most once per host, run, name and key: a value derived from the facts
+    alone (they do not change during a run), which a task asks while planning and its
+    operation's generator again (once for the plan's announcement, once at execution)."""
+    cache_key = (id(host.state), host.name, name, key)
+    if cache_key not in _cache:
+        _cache[cache_key] = compute()
+    return _cache[cache_key]
+
+
 def bundleable(fact_cls, kwargs: dict) -> bool:
     """Facts whose command is a plain string run as is under sh: no precondition,
     no required command, no other shell."""

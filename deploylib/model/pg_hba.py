@@ -592,6 +592,12 @@ def covers(earlier: HbaLine, managed: HbaLine) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=256)  # a fleet's hosts share pg_hba.conf and rules: once per run
+def plan_block(text: str, rules: tuple[HbaRule, ...], tag: str | None = None) -> tuple[tuple[Shadow, ...], str]:
+    """(:func:`shadowing`, :func:`apply_block`) of ``tag``'s block holding ``rules`` in ``text``."""
+    return tuple(shadowing(text, rules, tag=tag)), apply_block(text, rules, tag=tag)
+
+
 def shadowing(
     text: str, rules: Sequence[HbaRule], position: Position = "top", tag: str | None = None
 ) -> list[Shadow]:

@@ -18,9 +18,9 @@ from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operat
 
 from .. import announce, notices, postgres_rules, show_diff
 from ..model import file_swap, pg_commands, pg_safety
-from ..model.pg_hba import apply_block, format_shadow, shadowing
+from ..model.pg_hba import format_shadow, plan_block
 from ..model.postgres_state import PgCluster, PgServer
-from ..model.server_settings import plan_server_settings, settings_action
+from ..model.server_settings import settings_action
 
 
 def managed_cluster() -> tuple[PgServer, PgCluster]:
@@ -67,7 +67,7 @@ def hba_rules(
     """
     _, cluster = managed_cluster()
     current = cluster.hba_text or ""
-    shadows = shadowing(current, rules, tag=tag)
+    shadows, wanted = plan_block(current, tuple(rules), tag)
     if shadows:
         message = f"{cluster.hba_file}: " + "; ".join(format_shadow(s) for s in shadows)
         if on_shadowed == "fail":
@@ -76,7 +76,6 @@ def hba_rules(
             )
         logger.warning(f"{host.print_prefix}{message}")
         notices.add(host, message)
-    wanted = apply_block(current, rules, tag=tag)
     show_diff.show(host, cluster.hba_file, cluster.hba_text, wanted)  # --diff, the prod guard
     validate = pg_commands.hba_errors(cluster.port, cluster.hba_file)
     if wanted != current:
@@ -130,9 +129,10 @@ def server_settings(
     (``pg_server_settings_owner``) decides.
     """
     server, cluster = managed_cluster()
-    plan = plan_server_settings(
-        server, cluster, settings, dropin_name, allow_restart, environment, owner,
-        restart_policies, reset_overrides,
+    plan = postgres_rules.settings_plan(
+        host, server, cluster, settings=settings, dropin_name=dropin_name,
+        allow_restart=allow_restart, environment=environment, owner=owner,
+        restart_policies=restart_policies, reset_overrides=reset_overrides,
     )
     if plan.refusal:
         raise OperationError(plan.refusal)
