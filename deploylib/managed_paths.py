@@ -117,7 +117,7 @@ def _prefetch_host_facts(host, settings) -> None:
     from .facts.host import NetworkInterfaces
     from .facts.postgres import PostgresServer
     from .facts.run_lock import RunLock
-    from .model.postgres_rules import server_request
+    from .model.postgres_rules import network_request, server_request
 
     if settings.pgbackrest_enabled:
         from .facts import pgbackrest
@@ -131,7 +131,7 @@ def _prefetch_host_facts(host, settings) -> None:
         packages_request(settings),
         paths_request(settings),
         (PostgresServer, server_request(settings)),
-        (NetworkInterfaces, {}),  # are the client networks served by a listen address?
+        (NetworkInterfaces, network_request(settings)),  # client networks served by a listen address?
     ]
     if settings.firewall_backend != "none":
         from .facts.firewall import FirewallHost, FirewallState

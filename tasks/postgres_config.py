@@ -7,7 +7,12 @@ from deploylib import postgres_rules
 from deploylib.facts import cached_fact
 from deploylib.facts.host import NetworkInterfaces
 from deploylib.model.config import scope_tag
-from deploylib.model.postgres_rules import hba_rules, settings_plan_args, unserved_client_networks
+from deploylib.model.postgres_rules import (
+    hba_rules,
+    network_request,
+    settings_plan_args,
+    unserved_client_networks,
+)
 from deploylib.operations import postgres_config
 
 settings = host.data.settings
@@ -23,7 +28,7 @@ if refusal:
 
 # Every client network must reach PostgreSQL through some listen address (pg_hba and the
 # firewall letting it in would otherwise "succeed" into "Connection refused").
-unserved = unserved_client_networks(settings, cached_fact(host, NetworkInterfaces))
+unserved = unserved_client_networks(settings, cached_fact(host, NetworkInterfaces, **network_request(settings)))
 if unserved:
     raise postgres_rules.SettingsRefused(f"{host.name}: {unserved}")
 

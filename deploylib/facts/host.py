@@ -82,16 +82,15 @@ class DebInstalled(FactBase):
 class NetworkInterfaces(FactBase):
     """
     Returns a ``reachability.HostNetworks``: the host's addresses (interface, CIDR) and
-    routes (destination, interface), from ``ip -o``; empty without iproute2.
+    routes (destination, interface), from ``ip -o``; empty without iproute2. IPv6 routes
+    only with ``ipv6_routes``.
     """
 
-    def command(self) -> str:
+    def command(self, ipv6_routes: bool = True) -> str:
         # Addresses and IPv4 routes from one ip process (-batch; -force: on after a failed
         # line), IPv6 routes from another (-6 is a global option, not a batch line's).
-        return (
-            "printf 'addr show\\nroute show\\n' | ip -o -force -batch - 2>/dev/null; "
-            "ip -o -6 route show 2>/dev/null; true"
-        )
+        ipv6 = "ip -o -6 route show 2>/dev/null; " if ipv6_routes else ""
+        return f"printf 'addr show\\nroute show\\n' | ip -o -force -batch - 2>/dev/null; {ipv6}true"
 
     @staticmethod
     def default():

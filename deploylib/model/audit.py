@@ -22,6 +22,9 @@ from .tagged import tagged
 
 AUDIT_DIR = "/var/log/hatchet-owlclaw-deploy"
 AUDIT_LOG = f"{AUDIT_DIR}/audit.log"
+# The last line again, alone: planning reads it with a shell builtin, where the log's last
+# line would cost a `tail` process on every run (and it survives the log's rotation).
+AUDIT_LAST = f"{AUDIT_DIR}/last-entry"
 LOGROTATE_PATH = "/etc/logrotate.d/hatchet-owlclaw-deploy"
 PACKAGE = "logrotate"  # installed with the base packages: it rotates the log
 
@@ -73,7 +76,7 @@ def entry_line(data: dict) -> str:
 def append_command(line: str) -> str:
     """Append ``line`` to the log ("$1" of a bash script: data, never code), the directory and
     file root's and adm's (0750/0640), or root's alone (0700/0600) on a host without adm."""
-    directory, log = shlex.quote(AUDIT_DIR), shlex.quote(AUDIT_LOG)
+    directory, log, last = shlex.quote(AUDIT_DIR), shlex.quote(AUDIT_LOG), shlex.quote(AUDIT_LAST)
     script = (
         "set -e\n"
         "if getent group adm >/dev/null; then group=adm; dmode=0750; fmode=0640; "
@@ -81,16 +84,22 @@ def append_command(line: str) -> str:
         f"install -d -m $dmode -o root -g $group {directory}\n"
         "umask 077\n"
         f"printf '%s\\n' \"$1\" >> {log}\n"
-        f"chown root:$group {log}\n"
-        f"chmod $fmode {log}\n"
+        f"printf '%s\\n' \"$1\" > {last}\n"
+        f"chown root:$group {log} {last}\n"
+        f"chmod $fmode {log} {last}\n"
     )
     return shell.bash_c(script, line)
 
 
 def fact_command() -> str:
-    """sh: the log's last line, tagged (nothing when there is no log)."""
-    log = shlex.quote(AUDIT_LOG)
-    return f"if [ -s {log} ]; then printf 'last\\t%s\\n' \"$(tail -n 1 {log})\"; fi; true"
+    """sh: the last entry, tagged (nothing when there is none): AUDIT_LAST by a shell
+    builtin; the log's last line (a `tail` process) where a run before AUDIT_LAST existed
+    wrote it, or AUDIT_LAST is empty (a run cut off while writing it)."""
+    log, last = shlex.quote(AUDIT_LOG), shlex.quote(AUDIT_LAST)
+    return (
+        f"if [ -s {last} ]; then IFS= read -r line < {last}; printf 'last\\t%s\\n' \"$line\"; "
+        f"elif [ -s {log} ]; then printf 'last\\t%s\\n' \"$(tail -n 1 {log})\"; fi; true"
+    )
 
 
 def parse_fact(lines: list[str]) -> dict | None:

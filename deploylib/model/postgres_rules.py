@@ -71,6 +71,30 @@ def hba_rules(settings) -> list[HbaRule]:
     return rules
 
 
+def reachability_networks(settings) -> list[str]:
+    """The client networks whose reachability is checked (unserved_client_networks):
+    pg_client_networks and pg_hba_rules' networks."""
+    networks = [*settings.pg_client_networks]
+    for rule in settings.pg_hba_rules:
+        if rule.address and "/" in rule.address and rule.address not in networks:
+            networks.append(rule.address)
+    return networks
+
+
+def network_request(settings) -> dict:
+    """NetworkInterfaces' arguments: the IPv6 routes (an `ip` process of their own) only
+    when a checked network is IPv6 (an IPv4 network is only ever matched with IPv4 routes)."""
+    import ipaddress
+
+    def ipv4(network: str) -> bool:
+        try:
+            return ipaddress.ip_network(network, strict=False).version == 4
+        except ValueError:  # not judged here: ask for everything
+            return False
+
+    return {"ipv6_routes": not all(ipv4(n) for n in reachability_networks(settings))}
+
+
 def unserved_client_networks(settings, host_networks) -> str | None:
     """A message when a client network (pg_client_networks, pg_hba_rules' addresses) is
     served by none of pg_listen_addresses on this host (reachability.unserved_networks).
@@ -78,10 +102,7 @@ def unserved_client_networks(settings, host_networks) -> str | None:
     address of the host is reachable from it."""
     from .reachability import unserved_networks
 
-    networks = [*settings.pg_client_networks]
-    for rule in settings.pg_hba_rules:
-        if rule.address and "/" in rule.address and rule.address not in networks:
-            networks.append(rule.address)
+    networks = reachability_networks(settings)
     unserved = unserved_networks(networks, list(settings.pg_listen_addresses), host_networks)
     if not unserved:
         return None

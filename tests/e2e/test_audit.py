@@ -16,6 +16,7 @@ from .test_databases import passwords
 pytestmark = pytest.mark.e2e
 
 LOG = "/var/log/hatchet-owlclaw-deploy/audit.log"
+LAST = "/var/log/hatchet-owlclaw-deploy/last-entry"
 SETTINGS_OP = "PostgreSQL 17/main settings (postgresql.conf)"
 
 
@@ -44,8 +45,9 @@ def test_one_line_per_changing_run_none_for_a_no_op(fresh_trixie):
     assert entry["changes"] == first.changed, (entry["changes"], first.changed)
     assert "Audit log rotation (/etc/logrotate.d/hatchet-owlclaw-deploy)" in entry["changes"]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", entry["time"]), entry["time"]
-    # Root's and adm's, like Debian's own logs.
-    assert ssh(host, f"stat -c '%a %U %G' {LOG}").stdout.split() == ["640", "root", "adm"]
+    # Root's and adm's, like Debian's own logs; the last entry again, alone, for planning.
+    assert ssh(host, f"stat -c '%a %U %G' {LOG} {LAST}").stdout.split() == ["640", "root", "adm"] * 2
+    assert ssh(host, f"cat {LAST}").stdout == ssh(host, f"tail -n 1 {LOG}").stdout
     directory = ssh(host, "stat -c '%a %U %G' /var/log/hatchet-owlclaw-deploy").stdout.split()
     assert directory == ["750", "root", "adm"]
     # Never a secret (the passwords are random here, unlike dev's defaults).
@@ -74,6 +76,14 @@ def test_one_line_per_changing_run_none_for_a_no_op(fresh_trixie):
     assert "error" not in checked.stdout.lower(), checked.stdout
     ssh(host, "logrotate -f /etc/logrotate.d/hatchet-owlclaw-deploy")
     assert ssh(host, f"test -f {LOG}.1.gz && ! test -e {LOG}", check=False).returncode == 0
+    # The last entry is still said after the rotation; and from the log's last line where
+    # there is no last-entry file (a host a run before it wrote to).
+    rotated = run_deploy(host, extra_env=secret)
+    assert rotated.ok and rotated.changed == [] and said in rotated.stderr, rotated.stderr
+    ssh(host, f"zcat {LOG}.1.gz > {LOG}; rm {LAST}")
+    older = run_deploy(host, extra_env=secret)
+    assert older.ok and older.changed == [] and said in older.stderr, older.stderr
+    ssh(host, f"mv {LOG} {LOG}.old")
 
     # A run that fails after changing something is recorded, naming the operation.
     failed = run_deploy(host, extra_env=secret, overrides={"pg_settings": {"timezone": "Mars/Olympus_Mons"}})

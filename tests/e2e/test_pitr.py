@@ -109,11 +109,11 @@ def test_pitr_end_to_end(pair):
     assert ssh(backup, f"cat {audit.LOGROTATE_PATH}").stdout == audit.logrotate_config()
     rotated = ssh(backup, f"logrotate -f -s /tmp/logrotate.state {audit.LOGROTATE_PATH} && "
                           f"ls {audit.AUDIT_DIR}")
-    assert rotated.returncode == 0 and rotated.stdout.split() == ["audit.log.1.gz"], rotated
+    assert rotated.returncode == 0 and rotated.stdout.split() == ["audit.log.1.gz", "last-entry"], rotated
     second = run("deploy.py")
     assert second.ok and second.changed == [], "not idempotent:\n" + second.describe()
     assert f"[{backup.name}] last deploy of this host: " in second.stderr
-    assert ssh(backup, f"ls {audit.AUDIT_DIR}").stdout.split() == ["audit.log.1.gz"]  # a no-op appends nothing
+    assert ssh(backup, f"ls {audit.AUDIT_DIR}").stdout.split() == ["audit.log.1.gz", "last-entry"]  # a no-op appends nothing
     assert CIPHER not in first.stdout + first.stderr + second.stdout + second.stderr
     # A no-op reads each host, its pgBackRest state and its peer's included, in one remote command.
     third = run("deploy.py", "--debug")

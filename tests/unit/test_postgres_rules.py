@@ -22,6 +22,22 @@ def test_networks_deduplicated_in_order():
     assert wanted.client_networks(FakeSettings) == ["10.0.0.0/24", "10.1.0.0/24"]
 
 
+def test_ipv6_routes_asked_only_when_a_checked_network_is_ipv6():
+    """An IPv4 client network is only ever matched with IPv4 routes: the IPv6 routes' ip
+    process runs only when pg_client_networks or a pg_hba_rules address is IPv6."""
+    from deploylib.facts.host import NetworkInterfaces
+
+    assert wanted.network_request(FakeSettings) == {"ipv6_routes": False}
+    assert "-6" not in NetworkInterfaces().command(**wanted.network_request(FakeSettings))
+
+    class WithIpv6(FakeSettings):
+        pg_hba_rules = [HbaRule(type="host", database="all", user="all", address="fd00::/64",
+                                method="reject")]
+
+    assert wanted.network_request(WithIpv6) == {"ipv6_routes": True}
+    assert "ip -o -6 route show" in NetworkInterfaces().command(**wanted.network_request(WithIpv6))
+
+
 def test_hba_rules_explicit_first_then_one_per_network_and_database():
     rules = wanted.hba_rules(FakeSettings)
     assert rules[0].method == "reject"

@@ -14,18 +14,13 @@ export LC_ALL=C
 TAB=$'\t' NL=$'\n'
 cd /  # for the postgres user, whatever directory the session started in
 # Each cluster's own psql binary: Debian's /usr/bin/psql is a Perl wrapper that
-# costs more CPU than the query. A psql script on stdin, output on stdout. As
-# as_postgres, without its `env -C /` (a process more): this script runs from / already.
-#   $1 version, $2 port, $3 database
-sql_script() {
+# costs more CPU than the query. As as_postgres, without its `env -C /` (a process more):
+# this script runs from / already. The session's script ($session_sql) from a here-string
+# (no process to write it), its output on stdout; $1 version, $2 port, $3 database.
+# Called as the only command of a $(...), whose process it becomes (exec, no fork).
+sql_session() {
     bin=/usr/lib/postgresql/$1/bin/psql; [ -n "$1" ] && [ -x "$bin" ] || bin=psql
-    setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d "$3"
-}
-# The server part, and the roles/databases part when with_objects, in $database.
-run_session() {
-    { printf '%s\n' "$server_sql"
-      [ -n "$with_objects" ] && printf '\\echo objects_begin\n%s\n' "$objects_sql"
-    } | sql_script "$version" "$port" "$database"
+    exec setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d "$3" <<<"$session_sql"
 }
 
 if systemd_runs; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
@@ -91,14 +86,17 @@ while read -r version name port status; do
     # One session per cluster: every number, path and file below comes from it. Other
     # clusters' sessions start in postgres, whose owner is the superuser (the server part
     # goes there itself when the database it starts in sets a setting it reads).
-    database=postgres
-    [ -n "$with_objects" ] && database=$start_database
+    database=postgres session_sql=$server_sql
+    if [ -n "$with_objects" ]; then
+        database=$start_database
+        session_sql="$server_sql"$'\n\\echo objects_begin\n'"$objects_sql"
+    fi
     # In an application database that does not exist (yet): again from postgres, where
     # every other failure shows its messages too.
     if [ "$database" = postgres ]; then
-        out=$(run_session)
+        out=$(sql_session "$version" "$port" "$database")
     else
-        out=$(run_session 2>/dev/null)
+        out=$(sql_session "$version" "$port" "$database" 2>/dev/null)
     fi
     psql_status=$?
     # postmaster_pid is the server part's last line: without it, that part failed. Found
@@ -107,7 +105,7 @@ while read -r version name port status; do
     [[ $out =~ (^|$NL)postmaster_pid$TAB([0-9]+) ]] && pid=${BASH_REMATCH[2]}
     if [ -z "$pid" ] && [ "$database" != postgres ]; then
         database=postgres
-        out=$(run_session)
+        out=$(sql_session "$version" "$port" "$database")
         psql_status=$?
         [[ $out =~ (^|$NL)postmaster_pid$TAB([0-9]+) ]] && pid=${BASH_REMATCH[2]}
     fi
