@@ -87,8 +87,8 @@ def planned(state, host) -> list[str]:
     without changes checks) pyinfra has not run the operations' generators yet, and with
     change checks it stopped each at its first command: run each one to its end here, as
     pyinfra will at execution (nothing is executed: commands are only created)."""
-    for _, op_data in pyinfra_compat.planned_operations(state, host):
-        pyinfra_compat.run_commands(op_data)
+    for op_hash, op_data in pyinfra_compat.planned_operations(state, host):
+        pyinfra_compat.run_commands(host, op_hash, op_data)
     return list(_planned.get(host.name, []))
 
 

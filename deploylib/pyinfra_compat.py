@@ -481,11 +481,35 @@ def will_change(op_data) -> bool:
     return op_data.operation_meta.will_change
 
 
-def run_commands(op_data) -> None:
+# (host name, op hash) of the planned operations whose generator is replayable().
+_replayable: set[tuple[str, str]] = set()
+
+
+def replayable(generator_function):
+    """For an operation's generator function (under ``@operation()``) that reads only the
+    run's cached facts (deploylib.facts.cached_fact: they do not change during a run): it
+    yields the same commands each time it runs, so the commands of its run for the plan
+    (``run_commands``) are the ones pyinfra executes, without running it a second time."""
+
+    @functools.wraps(generator_function)
+    def generator(*args, **kwargs):
+        from pyinfra import host
+
+        op_hash = getattr(host, "current_op_hash", None)  # None: called outside a run (tests)
+        if op_hash is not None:
+            _replayable.add((host.name, op_hash))
+        yield from generator_function(*args, **kwargs)
+
+    return generator
+
+
+def run_commands(host, op_hash: str, op_data) -> None:
     """Run this planned operation's command generator to its end (nothing executes):
-    what the operation decides along the way (announcements) is then known."""
-    for _ in op_data.command_generator():
-        pass
+    what the operation decides along the way (announcements) is then known. A
+    ``replayable`` operation's commands are kept: execution takes them from here."""
+    commands = list(op_data.command_generator())
+    if (host.name, op_hash) in _replayable:
+        op_data.command_generator = lambda: iter(commands)
 
 
 def wrap_commands(op_data, wrapper) -> None:

@@ -11,9 +11,11 @@ from pyinfra.api import StringCommand, operation
 from .. import announce
 from ..model import pg_sql
 from ..model.backups import exclusive_values, render, restore_names, script_path
+from ..pyinfra_compat import replayable
 
 
 @operation()
+@replayable
 def backup_now(enabled: bool, about_to_change: bool, script: str):
     """
     Run the installed backup script once (databases that do not exist yet are

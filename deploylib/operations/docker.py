@@ -10,9 +10,11 @@ from pyinfra.api import StringCommand, operation
 from .. import managed_paths
 from ..model import compose, shell
 from .packages import installed_packages
+from ..pyinfra_compat import replayable
 
 
 @operation()
+@replayable
 def engine_packages(packages: list):
     """
     Install ``packages`` with apt (no recommends) when one is missing, or when

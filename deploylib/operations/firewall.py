@@ -20,6 +20,7 @@ from ..facts import cached_fact
 from ..facts.firewall import FirewallHost, FirewallState
 from ..model.firewall import registry
 from ..model.firewall.common import FirewallPlanError, Upload, Wanted
+from ..pyinfra_compat import replayable
 
 
 def _say(message: str) -> None:
@@ -28,6 +29,7 @@ def _say(message: str) -> None:
 
 
 @operation()
+@replayable
 def rules(
     backend: str,
     sources: list[str],

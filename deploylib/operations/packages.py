@@ -8,6 +8,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, operation
 
 from .. import announce, managed_paths
+from ..pyinfra_compat import replayable
 
 # pyinfra's apt.packages asks the DebPackages fact (every installed package: a remote command of
 # its own on every run); apt_present asks the one DebInstalled fact of every package the deploy
@@ -15,6 +16,7 @@ from .. import announce, managed_paths
 
 
 @operation()
+@replayable
 def apt_present(packages: list[str], recommends: bool = False):
     """
     Install the Debian/Ubuntu ``packages`` that are not installed, refreshing the

@@ -14,6 +14,7 @@ from pyinfra.facts.files import FileContents
 from .. import managed_paths, show_diff
 from ..facts.paths import PathState
 from ..model import file_swap
+from ..pyinfra_compat import replayable
 
 # pyinfra's files.directory/files.put ask a fact per path, each a remote command on every run
 # (pyinfra's Directory/File facts cannot join the run's fact bundle); these ask the one
@@ -43,6 +44,7 @@ def _ownership(path: str, mode: str | None, user: str | None, group: str | None,
 
 
 @operation()
+@replayable
 def directory(path: str, mode: str | None = None, user: str | None = None, group: str | None = None):
     """A directory; with ``user``/``group``/``mode``, with this owner and mode."""
     current = current_state(path)
@@ -62,6 +64,7 @@ def _text(path: str) -> str:
 
 
 @operation()
+@replayable
 def file_content(path: str, content: str, mode: str, user: str, group: str):
     """A file holding ``content`` with this owner and mode. Not for secrets (see the app's .env)."""
     current = current_state(path)
@@ -84,6 +87,7 @@ def file_content(path: str, content: str, mode: str, user: str, group: str):
 
 
 @operation()
+@replayable
 def absent(path: str):
     """No file at ``path``."""
     current = current_state(path)

@@ -16,6 +16,7 @@ from ..model import pgbackrest
 from ..model.config import Secret
 from ..model.shell import as_user
 from .app import UPLOAD_DIR, upload_dir_script
+from ..pyinfra_compat import replayable
 
 
 def _bash(script: str) -> StringCommand:
@@ -23,6 +24,7 @@ def _bash(script: str) -> StringCommand:
 
 
 @operation()
+@replayable
 def secret_file(path: str, content: Secret, user: str, group: str, mode: str):
     """
     Keep ``path`` equal to the secret ``content`` (compared by sha256 with the PathsState
@@ -55,6 +57,7 @@ def install_root_file_script(uploaded: str, path: str, user: str, group: str, mo
 
 
 @operation()
+@replayable
 def ssh_key(user: str, home: str, exists: bool):
     """An ed25519 key pair for ``user`` (generated on the host, no passphrase: pgBackRest's
     SSH trust), in ``home``/.ssh (0700)."""
@@ -75,6 +78,7 @@ def _repo_user(command: str, user: str) -> str:
 
 
 @operation()
+@replayable
 def stanza(environment: str, repo_user: str | None, status: int | None, archiving: bool):
     """
     On the backup host (``repo_user``; the database host passes None: nothing to do there, but
@@ -94,6 +98,7 @@ def stanza(environment: str, repo_user: str | None, status: int | None, archivin
 
 
 @operation()
+@replayable
 def first_backup(environment: str, script: str | None, status: int | None, archiving: bool):
     """On the backup host: a full backup when the stanza has none yet (the schedules take the
     next ones), through the wrapper that writes the status file."""
@@ -106,6 +111,7 @@ def first_backup(environment: str, script: str | None, status: int | None, archi
 
 
 @operation()
+@replayable
 def freshness(problems: list[str], fail: bool):
     """Backups too old or WAL archiving failing: a notice on every run; with ``fail`` (prod)
     the run's last check fails, after everything else ran (nothing is undone)."""

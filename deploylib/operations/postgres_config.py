@@ -21,6 +21,7 @@ from ..model import file_swap, pg_commands, pg_safety
 from ..model.pg_hba import format_shadow, plan_block
 from ..model.postgres_state import PgCluster, PgServer
 from ..model.server_settings import settings_action
+from ..pyinfra_compat import replayable
 
 
 def managed_cluster() -> tuple[PgServer, PgCluster]:
@@ -45,6 +46,7 @@ def _bash(script: str) -> StringCommand:
 
 
 @operation()
+@replayable
 def hba_rules(
     rules: list,
     backup_dir: str,
@@ -92,6 +94,7 @@ def hba_rules(
 
 
 @operation()
+@replayable
 def server_settings(
     settings: dict,
     dropin_name: str,

@@ -20,6 +20,7 @@ from ..model import pg_commands, pg_sql, shell
 from ..model.config import Secret
 from ..model.postgres_state import PgDatabase
 from ..model.scram import scram_sha256_verifier
+from ..pyinfra_compat import replayable
 
 # Extensions that need a distribution package (contrib ones come with the server).
 EXTENSION_PACKAGES = {"vector": "postgresql-{major}-pgvector"}
@@ -31,6 +32,7 @@ def _sql_on_stdin(port: int, sql: str, database: str = "postgres", unlogged: boo
 
 
 @operation()
+@replayable
 def role(
     port: int,
     role_name: str,
@@ -88,6 +90,7 @@ def role_action(role_name: str, attributes: list[str], rotates: bool) -> tuple[s
 
 
 @operation()
+@replayable
 def database(
     port: int,
     database_name: str,
@@ -128,6 +131,7 @@ def database(
 
 
 @operation()
+@replayable
 def extension_packages(
     extensions: list[str],
     major_version: int,
@@ -168,6 +172,7 @@ def extension_packages(
 
 
 @operation()
+@replayable
 def extensions(port: int, database_name: str, wanted: list[str]):
     """``CREATE EXTENSION IF NOT EXISTS`` in ``database_name`` (as the superuser, in schema
     public whatever the database's search_path) for each missing one; ``ALTER EXTENSION ...
@@ -188,6 +193,7 @@ def extensions(port: int, database_name: str, wanted: list[str]):
 
 
 @operation()
+@replayable
 def seed(port: int, database_name: str, owner: str, file: str, body: str, applied: dict):
     """
     Apply seed SQL once per database, ever: as the owner, in one transaction
