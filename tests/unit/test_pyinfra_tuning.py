@@ -310,3 +310,44 @@ def test_source_sha256_read_once_per_function_same_digest():
     assert pyinfra_compat.source_sha256(function) == expected
     assert pyinfra_compat.source_sha256(function) == expected  # from the memo: the same
     assert function in pyinfra_compat._source_sha256
+
+
+def test_a_replayable_operation_runs_once_and_executes_the_plans_commands():
+    """announce.planned runs every planned operation's generator for the plan; a replayable one
+    then hands pyinfra these same commands at execution (its generator never runs again), any
+    other runs again (it may read live facts, which earlier operations can change)."""
+    from pyinfra.api import Config, Inventory, State, operation
+    from pyinfra.api.operation import add_op
+    from pyinfra.context import ctx_host, ctx_state
+
+    from deploylib import announce
+
+    runs = {"cached": 0, "live": 0}
+
+    @operation()
+    @pyinfra_compat.replayable
+    def cached_only(value: str):
+        runs["cached"] += 1
+        yield f"echo {value} {runs['cached']}"
+
+    @operation()
+    def live(value: str):
+        runs["live"] += 1
+        yield f"echo {value} {runs['live']}"
+
+    inventory = Inventory((["one"], {}))
+    state = State(inventory, Config())
+    host = inventory.get_host("one")
+    state.activate_host(host)
+    add_op(state, cached_only, value="a")
+    add_op(state, live, value="b")
+    added = dict(runs)  # (pyinfra's API mode already ran each once: its change detection)
+    with ctx_state.use(state), ctx_host.use(host):
+        announce.planned(state, host)
+        planned = {name: runs[name] - added[name] for name in runs}
+        assert planned == {"cached": 1, "live": 1}
+        executed = [[str(c) for c in op_data.command_generator()]
+                    for _, op_data in pyinfra_compat.planned_operations(state, host)]
+    n = added["cached"] + 1
+    assert executed == [[f"echo a {n}"], [f"echo b {n + 1}"]]
+    assert runs == {"cached": n, "live": n + 1}
