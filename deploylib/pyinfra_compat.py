@@ -493,8 +493,7 @@ def replayable(generator_function):
 
     @functools.wraps(generator_function)
     def generator(*args, **kwargs):
-        from pyinfra import host
-
+        host = pyinfra.host  # the operation's host (pyinfra's context)
         op_hash = getattr(host, "current_op_hash", None)  # None: called outside a run (tests)
         if op_hash is not None:
             _replayable.add((host.name, op_hash))

@@ -16,26 +16,27 @@ _cache: dict = {}
 BUNDLE_MARKER = "--8<-- hatchet-owlclaw fact bundle"
 
 
-def _key(host, fact_cls, kwargs: dict):
-    return (id(host.state), host.name, fact_cls, repr(sorted(kwargs.items())))
+def _cache_key(host, name, key) -> tuple:
+    return (id(host.state), host.name, name, key)
+
+
+def _key(host, fact_cls, kwargs: dict) -> tuple:
+    return _cache_key(host, fact_cls, repr(sorted(kwargs.items())))
+
+
+def derived(host, name, key, compute):
+    """compute(), at most once per host, run, name and key: a value derived from the facts
+    alone (they do not change during a run), which a task asks while planning and its
+    operation's generator again (once for the plan's announcement, once at execution)."""
+    cache_key = _cache_key(host, name, key)
+    if cache_key not in _cache:
+        _cache[cache_key] = compute()
+    return _cache[cache_key]
 
 
 def cached_fact(host, fact_cls, **kwargs):
     """host.get_fact(fact_cls, **kwargs), at most once per host, fact and arguments."""
-    key = _key(host, fact_cls, kwargs)
-    if key not in _cache:
-        _cache[key] = host.get_fact(fact_cls, **kwargs)
-    return _cache[key]
-
-
-def derived(host, name: str, key, compute):
-    """compute(), at most once per host, run, name and key: a value derived from the facts
-    alone (they do not change during a run), which a task asks while planning and its
-    operation's generator again (once for the plan's announcement, once at execution)."""
-    cache_key = (id(host.state), host.name, name, key)
-    if cache_key not in _cache:
-        _cache[cache_key] = compute()
-    return _cache[cache_key]
+    return derived(host, fact_cls, repr(sorted(kwargs.items())), lambda: host.get_fact(fact_cls, **kwargs))
 
 
 def bundleable(fact_cls, kwargs: dict) -> bool:

@@ -23,6 +23,22 @@ sql_session() {
     exec setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$bin" -X -A -t -q -v ON_ERROR_STOP=1 -F "$TAB" -p "$2" -d "$3" <<<"$session_sql"
 }
 
+# One session in database $1: its output in $out, psql's exit status in $psql_status, and in
+# $pid the postmaster_pid line's value (the server part's last line: without it, that part
+# failed; found by one regex match: bash's `read` loop over the ~60 KB answer cost ~10 ms of
+# CPU). Fails without it. Outside postgres, psql's messages are dropped: a database that does
+# not exist (yet) is retried from postgres, where every other failure shows them too.
+session() {
+    if [ "$1" = postgres ]; then
+        out=$(sql_session "$version" "$port" "$1")
+    else
+        out=$(sql_session "$version" "$port" "$1" 2>/dev/null)
+    fi
+    psql_status=$? pid=""
+    [[ $out =~ (^|$NL)postmaster_pid$TAB([0-9]+) ]] && pid=${BASH_REMATCH[2]}
+    [ -n "$pid" ]
+}
+
 if systemd_runs; then echo "manager	systemd"; else echo "manager	sysvinit"; fi
 command -v pg_ctlcluster >/dev/null 2>&1 && echo "pg_ctlcluster	yes"
 # Debian clusters, cheaply while every one of them runs: /etc/postgresql/<v>/<name>/
@@ -91,24 +107,7 @@ while read -r version name port status; do
         database=$start_database
         session_sql="$server_sql"$'\n\\echo objects_begin\n'"$objects_sql"
     fi
-    # In an application database that does not exist (yet): again from postgres, where
-    # every other failure shows its messages too.
-    if [ "$database" = postgres ]; then
-        out=$(sql_session "$version" "$port" "$database")
-    else
-        out=$(sql_session "$version" "$port" "$database" 2>/dev/null)
-    fi
-    psql_status=$?
-    # postmaster_pid is the server part's last line: without it, that part failed. Found
-    # by one regex match: bash's `read` loop over the ~60 KB answer cost ~10 ms of CPU.
-    pid=""
-    [[ $out =~ (^|$NL)postmaster_pid$TAB([0-9]+) ]] && pid=${BASH_REMATCH[2]}
-    if [ -z "$pid" ] && [ "$database" != postgres ]; then
-        database=postgres
-        out=$(sql_session "$version" "$port" "$database")
-        psql_status=$?
-        [[ $out =~ (^|$NL)postmaster_pid$TAB([0-9]+) ]] && pid=${BASH_REMATCH[2]}
-    fi
+    session "$database" || { [ "$database" != postgres ] && session postgres; }
     [ -n "$pid" ] || { echo "error	$port"; continue; }
     printf '%s\n' "$out"
     [ -n "$with_objects" ] && echo "objects_end	$psql_status"
